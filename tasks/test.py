@@ -1,0 +1,71 @@
+"""Everything the test suite needs, installed and started by the suite's own command.
+
+`inv test` is what the README's second command and `.ci/run` end with: it installs the
+system packages the real-service fixtures use (apt, only when missing), builds the cached
+Kubernetes binaries when absent, then runs pytest. pytest's "no tests ran" (exit 5) is a
+failure here, never a silent pass.
+"""
+
+import os
+import shutil
+import sys
+
+import sh
+from invoke import task
+
+# Debian packages behind the real-service fixtures: dockerd for `--compose` and preload,
+# etcd for the kube-apiserver, Go and dpkg-dev to build the apiserver from Debian source.
+APT_PACKAGES = {
+    "docker.io": "/usr/sbin/dockerd",
+    "busybox-static": "/bin/busybox",
+    "etcd-server": "/usr/bin/etcd",
+    "etcd-client": "/usr/bin/etcdctl",
+    "golang-go": "/usr/bin/go",
+    "dpkg-dev": "/usr/bin/dpkg-source",
+    "iproute2": "/usr/sbin/ip",
+}
+
+
+def missing_apt_packages() -> list[str]:
+    return [pkg for pkg, probe in APT_PACKAGES.items() if not os.path.exists(probe)]
+
+
+def install_apt(packages: list[str]) -> None:
+    if not packages:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print(f"testenv: apt-get install {' '.join(packages)}", flush=True)
+    sh.Command("apt-get")("update", "-qq", _env=env, _out=sys.stdout, _err=sys.stderr)
+    sh.Command("apt-get")("install", "-y", "-qq", "--no-install-recommends", *packages,
+                          _env=env, _out=sys.stdout, _err=sys.stderr)
+
+
+@task
+def setup(c):
+    """Install the system packages and build the cached binaries the suite needs."""
+    install_apt(missing_apt_packages())
+    try:
+        from tasks import kube
+    except ImportError:
+        return
+    ensure = getattr(kube, "ensure_binaries", None)
+    if ensure is not None:
+        ensure()
+
+
+@task(default=True, help={"k": "pytest -k expression", "path": "tests to run (default: all)"})
+def run(c, k="", path="", skip_setup=False):
+    """Set up the test environment, then run the whole suite."""
+    if not skip_setup:
+        setup(c)
+    args = ["-m", "pytest"]
+    if k:
+        args += ["-k", k]
+    if path:
+        args.append(path)
+    try:
+        sh.Command(sys.executable)(*args, _fg=True)
+    except sh.ErrorReturnCode as exc:
+        if exc.exit_code == 5:
+            sys.exit("testenv: pytest collected no tests; that is a failure, not a pass")
+        sys.exit(exc.exit_code)

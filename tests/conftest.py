@@ -1,0 +1,9 @@
+"""Real-service fixtures live in tests/fixtures/, one plugin per service (psycopg 3 style)."""
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.kafka",
+    "tests.fixtures.vault",
+    "tests.fixtures.kube",
+    "tests.fixtures.docker",
+]
