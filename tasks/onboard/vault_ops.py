@@ -1,0 +1,193 @@
+"""Vault (hvac) side of onboarding: the policy, the kubernetes auth role and the KV seed.
+
+Each piece is read first and compared with what was rendered, so a task writes only what
+differs and can show the difference. Tokens come from the environment (VAULT_TOKEN), never
+argv; KV values are never printed, only the names of the properties that change.
+"""
+
+import difflib
+import json
+import os
+import pathlib
+import urllib.parse
+
+import hvac
+import hvac.exceptions
+import requests
+import yaml
+
+from tasks.onboard.errors import InvalidInput, SecretMissing, VaultError
+from tasks.onboard.spec import SECRET_KEYS, OnboardSpec
+
+SEED_ENV_PREFIX = "SOMA_SEED_"
+# The role fields we own; anything else Vault reports (defaults) is left alone.
+ROLE_FIELDS = ("bound_service_account_names", "bound_service_account_namespaces",
+               "token_policies", "token_ttl", "audience")
+
+
+def client(addr: str, token: str | None = None, timeout: int = 30) -> hvac.Client:
+    token = token if token is not None else os.environ.get("VAULT_TOKEN", "")
+    if not addr:
+        raise InvalidInput("no Vault address: set VAULT_ADDR or soma.vault.addr")
+    if not token:
+        raise SecretMissing("no Vault token: set VAULT_TOKEN in the environment")
+    return hvac.Client(url=addr, token=token, timeout=timeout)
+
+
+def _call(what: str, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except hvac.exceptions.VaultError as exc:
+        raise VaultError(f"Vault refused to {what}: {exc}") from exc
+    except requests.RequestException as exc:
+        raise VaultError(f"Vault unreachable while trying to {what}: {exc}") from exc
+
+
+def diff_text(current: str, desired: str, name: str) -> str:
+    return "".join(difflib.unified_diff(
+        current.splitlines(keepends=True), desired.splitlines(keepends=True),
+        fromfile=f"{name} (vault)", tofile=f"{name} (rendered)"))
+
+
+# --- auth method -----------------------------------------------------------------------
+
+def auth_mount_missing(cl: hvac.Client, mount: str) -> bool:
+    methods = _call("list auth methods", cl.sys.list_auth_methods)
+    data = methods.get("data", methods)
+    return f"{mount}/" not in data
+
+
+def enable_auth_mount(cl: hvac.Client, mount: str) -> None:
+    _call(f"enable auth method kubernetes at {mount}/", cl.sys.enable_auth_method,
+          "kubernetes", path=mount)
+
+
+# --- policy ----------------------------------------------------------------------------
+
+def read_policy(cl: hvac.Client, name: str) -> str:
+    try:
+        res = cl.sys.read_policy(name)
+    except hvac.exceptions.InvalidPath:
+        return ""
+    except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+        raise VaultError(f"Vault refused to read policy {name}: {exc}") from exc
+    data = res.get("data", res) if res else {}
+    return data.get("rules", "") or ""
+
+
+def policy_diff(cl: hvac.Client, name: str, desired: str) -> str:
+    current = read_policy(cl, name)
+    return "" if current.strip() == desired.strip() else diff_text(current, desired, f"policy {name}")
+
+
+def write_policy(cl: hvac.Client, name: str, rules: str) -> None:
+    _call(f"write policy {name}", cl.sys.create_or_update_policy, name=name, policy=rules)
+
+
+# --- kubernetes auth role --------------------------------------------------------------
+
+def _role_path(mount: str, name: str) -> str:
+    return f"/v1/auth/{mount}/role/{name}"
+
+
+def read_role(cl: hvac.Client, mount: str, name: str) -> dict | None:
+    try:
+        res = cl.adapter.get(_role_path(mount, name))
+    except hvac.exceptions.InvalidPath:
+        return None
+    except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+        raise VaultError(f"Vault refused to read role {name}: {exc}") from exc
+    if not res:
+        return None
+    data = res.get("data", {})
+    return {k: data.get(k) for k in ROLE_FIELDS}
+
+
+def _normal(role: dict | None) -> dict:
+    if role is None:
+        return {}
+    out = {}
+    for k in ROLE_FIELDS:
+        v = role.get(k)
+        out[k] = sorted(v) if isinstance(v, list) else v
+    return out
+
+
+def role_diff(cl: hvac.Client, mount: str, name: str, desired: dict) -> str:
+    current = read_role(cl, mount, name)
+    if _normal(current) == _normal(desired):
+        return ""
+    cur = json.dumps(_normal(current), indent=2, sort_keys=True) + "\n" if current else ""
+    new = json.dumps(_normal(desired), indent=2, sort_keys=True) + "\n"
+    return diff_text(cur, new, f"role auth/{mount}/role/{name}")
+
+
+def write_role(cl: hvac.Client, mount: str, name: str, desired: dict) -> None:
+    _call(f"write role {name}", cl.adapter.post, _role_path(mount, name), json=desired)
+
+
+# --- KV v2 seed ------------------------------------------------------------------------
+
+def seed_values(environ: dict | None = None, seed_file: str | None = None) -> dict[str, str]:
+    """KV values to seed: `SOMA_SEED_<PROPERTY>` variables and/or a JSON/YAML file of
+    properties (file first, environment wins). Values never come from argv."""
+    environ = os.environ if environ is None else environ
+    allowed = set(SECRET_KEYS.values())
+    values: dict[str, str] = {}
+    if seed_file:
+        path = pathlib.Path(seed_file)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput(f"cannot read seed file {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise InvalidInput(f"seed file {path} must hold a mapping of property: value")
+        values.update(loaded)
+    for prop in sorted(allowed):
+        var = SEED_ENV_PREFIX + prop.upper()
+        if environ.get(var):
+            values[prop] = environ[var]
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown seed properties {unknown}: allowed are {sorted(allowed)}")
+    for prop, value in values.items():
+        if not isinstance(value, str) or not value:
+            raise InvalidInput(f"seed property {prop} must be a non-empty string")
+    return values
+
+
+def derive_dsn(spec: OnboardSpec, values: dict[str, str]) -> dict[str, str]:
+    """Fill postgres_dsn from postgres_password when only the password is given, so the
+    runtime Secret's DSN always matches the role db.provision creates."""
+    if "postgres_password" in values and "postgres_dsn" not in values:
+        pw = urllib.parse.quote(values["postgres_password"], safe="")
+        host = f"{spec.release}-postgres-pgpool.{spec.infra_ns}.svc.cluster.local"
+        values = {**values, "postgres_dsn":
+                  f"postgresql://{spec.db_user}:{pw}@{host}:5432/{spec.db_name}"}
+    return values
+
+
+def kv_read(cl: hvac.Client, mount: str, path: str) -> tuple[dict, int | None]:
+    """Current data and version of a KV v2 secret; ({}, None) when absent."""
+    try:
+        res = cl.secrets.kv.v2.read_secret_version(path=path, mount_point=mount,
+                                                   raise_on_deleted_version=True)
+    except hvac.exceptions.InvalidPath:
+        return {}, None
+    except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+        raise VaultError(f"Vault refused to read {mount}/{path}: {exc}") from exc
+    return res["data"]["data"] or {}, res["data"]["metadata"]["version"]
+
+
+def kv_changes(cl: hvac.Client, mount: str, path: str, values: dict[str, str]) -> list[str]:
+    """Names of the properties whose stored value differs from the seed."""
+    current, _ = kv_read(cl, mount, path)
+    return sorted(k for k, v in values.items() if current.get(k) != v)
+
+
+def kv_write(cl: hvac.Client, mount: str, path: str, values: dict[str, str]) -> None:
+    """Merge the seed into the secret; check-and-set on the version read, so a concurrent
+    writer makes this fail instead of being overwritten."""
+    current, version = kv_read(cl, mount, path)
+    _call(f"write {mount}/{path}", cl.secrets.kv.v2.create_or_update_secret, path=path,
+          secret={**current, **values}, cas=version or 0, mount_point=mount)
