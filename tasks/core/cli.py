@@ -1,0 +1,67 @@
+"""Glue between Invoke tasks and the library: dry flag, errors as clean exits, a session.
+
+    with session(c, "reset", mode=mode, evidence=evidence, inputs={...}) as s:
+        s.cfg, s.runner, s.console, s.dry, s.evidence
+        s.run_plan(plan)      # runs it, records it in the evidence
+
+Every OpsError leaves the task as `invoke.Exit(message, code)`: one line, no traceback.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from invoke import Exit
+from rich.console import Console
+
+from tasks.core.config import SomaConfig, soma_config
+from tasks.core.errors import OpsError
+from tasks.core.evidence import Evidence
+from tasks.core.plan import Plan, PlanResult
+from tasks.core.runner import Runner
+
+
+def is_dry(c) -> bool:
+    try:
+        return bool(c.config.run.dry)
+    except AttributeError:
+        return False
+
+
+@dataclass
+class Session:
+    name: str
+    cfg: SomaConfig
+    runner: Any
+    console: Console
+    dry: bool
+    evidence: Evidence
+    results: list = field(default_factory=list)
+
+    def plan(self, title: str | None = None) -> Plan:
+        return Plan(title or f"inv {self.name}", console=self.console, redact=self.runner.redact)
+
+    def run_plan(self, plan: Plan) -> PlanResult:
+        try:
+            result = plan.run(dry=self.dry)
+        finally:
+            self.evidence.add_plan(plan.result)
+        return result
+
+
+@contextmanager
+def session(c, name: str, mode: str | None = None, evidence: bool = False,
+            overrides: Mapping[str, Any] | None = None, inputs: Mapping[str, Any] | None = None,
+            runner=None, console: Console | None = None):
+    try:
+        cfg = soma_config(c, mode=mode, overrides=overrides)
+        runner = runner or Runner(timeout=cfg.timeouts["command"])
+        ev = Evidence(cfg.evidence_path, task=name, inputs=dict(inputs or {}, mode=cfg.mode),
+                      redact=runner.redact, enabled=evidence, console=console)
+        ev.config = cfg.as_dict()
+        with ev.recording() as out:
+            yield Session(name, cfg, runner, out, is_dry(c), ev)
+    except OpsError as exc:
+        raise Exit(f"{name}: {exc}", code=exc.exit_code) from None

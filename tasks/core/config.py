@@ -1,0 +1,196 @@
+"""The effective `soma` configuration for one mode.
+
+    cfg = soma_config(c, mode="dev", overrides={"namespace": "x", "timeouts.helm": 60})
+
+Layers, low to high (each later layer wins; `cfg.sources` says which one set each key):
+
+1. `config`  - the `soma` section as Invoke loaded it: invoke.yaml next to tasks.py, any
+               `-f` runtime file, and INVOKE_SOMA_* variables for keys it declares;
+2. `mode:X`  - `soma.modes.<X>`, the named defaults of the mode;
+3. `env`     - SOMA_<KEY> variables (nested keys joined by `_`: SOMA_TIMEOUTS_HELM=600,
+               lists comma-separated: SOMA_IMAGES=a,b), cast to the type of the value they
+               replace; only keys that exist are read, so the memory service's own SOMA_*
+               variables never collide;
+4. `flag`    - task flags passed as `overrides` (None means "not given").
+
+The result is checked against a JSON schema, so a typo or a wrong type is one clear
+ConfigError, not a crash halfway through a deployment.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import jsonschema
+
+from tasks.core.errors import ConfigError
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+MODES = ("dev", "test", "staging", "prod-lite", "prod")
+
+_TIMEOUT = {"type": "integer", "minimum": 1}
+SCHEMA = {
+    "type": "object",
+    "required": ["mode", "cluster", "namespace", "release", "chart", "kind_config", "images",
+                 "timeouts", "compose", "sprint", "evidence_dir", "preload_parallel"],
+    "additionalProperties": False,
+    "properties": {
+        "mode": {"enum": list(MODES)},
+        "cluster": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+        "namespace": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63},
+        "release": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 53},
+        "chart": {"type": "string", "minLength": 1},
+        "kind_config": {"type": "string", "minLength": 1},
+        "kubeconfig": {"type": "string"},
+        "context": {"type": "string"},
+        "sprint": {"type": ["integer", "string"], "pattern": r"^[0-9A-Za-z._-]+$"},
+        "evidence_dir": {"type": "string", "minLength": 1},
+        "images": {"type": "array", "items": {"type": "string", "pattern": r"^[^\s]+$"}},
+        "preload_parallel": {"type": "integer", "minimum": 1, "maximum": 16},
+        "rollback_on_failure": {"type": "boolean"},
+        "timeouts": {"type": "object", "additionalProperties": _TIMEOUT,
+                     "required": ["command", "helm", "namespace_delete", "readiness", "pull", "kind_create"]},
+        "compose": {"type": "object", "required": ["project", "volumes"], "additionalProperties": False,
+                    "properties": {"project": {"type": "string", "minLength": 1},
+                                   "volumes": {"type": "array", "items": {"type": "string"}}}},
+        # Sections other engineers own (e.g. onboarding) are passed through untouched.
+        "onboard": {"type": "object"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class SomaConfig:
+    values: dict
+    sources: dict = field(default_factory=dict)
+    root: pathlib.Path = REPO_ROOT
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def path(self, key: str) -> pathlib.Path:
+        """A configured path, resolved against the repository root when relative."""
+        p = pathlib.Path(self.values[key])
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def chart_dir(self) -> pathlib.Path:
+        return self.path("chart")
+
+    @property
+    def values_files(self) -> list[pathlib.Path]:
+        return [self.chart_dir / "values.yaml", self.chart_dir / f"values-{self.mode}.yaml"]
+
+    @property
+    def kind_context(self) -> str:
+        return self.values.get("context") or f"kind-{self.cluster}"
+
+    @property
+    def evidence_path(self) -> pathlib.Path:
+        return self.path("evidence_dir") / f"sprint-{self.sprint}"
+
+    def as_dict(self) -> dict:
+        return copy.deepcopy(self.values)
+
+
+def _plain(value: Any) -> Any:
+    """Invoke's DataProxy objects -> plain dicts/lists (deep), so merging is ordinary."""
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _flatten(data: Mapping, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and key != "onboard":
+            out.update(_flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def _set(data: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"cannot set {dotted}: {part} is not a section")
+    data[leaf] = value
+
+
+def _cast(name: str, raw: str, current: Any) -> Any:
+    try:
+        if isinstance(current, bool):
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off", ""):
+                raise ValueError("expected true/false")
+            return lowered in ("1", "true", "yes", "on")
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, list):
+            return [item.strip() for item in raw.split(",") if item.strip()]
+        return raw
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r}: {exc} (the value it replaces is {current!r})") from None
+
+
+def env_name(dotted: str) -> str:
+    return "SOMA_" + dotted.replace(".", "_").replace("-", "_").upper()
+
+
+def section(c) -> dict:
+    """The raw `soma` section from an Invoke context (or a plain mapping, for tests)."""
+    config = getattr(c, "config", c)
+    raw = config.get("soma") if hasattr(config, "get") else None
+    if not raw:
+        raise ConfigError("no `soma` section in the Invoke configuration (invoke.yaml)")
+    return _plain(raw)
+
+
+def soma_config(c, mode: str | None = None, overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None, root: pathlib.Path = REPO_ROOT) -> SomaConfig:
+    environ = os.environ if environ is None else environ
+    base = section(c)
+    modes = base.pop("modes", {}) or {}
+    mode_source = "flag" if mode else "env SOMA_MODE" if environ.get("SOMA_MODE") else "config"
+    mode = mode or environ.get("SOMA_MODE") or base.get("mode") or "dev"
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    values = copy.deepcopy(base)
+    sources = {key: "config" for key in _flatten(values)}
+    for key, value in _flatten(modes.get(mode) or {}).items():
+        _set(values, key, value)
+        sources[key] = f"mode:{mode}"
+    values["mode"], sources["mode"] = mode, mode_source
+    for key, current in _flatten(values).items():
+        name = env_name(key)
+        if key != "mode" and name in environ:
+            _set(values, key, _cast(name, environ[name], current))
+            sources[key] = f"env {name}"
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        flat = _flatten(values)
+        if key not in flat:
+            raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(flat))}")
+        if isinstance(value, str) and not isinstance(flat[key], str):
+            value = _cast(f"--{key}", value, flat[key])
+        _set(values, key, value)
+        sources[key] = "flag"
+    try:
+        jsonschema.validate(values, SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path) or "soma"
+        raise ConfigError(f"invalid setting soma.{where}: {exc.message}") from None
+    return SomaConfig(values, sources, root)

@@ -1,0 +1,65 @@
+"""The one exception tree of the operations library.
+
+Every failure a task can report is an `OpsError`; the task layer turns it into
+`invoke.Exit(message, code)` so the operator sees one clear line and a non-zero exit,
+never a traceback. Messages are already redacted by the code that raises them.
+
+    OpsError
+    ├── ToolMissing        a binary is absent or older than the minimum ("install X >= v")
+    ├── CommandFailed      a process exited non-zero (argv and stderr tail, redacted)
+    │   └── CommandTimedOut
+    ├── ConfigError        bad mode, bad override, bad invoke.yaml `soma` section
+    ├── VersionError       a tool printed a version we cannot parse
+    ├── StepFailed         a plan step raised; carries the step name
+    └── NotConverged       a wait or readiness gate ran out of time (names what blocks)
+"""
+
+
+class OpsError(Exception):
+    """Base of every error the operations library raises on purpose."""
+
+    exit_code = 1
+
+
+class ToolMissing(OpsError):
+    """A required tool is not installed, or is older than the minimum."""
+
+    exit_code = 127
+
+
+class CommandFailed(OpsError):
+    """A process exited with a non-zero status."""
+
+    def __init__(self, message: str, argv=(), exit_code: int = 1, stdout: str = "", stderr: str = ""):
+        super().__init__(message)
+        self.argv = list(argv)
+        self.exit_code_value = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class CommandTimedOut(CommandFailed):
+    """A process ran past its timeout and was killed."""
+
+
+class ConfigError(OpsError):
+    """The effective configuration is invalid (unknown mode, bad override, bad file)."""
+
+    exit_code = 2
+
+
+class VersionError(OpsError):
+    """A tool's version output could not be parsed."""
+
+
+class StepFailed(OpsError):
+    """A plan step failed; the message names the step and the cause."""
+
+    def __init__(self, step: str, cause: Exception):
+        super().__init__(f"step '{step}' failed: {cause}")
+        self.step = step
+        self.cause = cause
+
+
+class NotConverged(OpsError):
+    """A wait or readiness gate timed out; the message names what still blocks."""

@@ -1,0 +1,174 @@
+"""Plans: every task first lists its steps (CLI and SDK alike), prints them, then converges.
+
+    plan = Plan("inv reset", console=None)
+    plan.add(Step(name="delete namespace soma-infra", kind="cli",
+                  detail="kubectl delete namespace soma-infra --wait=false",
+                  needed=lambda: ns_exists(), action=lambda: delete()))
+    result = plan.run(dry=c.config.run.dry)
+
+`run` asks each step's `needed()` first and prints the table (state `change` or `ok`).
+With `dry=True` it stops after the table, for every kind of step, because SDK calls are
+not covered by Invoke's own `--dry`. When nothing is needed it prints "all set" and runs
+nothing, so a second run is a no-op. Otherwise each needed step is asked `needed()` again
+right before it runs (an earlier step may have done its work: converge, don't replay), runs
+under a spinner with elapsed time, and is timed. The first failure stops the plan with
+`StepFailed`; the `PlanResult` (steps, states, durations, outcome) goes into the evidence.
+
+In a dry run a `needed()` that cannot answer (e.g. kind is not installed) does not fail the
+plan: the step shows as `change?` with the reason, so `inv kind.full --dry` works anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from tasks.core.errors import OpsError, StepFailed
+
+KINDS = ("cli", "sdk", "check")
+
+
+@dataclass
+class Step:
+    name: str
+    action: Callable[[], Any]
+    kind: str = "cli"
+    detail: str = ""
+    needed: Callable[[], bool] | None = None  # None: always needed
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"step kind must be one of {KINDS}, not {self.kind!r}")
+
+
+@dataclass
+class StepRecord:
+    name: str
+    kind: str
+    detail: str
+    state: str  # planned: change | change? | ok ; after run: done | ok | failed | not-run
+    seconds: float = 0.0
+    note: str = ""
+    output: Any = None
+
+
+@dataclass
+class PlanResult:
+    title: str
+    dry: bool
+    steps: list[StepRecord] = field(default_factory=list)
+    outcome: str = "planned"  # planned | all-set | done | failed
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def all_set(self) -> bool:
+        return self.outcome == "all-set"
+
+    @property
+    def changed(self) -> list[str]:
+        return [s.name for s in self.steps if s.state == "done"]
+
+    def output(self, name: str) -> Any:
+        for record in self.steps:
+            if record.name == name:
+                return record.output
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_STYLE = {"change": "yellow", "change?": "yellow", "ok": "green", "done": "green",
+          "failed": "bold red", "not-run": "dim"}
+
+
+class Plan:
+    def __init__(self, title: str, console: Console | None = None, redact: Callable[[str], str] = str):
+        self.title = title
+        self.console = console or Console()
+        self.redact = redact
+        self.steps: list[Step] = []
+        self.result: PlanResult | None = None
+
+    def add(self, step: Step) -> Step:
+        if any(s.name == step.name for s in self.steps):
+            raise ValueError(f"duplicate step name {step.name!r}")
+        self.steps.append(step)
+        return step
+
+    def extend(self, steps) -> None:
+        for step in steps:
+            self.add(step)
+
+    def _assess(self, step: Step, dry: bool) -> StepRecord:
+        record = StepRecord(step.name, step.kind, self.redact(step.detail), "change")
+        if step.needed is None:
+            return record
+        try:
+            record.state = "change" if step.needed() else "ok"
+        except OpsError as exc:
+            if not dry:
+                raise StepFailed(step.name, exc) from exc
+            record.state, record.note = "change?", self.redact(str(exc)).splitlines()[0]
+        return record
+
+    def table(self, records: list[StepRecord], dry: bool) -> Table:
+        table = Table(title=f"{self.title}" + (" (dry run)" if dry else ""), title_justify="left")
+        for column in ("#", "step", "kind", "state", "command / call"):
+            table.add_column(column, overflow="fold")
+        for i, r in enumerate(records, 1):
+            state = f"[{_STYLE.get(r.state, '')}]{r.state}[/]"
+            detail = r.detail + (f"\n[dim]{r.note}[/]" if r.note else "")
+            table.add_row(str(i), r.name, r.kind, state, detail)
+        return table
+
+    def run(self, dry: bool = False) -> PlanResult:
+        started = time.monotonic()
+        result = self.result = PlanResult(self.title, dry)  # kept for evidence on failure
+        result.steps = [self._assess(step, dry) for step in self.steps]
+        self.console.print(self.table(result.steps, dry))
+        if dry:
+            self.console.print("dry run: nothing was changed")
+            result.seconds = time.monotonic() - started
+            return result
+        if not any(r.state == "change" for r in result.steps):
+            self.console.print("[green]all set[/]: nothing to change")
+            result.outcome, result.seconds = "all-set", time.monotonic() - started
+            return result
+        for step, record in zip(self.steps, result.steps):
+            if record.state == "ok":
+                continue
+            self._execute(step, record, result)
+        result.outcome, result.seconds = "done", time.monotonic() - started
+        return result
+
+    def _execute(self, step: Step, record: StepRecord, result: PlanResult) -> None:
+        t0 = time.monotonic()
+        try:
+            if step.needed is not None and not step.needed():
+                record.state, record.note = "ok", "already converged"
+                self.console.print(f"[green]ok[/]   {step.name} (already converged)")
+                return
+            with self.console.status(f"{step.name} …", spinner="dots"):
+                record.output = step.action()
+            record.state = "done"
+        except Exception as exc:  # any failure stops the plan, named by step
+            record.state, record.note = "failed", self.redact(str(exc))
+            record.seconds = time.monotonic() - t0
+            result.outcome, result.error = "failed", f"{step.name}: {record.note}"
+            result.seconds = sum(r.seconds for r in result.steps)
+            for later in result.steps[result.steps.index(record) + 1:]:
+                if later.state == "change":
+                    later.state = "not-run"
+            self.console.print(f"[bold red]FAIL[/] {step.name}: {record.note}")
+            raise StepFailed(step.name, exc) from exc
+        record.seconds = time.monotonic() - t0
+        if isinstance(record.output, str) and record.output:
+            record.note = self.redact(record.output.splitlines()[0])
+        self.console.print(f"[green]done[/] {step.name} ({record.seconds:.1f}s)"
+                           + (f" — {record.note}" if record.note else ""))
