@@ -1,0 +1,38 @@
+"""`inv vault.apply --ns <app> --env <env> [--seed-file F]`: playbook §3.2 through hvac.
+
+Reads the policy and the kubernetes auth role Vault has, prints the diff against the
+rendered ones, and writes only what differs (a second run is "all set"). The KV secret
+`shared-infra/<ns>/<env>` can be seeded from `SOMA_SEED_<PROPERTY>` environment variables
+or a JSON/YAML file of properties, never from argv. `--dry` prints the plan and stops.
+Vault is reached at VAULT_ADDR (or soma.onboard.vault_addr) with VAULT_TOKEN.
+"""
+
+from invoke import task
+
+from tasks.onboard import manifests, settings, steps, vault_ops
+from tasks.onboard.cli import dry_run, reported, session
+from tasks.onboard.services import Services
+
+
+@task(default=True, help={"ns": "application namespace (DNS-1123 label)",
+                          "env": "secret environment: dev, test, staging or prod",
+                          "seed_file": "JSON/YAML file of KV properties to seed (values "
+                                       "never on the command line)",
+                          "evidence": "write a transcript and run record to docs/sprints/"})
+def apply(c, ns, env="dev", seed_file="", evidence=False):
+    """Converge the Vault policy, kubernetes auth role and (optionally) the KV seed."""
+    with reported():
+        spec, endpoints, cfg = settings.load(c, ns, env, mode=None)
+        seed = vault_ops.derive_dsn(spec, vault_ops.seed_values(seed_file=seed_file or None))
+        svc = Services(endpoints)
+        svc.secret(*seed.values())
+        rendered = manifests.render(spec)
+        inputs = {"ns": ns, "env": env, "seed_keys": sorted(seed), "dry": dry_run(c)}
+        with session(c, "vault.apply", cfg, svc, inputs, evidence) as (console, new_plan, ev):
+            diff = steps.vault_diffs(svc, spec, rendered)
+            console.print(diff.rstrip() if diff else "policy and role match the rendered ones",
+                          highlight=False, markup=False, soft_wrap=True)
+            plan = new_plan(f"inv vault.apply --ns {ns} --env {env}")
+            plan.extend(steps.vault_steps(svc, spec, rendered, seed))
+            ev.add_plan(plan.run(dry=dry_run(c)))
+
