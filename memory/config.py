@@ -1,0 +1,236 @@
+"""Service configuration: environment variables with one prefix, `SOMA_MEMORY_`.
+
+Every setting is a field of `Settings` with its variable, default and meaning in `FIELDS`,
+which docs/service.md mirrors as the Configuration table. `Settings.from_env()` validates
+everything up front so a bad value stops the process at start, not at the first request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import math
+import os
+import pathlib
+from typing import Mapping
+
+from memory.errors import ConfigError
+
+PREFIX = "SOMA_MEMORY_"
+EMBEDDED_DB_PATH = "data/memory.db"
+SCOPES = frozenset({"read", "write", "admin"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Token:
+    namespace: str
+    scopes: frozenset[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str = ""            # empty: the embedded SQLite default under data_dir
+    data_dir: str = "data"
+    host: str = "127.0.0.1"
+    port: int = 9595
+    threads: int = 8
+    dim: int = 384
+    embedder: str = "hash"            # "hash" (default, offline) or "minilm" (optional extra)
+    default_namespace: str = "default"
+    tokens: Mapping[str, Token] = dataclasses.field(default_factory=dict)
+    kafka_bootstrap: str = ""         # empty: no broker; events stay in the outbox table
+    topic: str = "memory.events"
+    relay_in_process: bool = True
+    consumer_group: str = "memory-consumer"
+    consumer_max_attempts: int = 5
+    max_body_bytes: int = 5 * 1024 * 1024
+    bulk_max_items: int = 10_000
+    batch_max_queries: int = 100
+    rate_limit: str = "6000/minute"
+    cors_origins: tuple[str, ...] = ()
+    half_life_s: float = math.inf
+    alpha: float = 1.0
+    ann: str = ""                     # "", "hnsw" or "faiss"
+    follow_interval_s: float = 0.2
+    log_level: str = "INFO"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no database was configured: the zero-configuration SQLite default."""
+        return not self.database_url
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{pathlib.Path(self.data_dir).resolve() / 'memory.db'}"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.tokens)
+
+    def redacted(self) -> dict:
+        """The effective configuration with secrets removed, for the start-up log line."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "tokens":
+                value = sorted({f"{t.namespace}:{','.join(sorted(t.scopes))}" for t in value.values()})
+            elif f.name == "database_url":
+                value = redact_url(self.effective_database_url)
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, float) and math.isinf(value):
+                value = "inf"
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        kwargs: dict = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "tokens":
+                continue
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            kwargs[f.name] = _parse(f.name, f.type, raw)
+        kwargs["tokens"] = load_tokens(env)
+        settings = cls(**kwargs)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not 1 <= self.dim <= 8192:
+            raise ConfigError(f"{PREFIX}DIM must be in 1..8192, got {self.dim}")
+        if self.embedder not in ("hash", "minilm"):
+            raise ConfigError(f"{PREFIX}EMBEDDER must be 'hash' or 'minilm', got {self.embedder!r}")
+        if self.ann not in ("", "hnsw", "faiss"):
+            raise ConfigError(f"{PREFIX}ANN must be empty, 'hnsw' or 'faiss', got {self.ann!r}")
+        for name in ("port", "threads", "max_body_bytes", "bulk_max_items", "batch_max_queries",
+                     "consumer_max_attempts"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if not self.half_life_s > 0:
+            raise ConfigError(f"{PREFIX}HALF_LIFE_S must be > 0 (inf disables decay)")
+        if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
+            raise ConfigError(f"{PREFIX}DATABASE_URL must be sqlite:/// or postgresql://")
+        if not self.auth_enabled and not is_loopback(self.host):
+            raise ConfigError(
+                f"refusing to listen on {self.host} without tokens: set {PREFIX}TOKENS or "
+                f"{PREFIX}TOKENS_FILE, or listen on 127.0.0.1")
+
+
+def _parse(name: str, typ, raw: str):
+    try:
+        if typ in ("int", int):
+            return int(raw)
+        if typ in ("float", float):
+            return float(raw)
+        if typ in ("bool", bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if "tuple" in str(typ):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        return raw
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name.upper()}: cannot parse {raw!r} as {typ}") from None
+
+
+def load_tokens(env: Mapping[str, str]) -> dict[str, Token]:
+    """Tokens from `SOMA_MEMORY_TOKENS_FILE` (JSON) or `SOMA_MEMORY_TOKENS`.
+
+    Both take `{"<token>": {"namespace": "ns", "scopes": ["read", "write"]}}`; the variable
+    also takes the short form `<token>=<namespace>:<scope>,<scope>;...`.
+    """
+    path = env.get(PREFIX + "TOKENS_FILE")
+    raw = None
+    if path:
+        try:
+            raw = pathlib.Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"{PREFIX}TOKENS_FILE: cannot read: {exc.strerror}") from None
+    elif env.get(PREFIX + "TOKENS"):
+        raw = env[PREFIX + "TOKENS"]
+    if not raw:
+        return {}
+    raw = raw.strip()
+    if raw.startswith("{"):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"token configuration is not valid JSON: {exc.msg}") from None
+        items = [(tok, spec.get("namespace"), spec.get("scopes")) for tok, spec in data.items()]
+    else:
+        items = []
+        for entry in filter(None, (e.strip() for e in raw.split(";"))):
+            tok, sep, rest = entry.partition("=")
+            ns, _, scopes = rest.partition(":")
+            if not sep:
+                raise ConfigError("token entry without '=': expected <token>=<namespace>:<scopes>")
+            items.append((tok.strip(), ns.strip(), [s.strip() for s in scopes.split(",") if s.strip()]))
+    tokens = {}
+    for tok, ns, scopes in items:
+        if not tok or len(tok) < 8:
+            raise ConfigError("every token must be at least 8 characters")
+        if not ns or not isinstance(ns, str):
+            raise ConfigError("every token needs a namespace")
+        scopes = frozenset(scopes or ())
+        if not scopes or not scopes <= SCOPES:
+            raise ConfigError(f"token scopes must be a non-empty subset of {sorted(SCOPES)}")
+        tokens[tok] = Token(namespace=ns, scopes=scopes)
+    return tokens
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """Drop the password from a database URL."""
+    from sqlalchemy.engine import make_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the store, not here
+        return "<unparsable>"
+
+
+# Variable, default, meaning: the source of the Configuration table in docs/service.md.
+FIELDS = {
+    "DATABASE_URL": "SQLAlchemy URL: `postgresql+psycopg://user@host/db` or `sqlite:///path`. "
+                    "Empty: the embedded SQLite file `<DATA_DIR>/memory.db`, migrated on first start.",
+    "DATA_DIR": "Folder of the embedded SQLite database (default `data`).",
+    "HOST": "Listen address (default `127.0.0.1`). Beyond loopback only with tokens.",
+    "PORT": "Listen port (default 9595).",
+    "THREADS": "WSGI worker threads (default 8).",
+    "DIM": "Vector dimension of every memory (default 384).",
+    "EMBEDDER": "`hash` (default, deterministic feature hashing) or `minilm` (extra `text`).",
+    "DEFAULT_NAMESPACE": "Namespace served when no tokens are configured (default `default`).",
+    "TOKENS": "Bearer tokens: JSON `{token: {namespace, scopes}}` or `tok=ns:read,write;...`.",
+    "TOKENS_FILE": "File holding the same JSON; wins over TOKENS.",
+    "KAFKA_BOOTSTRAP": "Kafka bootstrap servers; empty: no broker, events stay in the outbox.",
+    "TOPIC": "Event topic (default `memory.events`; the playbook names `<namespace>.events`).",
+    "RELAY_IN_PROCESS": "Run the outbox relay inside `serve` when a broker is set (default true).",
+    "CONSUMER_GROUP": "Consumer group of `inv memory.consume` (default `memory-consumer`).",
+    "CONSUMER_MAX_ATTEMPTS": "Attempts before a message goes to `<topic>.dlq` (default 5).",
+    "MAX_BODY_BYTES": "Request body limit; above it 413 (default 5242880).",
+    "BULK_MAX_ITEMS": "Most items in one bulk store (default 10000).",
+    "BATCH_MAX_QUERIES": "Most queries in one batch recall (default 100).",
+    "RATE_LIMIT": "Per-token limit, flask-limiter syntax (default `6000/minute`).",
+    "CORS_ORIGINS": "Comma-separated allowed origins; empty (default): CORS closed.",
+    "HALF_LIFE_S": "Decay half-life in seconds (default `inf`: no decay).",
+    "ALPHA": "Importance exponent (default 1.0).",
+    "ANN": "Approximate index: empty (exact), `hnsw` or `faiss`.",
+    "FOLLOW_INTERVAL_S": "How often a process polls the change log of other writers (default 0.2).",
+    "LOG_LEVEL": "Log level (default INFO).",
+}

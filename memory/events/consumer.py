@@ -1,0 +1,104 @@
+"""Event consumer: apply each CloudEvent once (by id), retry with backoff, dead-letter poison.
+
+Offsets are committed only after a message is applied or dead-lettered (at-least-once);
+`apply` must be idempotent by event id, which `Store.apply_event` is. A store outage is not
+the message's fault: the consumer waits for the store instead of dead-lettering.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+import tenacity
+
+from memory.errors import StoreUnavailable
+from memory.events import cloudevents
+
+log = logging.getLogger("memory.consumer")
+
+
+class PoisonMessage(Exception):
+    """A message that can never be applied (undecodable, not a CloudEvent)."""
+
+
+class EventConsumer:
+    def __init__(self, consumer, dlq_producer, topic: str, apply: Callable[[dict], bool], *,
+                 max_attempts: int = 5, backoff_s: float = 0.05, backoff_max_s: float = 2.0):
+        self.consumer = consumer
+        self.dlq_producer = dlq_producer
+        self.topic = topic
+        self.dlq_topic = f"{topic}.dlq"
+        self.apply = apply
+        self.max_attempts = max_attempts
+        self._retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(max_attempts),
+            wait=tenacity.wait_exponential(multiplier=backoff_s, max=backoff_max_s),
+            retry=tenacity.retry_if_not_exception_type((StoreUnavailable, PoisonMessage)),
+            reraise=True)
+        self.applied = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+
+    def _handle(self, value: bytes) -> bool:
+        try:
+            event = cloudevents.parse(value)
+        except ValueError as exc:
+            raise PoisonMessage(str(exc)) from None
+        return self._retrying(self.apply, event)
+
+    def _dead_letter(self, msg, error: Exception, attempts: int) -> None:
+        headers = [("error", str(error)[:500].encode()), ("attempts", str(attempts).encode()),
+                   ("source-topic", msg.topic().encode()),
+                   ("source-offset", str(msg.offset()).encode())]
+        self.dlq_producer.produce(self.dlq_topic, key=msg.key(), value=msg.value(), headers=headers)
+        if self.dlq_producer.flush(10) != 0:
+            raise RuntimeError("dead-letter topic unreachable; not committing the offset")
+        self.dead_lettered += 1
+        log.error("dead-lettered offset %s of %s after %d attempt(s): %s",
+                  msg.offset(), msg.topic(), attempts, error)
+
+    def process(self, msg, stop: threading.Event | None = None) -> None:
+        while True:
+            try:
+                if self._handle(msg.value()):
+                    self.applied += 1
+                else:
+                    self.duplicates += 1
+                break
+            except StoreUnavailable as exc:
+                log.warning("store unavailable, holding offset %s: %s", msg.offset(), exc)
+                if stop is not None and stop.wait(1.0):
+                    return
+            except PoisonMessage as exc:
+                self._dead_letter(msg, exc, 1)
+                break
+            except Exception as exc:  # failed max_attempts times
+                self._dead_letter(msg, exc, self.max_attempts)
+                break
+        self.consumer.commit(message=msg, asynchronous=False)
+
+    def run_once(self, timeout: float = 1.0, stop: threading.Event | None = None) -> int:
+        msg = self.consumer.poll(timeout)
+        if msg is None:
+            return 0
+        if msg.error():
+            log.warning("consumer error: %s", msg.error())
+            return 0
+        self.process(msg, stop)
+        return 1
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe([self.topic])
+        log.info("consuming %s (dead letters to %s)", self.topic, self.dlq_topic)
+        try:
+            while not stop.is_set():
+                self.run_once(1.0, stop)
+        finally:
+            self.consumer.close()
+
+
+def consumer_config(bootstrap: str, group: str) -> dict:
+    return {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "socket.connection.setup.timeout.ms": 3000}

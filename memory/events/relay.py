@@ -1,0 +1,109 @@
+"""Outbox relay: publish unpublished outbox rows to Kafka, mark them only after delivery.
+
+At-least-once: a row is marked published only from a successful delivery report, so a
+broker outage leaves the backlog in the table and it drains when the broker returns. A
+message still in flight is not produced again; one that timed out is. Consumers dedupe by
+CloudEvent id, so the rare duplicate is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from memory.errors import StoreUnavailable
+from memory.store import Store
+
+log = logging.getLogger("memory.relay")
+
+
+class Relay:
+    def __init__(self, store: Store, producer_factory: Callable[[], object], topic: str, *,
+                 batch: int = 2000, idle_s: float = 0.2,
+                 ensure_topic: Callable[[], None] | None = None):
+        self.store = store
+        self.topic = topic
+        self.batch = batch
+        self.idle_s = idle_s
+        self._factory = producer_factory
+        self._ensure_topic = ensure_topic
+        self._topic_ready = ensure_topic is None
+        self._producer = None
+        self._in_flight: set[int] = set()
+        self._delivered: list[int] = []
+        self._fatal = False
+        self.published_total = 0
+
+    def _on_delivery(self, seq: int):
+        def callback(err, _msg):
+            self._in_flight.discard(seq)
+            if err is None:
+                self._delivered.append(seq)
+            else:
+                if err.fatal():
+                    self._fatal = True
+                log.warning("event seq=%d not delivered: %s", seq, err.str())
+        return callback
+
+    def _get_producer(self):
+        if self._fatal and self._producer is not None:
+            log.warning("producer hit a fatal error; recreating it")
+            self._producer = None
+            self._in_flight.clear()
+            self._fatal = False
+        if self._producer is None:
+            self._producer = self._factory()
+        return self._producer
+
+    def run_once(self, flush_timeout: float = 5.0) -> int:
+        """Publish one batch; return how many rows were marked published."""
+        if not self._topic_ready:
+            try:
+                self._ensure_topic()
+                self._topic_ready = True
+            except Exception as exc:  # broker down: retry next round, writes are unaffected
+                log.warning("cannot ensure topic %s yet: %s", self.topic, exc)
+                return 0
+        producer = self._get_producer()
+        producer.poll(0)
+        rows = [r for r in self.store.unpublished(self.batch) if r.seq not in self._in_flight]
+        for row in rows:
+            self._in_flight.add(row.seq)
+            while True:
+                try:
+                    producer.produce(self.topic, key=row.memory_id.encode(), value=row.event.encode(),
+                                     on_delivery=self._on_delivery(row.seq))
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    producer.poll(0.1)
+        if self._in_flight:
+            producer.flush(flush_timeout)
+        delivered, self._delivered = self._delivered, []
+        n = self.store.mark_published(delivered)
+        self.published_total += n
+        return n
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("relay publishing the outbox to topic %s", self.topic)
+        while not stop.is_set():
+            try:
+                n = self.run_once()
+            except StoreUnavailable as exc:
+                log.warning("relay: %s", exc)
+                n = 0
+            if n == 0:
+                stop.wait(self.idle_s)
+        if self._producer is not None:
+            self._producer.flush(5)
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Publish until the outbox is empty (tests, shutdown). True when empty."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.run_once(flush_timeout=2.0)
+            if self.store.outbox_lag()[0] == 0:
+                return True
+            time.sleep(0.1)
+        return False

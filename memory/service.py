@@ -1,0 +1,399 @@
+"""MemoryService: the store, one engine per namespace, and the follower that keeps them equal.
+
+Write path (one writer per process, `_write_lock`): validate, normalise importance once,
+commit the memory rows and their outbox events in ONE transaction, then update the engine.
+The stored normalised importance is what every process loads, so replicas rank alike.
+
+Read path: recall runs on the in-process engines and a small per-namespace catalog (type,
+payload, created) without touching the database, so recall keeps answering while the
+store is briefly down. GET reads the store, the source of truth.
+
+Scale-out: at start a process records the outbox's last sequence, loads every live memory,
+then follows the outbox from that sequence, re-reading each changed row from the store.
+Re-applying a row is idempotent, so any number of processes converge on the same index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import logging
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from typing import Callable, Sequence
+
+import numpy as np
+
+from memory.config import Settings
+from memory.errors import NotFound, RequestInvalid, StoreUnavailable
+from memory.events import cloudevents
+from memory.store import LinkRow, MemoryRow, Store
+
+log = logging.getLogger("memory.service")
+
+MEMORY_TYPES = {"episodic": 0, "semantic": 1}
+KIND_TO_TYPE = {v: k for k, v in MEMORY_TYPES.items()}
+
+
+class Conflict(RequestInvalid):
+    """POST of an id that already holds a live memory (use PUT to replace)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Meta:
+    memory_type: str
+    payload: dict
+    created_at: float
+
+
+@dataclasses.dataclass
+class NewMemory:
+    """A validated write request; `vector` already has the service's dim."""
+    vector: np.ndarray
+    model: str
+    memory_type: str = "episodic"
+    payload: dict = dataclasses.field(default_factory=dict)
+    importance: float = 1.0
+    coordinate: list[float] | None = None
+    id: str | None = None
+    created_at: float | None = None
+
+
+class NamespaceIndex:
+    """One namespace: its engine, importance normaliser and recall catalog."""
+
+    def __init__(self, engine, normaliser):
+        self.engine = engine
+        self.normaliser = normaliser
+        self.catalog: dict[str, Meta] = {}
+
+
+class MemoryService:
+    def __init__(self, settings: Settings, store: Store, embedder,
+                 engine_factory: Callable[[], object], normaliser_factory: Callable[[], object]):
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self._engine_factory = engine_factory
+        self._normaliser_factory = normaliser_factory
+        self._indexes: dict[str, NamespaceIndex] = {}
+        self._write_lock = threading.RLock()
+        self._own_events: OrderedDict[str, None] = OrderedDict()  # applied locally already
+        self._last_seq = 0
+        self._loaded = False
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
+        self.follow_errors = 0
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self, follow: bool = True) -> None:
+        """Check the schema, load the index, start following other writers."""
+        self.store.check_migrated()
+        self.load()
+        if follow:
+            self._follower = threading.Thread(target=self._follow_loop, name="memory-follower",
+                                              daemon=True)
+            self._follower.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(timeout=5)
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> int:
+        with self._write_lock:
+            self._indexes.clear()
+            self._last_seq = self.store.max_seq()  # before the rows: later changes get replayed
+            n = 0
+            for chunk in self.store.iter_live():
+                by_ns: dict[str, list[MemoryRow]] = {}
+                for row in chunk:
+                    if row.dim != self.settings.dim:
+                        log.error("memory %s/%s has dim %d, service dim is %d: not indexed",
+                                  row.namespace, row.id, row.dim, self.settings.dim)
+                        continue
+                    by_ns.setdefault(row.namespace, []).append(row)
+                for ns, rows in by_ns.items():
+                    idx = self._index(ns)
+                    for r in rows:
+                        idx.normaliser.observe(r.importance)
+                    self._apply_rows(idx, rows)
+                    n += len(rows)
+            self._loaded = True
+            log.info("index loaded: %d memories in %d namespaces, change log at %d",
+                     n, len(self._indexes), self._last_seq)
+            return n
+
+    def _index(self, namespace: str) -> NamespaceIndex:
+        idx = self._indexes.get(namespace)
+        if idx is None:
+            idx = self._indexes[namespace] = NamespaceIndex(self._engine_factory(),
+                                                            self._normaliser_factory())
+        return idx
+
+    def _apply_rows(self, idx: NamespaceIndex, rows: Sequence[MemoryRow]) -> None:
+        if not rows:
+            return
+        result = idx.engine.add(
+            [r.id for r in rows], np.stack([r.vector for r in rows]),
+            importance=[r.importance for r in rows],
+            importance_norm=[r.importance_norm if r.importance_norm is not None else 1.0 for r in rows],
+            created=[r.created_at for r in rows],
+            kinds=[MEMORY_TYPES[r.memory_type] for r in rows])
+        for r in rows:
+            idx.catalog[r.id] = Meta(r.memory_type, r.payload, r.created_at)
+        for gone in getattr(result, "evicted", ()):
+            idx.catalog.pop(gone, None)
+
+    def _remove(self, idx: NamespaceIndex, ids: Sequence[str]) -> None:
+        idx.engine.remove(list(ids))
+        for i in ids:
+            idx.catalog.pop(i, None)
+
+    # -- following the change log -----------------------------------------------------
+    def _follow_loop(self) -> None:
+        while not self._stop.wait(self.settings.follow_interval_s):
+            try:
+                self.follow_once()
+            except StoreUnavailable:
+                self.follow_errors += 1
+            except Exception:  # never let the follower die; the next round retries
+                self.follow_errors += 1
+                log.exception("follower round failed")
+
+    def follow_once(self) -> int:
+        """Apply changes committed by other processes since the last one seen."""
+        changes = self.store.changes_since(self._last_seq)
+        if not changes:
+            return 0
+        with self._write_lock:
+            todo: dict[str, set[str]] = {}
+            for seq, ns, mid, etype, event_id in changes:
+                if event_id in self._own_events:  # this process applied it at commit
+                    del self._own_events[event_id]
+                    continue
+                if etype in ("memory.created", "memory.updated", "memory.deleted"):
+                    todo.setdefault(ns, set()).add(mid)
+            for ns, ids in todo.items():
+                rows = {r.id: r for r in self.store.get_many(ns, sorted(ids))}
+                idx = self._index(ns)
+                live = [r for r in rows.values() if r.dim == self.settings.dim]
+                self._apply_rows(idx, live)
+                self._remove(idx, [i for i in ids if i not in rows])
+            self._last_seq = changes[-1][0]
+        return len(changes)
+
+    # -- writes -----------------------------------------------------------------------
+    def _event_data(self, row: MemoryRow) -> dict:
+        return {"id": row.id, "namespace": row.namespace, "memory_type": row.memory_type,
+                "importance": row.importance, "importance_norm": row.importance_norm,
+                "coordinate": row.coordinate, "payload": row.payload, "model": row.model,
+                "dim": row.dim, "created_at": row.created_at}
+
+    def _rows(self, namespace: str, items: Sequence[NewMemory], now: float) -> list[MemoryRow]:
+        idx = self._index(namespace)
+        rows = []
+        for it in items:
+            rows.append(MemoryRow(
+                namespace=namespace, id=it.id or uuid.uuid4().hex, memory_type=it.memory_type,
+                vector=np.asarray(it.vector, dtype=np.float32), model=it.model,
+                importance=float(it.importance),
+                importance_norm=float(idx.normaliser.normalise(float(it.importance))),
+                payload=it.payload, created_at=it.created_at if it.created_at is not None else now,
+                updated_at=now, coordinate=it.coordinate))
+        return rows
+
+    def write(self, namespace: str, items: Sequence[NewMemory], *, upsert: bool) -> list[tuple[MemoryRow, bool]]:
+        """Store items in one transaction. Returns (row, created) per item, in order.
+
+        upsert=False refuses ids that hold a live memory (Conflict), as POST must.
+        """
+        ids = [it.id for it in items if it.id]
+        if len(ids) != len(set(ids)):
+            raise RequestInvalid("duplicate id in the request")
+        now = time.time()
+        with self._write_lock:
+            rows = self._rows(namespace, items, now)
+            with self.store.transaction() as tx:
+                found = tx.existing_created(namespace, [r.id for r in rows])
+                existing = {rid: live for rid, (live, _) in found.items()}
+                if not upsert:
+                    taken = [r.id for r in rows if existing.get(r.id)]
+                    if taken:
+                        raise Conflict(f"memory {taken[0]!r} already exists; PUT replaces it")
+                new = [r for r in rows if r.id not in existing]
+                old = [r for r in rows if r.id in existing]
+                for r, it in zip(rows, items):  # a replace keeps its creation time unless given
+                    if it.created_at is None and existing.get(r.id):
+                        r.created_at = found[r.id][1]
+                tx.insert_memories(new)
+                tx.update_memories(old)
+                events = [cloudevents.build("memory.updated" if existing.get(r.id) else "memory.created",
+                                            namespace, r.id, self._event_data(r), time=now)
+                          for r in rows]
+                tx.add_events(events)
+            self._remember_own(e["event_id"] for e in events)
+            self._apply_rows(self._index(namespace), rows)
+        return [(r, not existing.get(r.id, False)) for r in rows]
+
+    def _remember_own(self, event_ids) -> None:
+        for e in event_ids:
+            self._own_events[e] = None
+        while len(self._own_events) > 100_000:
+            self._own_events.popitem(last=False)
+
+    def delete(self, namespace: str, memory_id: str) -> bool:
+        """Tombstone one memory. False (and no event) when it is absent or already deleted."""
+        return self._delete(namespace, lambda tx: [memory_id] if tx.existing(namespace, [memory_id]).get(memory_id) else []) > 0
+
+    def delete_scoped(self, namespace: str, memory_type: str | None) -> int:
+        return self._delete(namespace, lambda tx: tx.live_ids(namespace, memory_type))
+
+    def _delete(self, namespace: str, select) -> int:
+        now = time.time()
+        with self._write_lock:
+            with self.store.transaction() as tx:
+                ids = select(tx)
+                if not ids:
+                    return 0
+                tx.tombstone(namespace, ids, now)
+                tx.add_events([cloudevents.build("memory.deleted", namespace, i, {"id": i}, time=now)
+                               for i in ids])
+            self._remove(self._index(namespace), ids)
+        return len(ids)
+
+    def link(self, namespace: str, from_id: str, to_id: str, link_type: str, weight: float) -> LinkRow:
+        now = time.time()
+        link = LinkRow(from_id=from_id, to_id=to_id, type=link_type, weight=weight, created_at=now)
+        with self._write_lock, self.store.transaction() as tx:
+            live = tx.existing(namespace, [from_id, to_id])
+            for mid in (from_id, to_id):
+                if not live.get(mid):
+                    raise NotFound(f"memory {mid!r} not found")
+            tx.upsert_link(namespace, link)
+            tx.add_events([cloudevents.build("memory.linked", namespace, from_id,
+                                             dataclasses.asdict(link), time=now)])
+        return link
+
+    # -- reads ------------------------------------------------------------------------
+    def get(self, namespace: str, memory_id: str, *, touch: bool = True) -> MemoryRow:
+        row = self.store.get(namespace, memory_id)
+        if row is None:
+            raise NotFound(f"memory {memory_id!r} not found")
+        if touch:
+            now = time.time()
+            self.store.touch(namespace, memory_id, now)
+            row.access_count += 1
+            row.last_access = now
+            idx = self._indexes.get(namespace)
+            if idx is not None and memory_id in idx.engine:
+                idx.engine.touch([memory_id], now=now)
+        return row
+
+    def links(self, namespace: str, memory_id: str, link_type: str | None) -> list[LinkRow]:
+        if self.store.get(namespace, memory_id) is None:
+            raise NotFound(f"memory {memory_id!r} not found")
+        return self.store.links_of(namespace, memory_id, link_type)
+
+    def path(self, namespace: str, src: str, dst: str, link_type: str | None) -> tuple[list[str], float] | None:
+        """Weighted shortest path (Dijkstra over link weights, which must be >= 0)."""
+        for mid in (src, dst):
+            if self.store.get(namespace, mid) is None:
+                raise NotFound(f"memory {mid!r} not found")
+        graph: dict[str, list[tuple[str, float]]] = {}
+        for link in self.store.all_links(namespace, link_type):
+            graph.setdefault(link.from_id, []).append((link.to_id, link.weight))
+        dist = {src: 0.0}
+        prev: dict[str, str] = {}
+        heap = [(0.0, src)]
+        while heap:
+            d, node = heapq.heappop(heap)
+            if node == dst:
+                path = [dst]
+                while path[-1] != src:
+                    path.append(prev[path[-1]])
+                return path[::-1], d
+            if d > dist.get(node, math.inf):
+                continue
+            for nxt, w in graph.get(node, ()):
+                nd = d + w
+                if nd < dist.get(nxt, math.inf):
+                    dist[nxt], prev[nxt] = nd, node
+                    heapq.heappush(heap, (nd, nxt))
+        return None
+
+    def recall(self, namespace: str, queries: np.ndarray, k: int, *, memory_type: str | None = None,
+               payload_filter: dict | None = None, created_range: tuple | None = None,
+               exact: bool = False) -> list[list[tuple[object, Meta]]]:
+        """Top-k per query row: lists of (Hit, Meta)."""
+        idx = self._indexes.get(namespace)
+        if idx is None or len(idx.engine) == 0:
+            return [[] for _ in range(len(queries))]
+        allowed = None
+        if payload_filter:
+            allowed = [mid for mid, meta in list(idx.catalog.items())
+                       if all(meta.payload.get(key, _MISSING) == val for key, val in payload_filter.items())]
+            if not allowed:
+                return [[] for _ in range(len(queries))]
+        kinds = [MEMORY_TYPES[memory_type]] if memory_type else None
+        kw = dict(exact=exact, allowed_ids=allowed, kinds=kinds, created_range=created_range)
+        if len(queries) == 1:
+            hits = [idx.engine.search(queries[0], k, **kw)]
+        else:
+            hits = idx.engine.search_batch(queries, k, **kw)
+        out = []
+        for row in hits:
+            res = []
+            for h in row:
+                meta = idx.catalog.get(h.id)
+                if meta is not None:
+                    res.append((h, meta))
+            out.append(res)
+        return out
+
+    def stats(self, namespace: str) -> dict:
+        counts = self.store.counts(namespace)
+        idx = self._indexes.get(namespace)
+        engine_stats = idx.engine.stats() if idx is not None else {}
+        pending, oldest = self.store.outbox_lag()
+        return {
+            "namespace": namespace,
+            "memories": sum(counts.values()),
+            "by_type": {t: counts.get(t, 0) for t in MEMORY_TYPES},
+            "indexed": len(idx.engine) if idx is not None else 0,
+            "dim": self.settings.dim,
+            "embedding_model": self.embedder.model_id,
+            "outbox_pending": pending,
+            "outbox_oldest_age_s": (time.time() - oldest) if oldest else 0.0,
+            "engine": _jsonable(engine_stats),
+        }
+
+    def index_sizes(self) -> dict[str, int]:
+        return {ns: len(idx.engine) for ns, idx in list(self._indexes.items())}
+
+
+_MISSING = object()
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
