@@ -1,0 +1,49 @@
+"""The adapter interface: an index of unit vectors under stable integer labels.
+
+Adapters only propose candidates by cosine; the engine maps labels back to live rows
+(dropping anything removed), re-ranks candidates by the full score, and the recall guard
+checks the result against the exact path.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from ..errors import InvalidArgument
+
+
+class AnnAdapter(abc.ABC):
+    name = "ann"
+
+    @abc.abstractmethod
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Insert (or replace) float32 unit vectors under int64 labels."""
+
+    @abc.abstractmethod
+    def remove(self, labels: np.ndarray) -> None:
+        """Remove labels so they are never proposed again."""
+
+    @abc.abstractmethod
+    def query(self, q: np.ndarray, n: int, ef: int) -> np.ndarray:
+        """Up to n labels nearest to the float32 unit vector q (-1 padding allowed)."""
+
+    def query_batch(self, qs: np.ndarray, n: int, ef: int) -> np.ndarray:
+        return np.stack([self.query(q, n, ef) for q in qs])
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Live labels in the index."""
+
+
+def make_adapter(kind: str, dim: int, *, m: int, ef_construction: int, threads: int) -> AnnAdapter:
+    if kind == "hnsw":
+        from .hnsw import HnswAdapter
+
+        return HnswAdapter(dim, m=m, ef_construction=ef_construction, threads=threads)
+    if kind == "faiss":
+        from .faiss_hnsw import FaissHnswAdapter
+
+        return FaissHnswAdapter(dim, m=m, ef_construction=ef_construction, threads=threads)
+    raise InvalidArgument(f"unknown ANN backend {kind!r}")

@@ -1,0 +1,68 @@
+"""Recall guard: sample live ANN queries through the exact path and react to low recall.
+
+Every round(1 / recall_sample)-th ANN query is also answered exactly; recall@k of the ANN
+answer against the exact one is averaged over the last `recall_window` samples. When the
+average falls under `recall_floor` (after at least min(8, window) samples) the guard widens
+the search (twice the candidates and ef); after `ann_max_widen` widenings it falls back to
+the exact path for good. Below `ann_min_rows` rows the engine answers exactly anyway.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+
+class RecallGuard:
+    def __init__(self, *, floor: float, sample: float, window: int, candidates: int, ef: int, max_widen: int) -> None:
+        self.floor = floor
+        self.every = 0 if sample <= 0 else max(1, round(1.0 / sample))
+        self.window = window
+        self.base_candidates = candidates
+        self.base_ef = ef
+        self.max_widen = max_widen
+        self.level = 0
+        self.fallback = False
+        self.samples = 0
+        self.widenings = 0
+        self._recalls: collections.deque[float] = collections.deque(maxlen=window)
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def candidates(self, k: int) -> int:
+        return self.base_candidates * k * (2 ** self.level)
+
+    def ef(self, k: int) -> int:
+        return max(self.base_ef * (2 ** self.level), self.candidates(k))
+
+    def should_sample(self) -> bool:
+        if not self.every:
+            return False
+        with self._lock:
+            self._count += 1
+            return self._count % self.every == 0
+
+    def record(self, recall: float) -> None:
+        with self._lock:
+            self.samples += 1
+            self._recalls.append(recall)
+            if len(self._recalls) < min(8, self.window):
+                return
+            if sum(self._recalls) / len(self._recalls) >= self.floor:
+                return
+            if self.level < self.max_widen:
+                self.level += 1
+                self.widenings += 1
+            else:
+                self.fallback = True
+            self._recalls.clear()
+
+    @property
+    def recall(self) -> float | None:
+        with self._lock:
+            return sum(self._recalls) / len(self._recalls) if self._recalls else None
+
+    def metrics(self) -> dict:
+        return {"ann_recall_at_k": self.recall, "ann_recall_samples": self.samples,
+                "ann_widen_level": self.level, "ann_widenings": self.widenings,
+                "ann_fallback_exact": self.fallback}

@@ -1,0 +1,66 @@
+"""hnswlib adapter: inner-product HNSW over unit vectors (= cosine)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..errors import EngineError
+from .base import AnnAdapter
+
+
+class HnswAdapter(AnnAdapter):
+    name = "hnsw"
+
+    def __init__(self, dim: int, *, m: int, ef_construction: int, threads: int) -> None:
+        try:
+            import hnswlib
+        except ImportError as exc:  # the `ann` extra
+            raise EngineError("ann='hnsw' needs hnswlib: pip install 'somastack[ann]'") from exc
+        self._threads = threads
+        self._index = hnswlib.Index(space="ip", dim=dim)
+        self._index.init_index(max_elements=1024, M=m, ef_construction=ef_construction)
+        self._live = 0
+        self._ef = None
+        self._ef_lock = threading.Lock()  # ef is index-global in hnswlib
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        if labels.size == 0:
+            return
+        need = self._index.get_current_count() + labels.size
+        if need > self._index.get_max_elements():
+            self._index.resize_index(max(need, 2 * self._index.get_max_elements()))
+        self._index.add_items(vectors, labels, num_threads=self._threads)
+        self._live += labels.size
+
+    def remove(self, labels: np.ndarray) -> None:
+        for label in labels.tolist():
+            try:
+                self._index.mark_deleted(int(label))
+                self._live -= 1
+            except RuntimeError:
+                pass  # already deleted or never indexed
+
+    def _set_ef(self, ef: int) -> None:
+        if ef != self._ef:
+            with self._ef_lock:
+                self._index.set_ef(ef)
+                self._ef = ef
+
+    def query(self, q: np.ndarray, n: int, ef: int) -> np.ndarray:
+        return self.query_batch(q[None, :], n, ef)[0]
+
+    def query_batch(self, qs: np.ndarray, n: int, ef: int) -> np.ndarray:
+        n = min(n, self._live)
+        if n <= 0:
+            return np.full((qs.shape[0], 0), -1, dtype=np.int64)
+        self._set_ef(max(ef, n))
+        try:
+            labels, _ = self._index.knn_query(qs, k=n, num_threads=1)
+        except RuntimeError:  # too few reachable live points for n: let the caller go exact
+            return np.full((qs.shape[0], 0), -1, dtype=np.int64)
+        return labels.astype(np.int64, copy=False)
+
+    def __len__(self) -> int:
+        return self._live

@@ -1,0 +1,476 @@
+"""The engine: one namespace's hot memories, ranked by
+score = max(0, q.v) * i**alpha * max(decay_floor, 2**(-(now - created)/half_life)).
+
+Thread model: many readers (search, row, stats, retention_ranking) run concurrently; writers
+(add, remove, touch) are exclusive. The engine takes its own RW lock; callers never lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+from . import search as scan
+from .ann import RecallGuard, make_adapter
+from .config import EngineConfig
+from .decay import TimeBase
+from .errors import InvalidArgument, UnknownId
+from .hottier import HotTier
+from .importance import AdaptiveImportance
+from .kernel import Kernel
+from .locking import RWLock
+from .results import AddResult, Hit
+from .retention import retention_scores
+from .slab import Slab
+from .vectors import normalise_batch, normalise_queries, normalise_query
+
+GATHER_SHARE = 8  # an id filter smaller than rows/8 is answered by gathering those rows
+
+
+def _floats(name: str, values, n: int, *, lo: float = -math.inf, hi: float = math.inf) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{name} must be numbers") from None
+    if arr.shape != (n,):
+        raise InvalidArgument(f"{name} must have one value per id ({n}), got shape {arr.shape}")
+    bad = ~(np.isfinite(arr) & (arr >= lo) & (arr <= hi))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidArgument(f"row {i}: {name} {arr[i]!r} is not a finite number in [{lo}, {hi}]")
+    return arr
+
+
+class Engine:
+    def __init__(self, dim: int, config: EngineConfig | None = None) -> None:
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 1:
+            raise InvalidArgument(f"dim must be a positive integer, got {dim!r}")
+        self.dim = int(dim)
+        self.config = cfg = config or EngineConfig()
+        self._slab = Slab(self.dim, cfg.dtype, cfg.initial_capacity, cfg.block_rows)
+        self._kernel = Kernel(self.dim, self._slab.dtype)
+        self._importance = AdaptiveImportance(cfg.importance_reservoir, cfg.importance_recompute_every)
+        self._time = TimeBase(cfg.half_life_s, cfg.decay_floor)
+        self._hot = HotTier(cfg.hot_bytes, cfg.latency_window)
+        self._lock = RWLock()
+        self._metrics_lock = threading.Lock()
+        self._dirty = 0
+        self._reorganizations = 0
+        self._searches = 0
+        self._rows_scanned = 0
+        self._rows_total = 0
+        self._next_label = 0
+        self._label_to_row = np.full(1024, -1, dtype=np.int64)
+        self._ann = None
+        self._guard = None
+        if cfg.ann is not None:
+            # Fail at construction, not on the first big insert, if the backend is missing.
+            self._ann = make_adapter(cfg.ann, self.dim, m=cfg.hnsw_m, ef_construction=cfg.hnsw_ef_construction,
+                                     threads=cfg.threads)
+            self._ann_built = False
+            self._guard = RecallGuard(floor=cfg.recall_floor, sample=cfg.recall_sample, window=cfg.recall_window,
+                                      candidates=cfg.ann_candidates, ef=cfg.ann_ef, max_widen=cfg.ann_max_widen)
+
+    # ================================================================== writes
+    def add(self, ids: Sequence[str], vectors, *, importance: Sequence[float] | None = None,
+            created: Sequence[float] | None = None, importance_norm: Sequence[float] | None = None,
+            kinds: Sequence[int] | None = None, extra_bytes: Sequence[int] | None = None) -> AddResult:
+        """Insert or replace rows. The whole batch is validated first; on any error nothing changes."""
+        ids = self._check_ids(ids)
+        n = len(ids)
+        vecs = normalise_batch(vectors, self.dim)
+        if vecs.shape[0] != n:
+            raise InvalidArgument(f"{n} ids but {vecs.shape[0]} vectors")
+        raw = np.ones(n) if importance is None else _floats("importance", importance, n)
+        norm_given = None if importance_norm is None else _floats("importance_norm", importance_norm, n, lo=0.0, hi=1.0)
+        now = time.time()
+        made = np.full(n, now) if created is None else _floats("created", created, n)
+        kind = np.zeros(n, np.int32) if kinds is None else self._ints("kinds", kinds, n, 2**31 - 1)
+        extra = np.zeros(n, np.int64) if extra_bytes is None else self._ints("extra_bytes", extra_bytes, n, 2**62)
+        if n == 0:
+            return AddResult(importance_norm=np.empty(0), evicted=[])
+        with self._lock.write():
+            if norm_given is None:
+                norms = np.fromiter((self._importance.normalise(float(r)) for r in raw), np.float64, n)
+            else:
+                if importance is not None:
+                    for r in raw:
+                        self._importance.observe(float(r))
+                norms = norm_given
+            s = self._slab
+            old = np.fromiter((s.id_to_row[i] for i in ids if i in s.id_to_row), np.int64)
+            if old.size:
+                self._release(old)
+            rows = s.take_rows(n)
+            s.vec[rows] = vecs
+            s.row_id[rows] = np.asarray(ids, dtype=object)
+            for r, i in zip(rows.tolist(), ids):
+                s.id_to_row[i] = r
+            s.live[rows] = True
+            s.imp_raw[rows] = raw
+            s.imp_norm[rows] = norms
+            s.imp_alpha[rows] = norms ** self.config.alpha
+            s.created[rows] = made
+            s.last_access[rows] = made
+            s.access_count[rows] = 0
+            s.kind[rows] = kind
+            s.extra_bytes[rows] = extra
+            self._place_in_time(rows)
+            self._assign_labels(rows, vecs)
+            self._hot.record_added(ids)
+            self._dirty += n
+            evicted = self._enforce_budget(now)
+            self._maybe_reorganize()
+            return AddResult(importance_norm=norms.copy(), evicted=evicted)
+
+    def remove(self, ids: Sequence[str]) -> int:
+        """Remove ids; unknown ids are ignored. Returns how many rows were removed."""
+        ids = self._check_ids(ids, unique=False)
+        with self._lock.write():
+            rows = np.fromiter({self._slab.id_to_row[i] for i in ids if i in self._slab.id_to_row}, np.int64)
+            self._hot.record_removed(ids)
+            if rows.size:
+                self._release(rows)
+                self._dirty += rows.size
+                self._maybe_reorganize()
+            return int(rows.size)
+
+    def touch(self, ids: Sequence[str], now: float | None = None) -> int:
+        """Record an access (last access time, access count). Returns how many ids were resident."""
+        ids = self._check_ids(ids, unique=False)
+        now = time.time() if now is None else _floats("now", [now], 1)[0]
+        with self._lock.write():
+            s = self._slab
+            rows = []
+            for i in ids:
+                r = s.id_to_row.get(i)
+                if r is not None:
+                    rows.append(r)
+                    self._hot.lookup(True)
+                elif i in self._hot.evicted:
+                    self._hot.lookup(False)
+            if rows:
+                rr = np.asarray(rows, np.int64)
+                np.add.at(s.access_count, rr, 1)
+                s.last_access[rr] = np.maximum(s.last_access[rr], now)
+            return len(rows)
+
+    # -------------------------------------------------------------- write helpers
+    @staticmethod
+    def _check_ids(ids, unique: bool = True) -> list[str]:
+        if isinstance(ids, (str, bytes)):
+            raise InvalidArgument("ids must be a sequence of strings, not a single string")
+        try:
+            ids = list(ids)
+        except TypeError:
+            raise InvalidArgument("ids must be a sequence of strings") from None
+        for n, i in enumerate(ids):
+            if not isinstance(i, str) or not i:
+                raise InvalidArgument(f"row {n}: id must be a non-empty string, got {i!r}")
+        if unique and len(set(ids)) != len(ids):
+            seen = set()
+            for n, i in enumerate(ids):
+                if i in seen:
+                    raise InvalidArgument(f"row {n}: duplicate id {i!r} in the batch")
+                seen.add(i)
+        return ids
+
+    @staticmethod
+    def _ints(name: str, values, n: int, hi: int) -> np.ndarray:
+        arr = np.asarray(values)
+        if arr.shape != (n,) or (n and not np.issubdtype(arr.dtype, np.integer)):
+            raise InvalidArgument(f"{name} must be {n} integers, got {arr.dtype} of shape {arr.shape}")
+        bad = (arr < 0) | (arr > hi)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InvalidArgument(f"row {i}: {name} {int(arr[i])} is out of range [0, {hi}]")
+        return arr.astype(np.int64)
+
+    def _place_in_time(self, rows: np.ndarray) -> None:
+        """Set the ranking weight of new rows, rebasing every row when the time base drifts."""
+        s, tb = self._slab, self._time
+        if tb.needs_rebase(s.created[rows]):
+            live = np.flatnonzero(s.live[: s.top])
+            tb.rebase(float(s.created[rows].max()))
+            s.tw[live] = tb.time_factor(s.created[live])
+            s.w[live] = (s.imp_alpha[live] * s.tw[live]).astype(np.float32)
+            s.rebuild_bounds()
+        else:
+            s.tw[rows] = tb.time_factor(s.created[rows])
+            s.w[rows] = (s.imp_alpha[rows] * s.tw[rows]).astype(np.float32)
+            s.raise_bounds(rows)
+
+    def _assign_labels(self, rows: np.ndarray, vecs: np.ndarray) -> None:
+        labels = np.arange(self._next_label, self._next_label + rows.size, dtype=np.int64)
+        self._next_label += rows.size
+        if self._next_label > self._label_to_row.size:
+            grown = np.full(max(self._next_label, 2 * self._label_to_row.size), -1, np.int64)
+            grown[: self._label_to_row.size] = self._label_to_row
+            self._label_to_row = grown
+        self._label_to_row[labels] = rows
+        self._slab.label[rows] = labels
+        if self._ann is None:
+            return
+        if self._ann_built:
+            self._ann.add(labels, vecs)
+        elif len(self._slab) >= self.config.ann_min_rows:
+            self._build_ann()
+
+    def _build_ann(self) -> None:
+        s = self._slab
+        live = np.flatnonzero(s.live[: s.top])
+        for lo in range(0, live.size, 65536):  # bounded float32 copies for a float16 slab
+            part = live[lo: lo + 65536]
+            self._ann.add(s.label[part], s.vec[part].astype(np.float32))
+        self._ann_built = True
+
+    def build_index(self) -> None:
+        """Build the ANN index now instead of when the engine first reaches ann_min_rows."""
+        if self._ann is None:
+            raise InvalidArgument("no ANN backend configured (EngineConfig.ann)")
+        with self._lock.write():
+            if not self._ann_built:
+                self._build_ann()
+
+    def _release(self, rows: np.ndarray) -> None:
+        labels = self._slab.label[rows]
+        labels = labels[labels >= 0]
+        self._label_to_row[labels] = -1
+        if self._ann is not None and self._ann_built and labels.size:
+            self._ann.remove(labels)
+        self._slab.release(rows)
+
+    def _maybe_reorganize(self) -> None:
+        s = self._slab
+        if not self.config.pruning or s.top <= s.block_rows:
+            return
+        if self._dirty >= max(s.block_rows, self.config.reorganize_share * len(s)):
+            s.reorganize()
+            live = s.label[: s.top]
+            self._label_to_row[live] = np.arange(s.top)
+            self._dirty = 0
+            self._reorganizations += 1
+
+    def _enforce_budget(self, now: float) -> list[str]:
+        s = self._slab
+        live = np.flatnonzero(s.live[: s.top])
+        held = int(s.row_bytes(live).sum())
+        excess = self._hot.over_budget(held)
+        if not excess:
+            return []
+        r = self._retention(live, now)
+        order = live[np.argsort(r, kind="stable")]
+        cum = np.cumsum(s.row_bytes(order))
+        cut = int(np.searchsorted(cum, excess) + 1)
+        victims = order[:cut]
+        ids = s.row_id[victims].tolist()
+        self._release(victims)
+        self._hot.record_evicted(ids)
+        self._dirty += victims.size
+        return ids
+
+    def _retention(self, rows: np.ndarray, now: float) -> np.ndarray:
+        s, c = self._slab, self.config
+        return retention_scores(imp_alpha=s.imp_alpha[rows], last_access=s.last_access[rows],
+                                access_count=s.access_count[rows], row_bytes=s.row_bytes(rows), now=now,
+                                g1=c.gamma1, g2=c.gamma2, g3=c.gamma3, g4=c.gamma4,
+                                tau_r=c.retention_half_life_s, cost_unit=c.cost_unit_bytes)
+
+    # ================================================================== reads
+    def search(self, query, k: int, *, now: float | None = None, exact: bool = False,
+               allowed_ids: Collection[str] | None = None, kinds: Collection[int] | None = None,
+               created_range: tuple[float | None, float | None] | None = None) -> list[Hit]:
+        q = normalise_query(query, self.dim)
+        k = self._check_k(k)
+        now = time.time() if now is None else float(_floats("now", [now], 1)[0])
+        t0 = time.perf_counter()
+        with self._lock.read():
+            plan, gather = self._plan(now, allowed_ids, kinds, created_range)
+            filtered = allowed_ids is not None or kinds is not None or created_range is not None
+            rows = None
+            if self._use_ann(exact, filtered):
+                rows, scanned = self._ann_search(q, k, plan)
+            if rows is None:
+                if gather is not None:
+                    rows, _, scanned = scan.topk_rows(self._kernel, self._slab.vec, q, k, gather, plan.weights)
+                else:
+                    rows, _, scanned = scan.topk(self._kernel, self._slab.vec, q, k, plan)
+            hits = self._hits(rows, q, now)
+        self._count(time.perf_counter() - t0, scanned, plan.top)
+        return hits
+
+    def search_batch(self, queries, k: int, *, now: float | None = None, exact: bool = False,
+                     allowed_ids: Collection[str] | None = None, kinds: Collection[int] | None = None,
+                     created_range: tuple[float | None, float | None] | None = None) -> list[list[Hit]]:
+        """Top-k for every query row, exactly, through one matrix-matrix product per block."""
+        qs = normalise_queries(queries, self.dim)
+        k = self._check_k(k)
+        now = time.time() if now is None else float(_floats("now", [now], 1)[0])
+        t0 = time.perf_counter()
+        with self._lock.read():
+            plan, _ = self._plan(now, allowed_ids, kinds, created_range, gather_ok=False)
+            if qs.shape[0] == 0:
+                return []
+            rows, _, scanned = scan.topk_batch(self._kernel, self._slab.vec, qs, k, plan)
+            out = [self._hits(r[r >= 0], q, now) for r, q in zip(rows, qs)]
+        self._count(time.perf_counter() - t0, scanned, plan.top, queries=qs.shape[0])
+        return out
+
+    @staticmethod
+    def _check_k(k) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidArgument(f"k must be a positive integer, got {k!r}")
+        return int(k)
+
+    def _plan(self, now, allowed_ids, kinds, created_range, gather_ok: bool = True):
+        s, tb = self._slab, self._time
+        top = s.top
+        nb = s.nblocks
+        if tb.active and tb.floor > 0 and tb.t_ref is not None:
+            g = tb.query_factor(now)
+            ia = s.imp_alpha[:top]
+            weights = (ia * np.maximum(tb.floor, s.tw[:top] * g)).astype(np.float32)
+            bounds = np.maximum(s.block_wmax[:nb] * np.float32(g), s.block_imax[:nb] * np.float32(tb.floor))
+        else:
+            weights, bounds = s.w[:top], s.block_wmax[:nb]
+        mask = None if len(s) == top else s.live[:top]
+        gather = None
+        if allowed_ids is not None:
+            if isinstance(allowed_ids, str):
+                raise InvalidArgument("allowed_ids must be a collection of ids, not a single string")
+            rows = np.fromiter({s.id_to_row[i] for i in allowed_ids if i in s.id_to_row}, np.int64)
+            if gather_ok and rows.size * GATHER_SHARE <= top and kinds is None and created_range is None:
+                gather = np.sort(rows)
+            m = np.zeros(top, bool)
+            m[rows] = True
+            mask = m if mask is None else (mask & m)
+        if kinds is not None:
+            try:
+                wanted = np.asarray(sorted(set(int(x) for x in kinds)), dtype=np.int64)
+            except (TypeError, ValueError):
+                raise InvalidArgument("kinds must be a collection of integers") from None
+            m = np.isin(s.kind[:top], wanted)
+            mask = m if mask is None else (mask & m)
+        if created_range is not None:
+            try:
+                lo, hi = created_range
+                lo = -np.inf if lo is None else float(lo)
+                hi = np.inf if hi is None else float(hi)
+            except (TypeError, ValueError):
+                raise InvalidArgument("created_range must be (start | None, end | None)") from None
+            if math.isnan(lo) or math.isnan(hi) or lo > hi:
+                raise InvalidArgument(f"created_range start must be <= end, got {created_range!r}")
+            c = s.created[:top]
+            m = (c >= lo) & (c <= hi)
+            mask = m if mask is None else (mask & m)
+        plan = scan.ScanPlan(top=top, block_rows=s.block_rows, bounds=bounds, weights=weights, mask=mask,
+                             prune=self.config.pruning)
+        return plan, gather
+
+    def _use_ann(self, exact: bool, filtered: bool) -> bool:
+        return (self._ann is not None and not exact and not filtered and self._ann_built
+                and len(self._slab) >= self.config.ann_min_rows and not self._guard.fallback)
+
+    def _ann_search(self, q: np.ndarray, k: int, plan: scan.ScanPlan):
+        """ANN candidates re-ranked by the full score; None when the exact path must answer."""
+        g = self._guard
+        labels = self._ann.query(q, g.candidates(k), g.ef(k))
+        labels = labels[(labels >= 0) & (labels < self._label_to_row.size)]
+        rows = self._label_to_row[labels]
+        rows = rows[rows >= 0]
+        rows = rows[self._slab.live[rows]]
+        if rows.size < min(k, len(self._slab)):
+            return None, 0
+        got, _, _ = scan.topk_rows(self._kernel, self._slab.vec, q, k, rows, plan.weights)
+        if g.should_sample():
+            ref, _, _ = scan.topk(self._kernel, self._slab.vec, q, k, plan)
+            g.record(len(set(got.tolist()) & set(ref.tolist())) / max(1, ref.size))
+        return got, rows.size
+
+    def _hits(self, rows: np.ndarray, q: np.ndarray, now: float) -> list[Hit]:
+        if rows.size == 0:
+            return []
+        s = self._slab
+        sims = np.maximum(s.vec[rows].astype(np.float64) @ q.astype(np.float64), 0.0)
+        imp = s.imp_norm[rows]
+        decay = self._time.decay(now, s.created[rows])
+        scores = sims * imp ** self.config.alpha * decay
+        order = np.argsort(-scores, kind="stable")
+        ids = s.row_id[rows]
+        return [Hit(id=ids[j], score=float(scores[j]), similarity=float(sims[j]), importance=float(imp[j]),
+                    decay=float(decay[j])) for j in order.tolist()]
+
+    def _count(self, seconds: float, scanned: int, top: int, queries: int = 1) -> None:
+        with self._metrics_lock:
+            self._searches += queries
+            self._rows_scanned += scanned * (queries if queries > 1 else 1)
+            self._rows_total += top * queries
+            self._hot.latency(seconds / queries)
+
+    # ------------------------------------------------------------------ accessors
+    def __len__(self) -> int:
+        return len(self._slab)
+
+    def __contains__(self, id_: object) -> bool:
+        return id_ in self._slab.id_to_row
+
+    def ids(self) -> list[str]:
+        with self._lock.read():
+            return list(self._slab.id_to_row)
+
+    def row(self, id_: str) -> dict:
+        with self._lock.read():
+            s = self._slab
+            r = s.id_to_row.get(id_)
+            if r is None:
+                if id_ in self._hot.evicted:
+                    with self._metrics_lock:
+                        self._hot.lookup(False)
+                    raise UnknownId(f"id {id_!r} was evicted from the hot tier")
+                raise UnknownId(f"unknown id {id_!r}")
+            with self._metrics_lock:
+                self._hot.lookup(True)
+            return {"vector": s.vec[r].astype(np.float32), "importance": float(s.imp_raw[r]),
+                    "importance_norm": float(s.imp_norm[r]), "created": float(s.created[r]),
+                    "last_access": float(s.last_access[r]), "access_count": int(s.access_count[r]),
+                    "kind": int(s.kind[r])}
+
+    def retention_ranking(self, now: float | None = None) -> list[tuple[str, float]]:
+        """(id, retention score) for every resident row, lowest retention first."""
+        now = time.time() if now is None else float(_floats("now", [now], 1)[0])
+        with self._lock.read():
+            s = self._slab
+            live = np.flatnonzero(s.live[: s.top])
+            r = self._retention(live, now)
+            order = np.argsort(r, kind="stable")
+            ids = s.row_id[live[order]].tolist()
+            return list(zip(ids, r[order].tolist()))
+
+    def stats(self) -> dict:
+        with self._lock.read():
+            s = self._slab
+            live = np.flatnonzero(s.live[: s.top])
+            held = int(s.row_bytes(live).sum())
+            item = s.dtype.itemsize
+            out = {
+                "rows": len(s), "capacity": s.capacity, "dim": self.dim, "dtype": str(s.dtype),
+                "bytes": s.nbytes(), "vector_bytes_per_row": self.dim * item,
+                "free_rows": len(s.free), "blocks": s.nblocks, "reorganizations": self._reorganizations,
+                "time_rebases": self._time.rebases, "decay_active": self._time.active,
+                "importance": self._importance.snapshot(),
+                "searches": self._searches,
+                "rows_scanned": self._rows_scanned,
+                "bytes_scanned": self._rows_scanned * self.dim * item,
+                "scan_share": (self._rows_scanned / self._rows_total) if self._rows_total else None,
+                "ann": self.config.ann, "ann_built": bool(self._ann is not None and self._ann_built),
+            }
+            out.update(self._hot.metrics(len(s), held))
+            if self._guard is not None:
+                out.update(self._guard.metrics())
+            else:
+                out.update({"ann_recall_at_k": None, "ann_fallback_exact": False})
+            return out

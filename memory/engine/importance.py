@@ -1,0 +1,113 @@
+"""Adaptive importance normalisation, exactly as reference-upstream §1.14.
+
+State: a FIFO reservoir of the last 512 raw values, the running global min/max, and the
+quantiles q10/q50/q90/q99 recomputed every 64 inserts. Each insert updates the state and
+then maps its raw value with the method the decision tree picks at that moment; the value
+is stored and never recomputed afterwards (a later method change does not touch it).
+
+One deliberate deviation: when every raw value seen so far is equal (span 0) the min-max
+stage returns 1.0, not (raw - min) / 1.0 = 0, because a zero importance would zero the
+score of every memory and erase the similarity ranking (the common case "importance
+omitted, default 1.0" would otherwise rank nothing).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+
+EPS = 1e-12
+K_CAP = 25.0
+WARMUP = 64
+
+
+class AdaptiveImportance:
+    """Maps raw importance to [0, 1]; monotonic in the raw value for a given state."""
+
+    def __init__(self, reservoir: int = 512, recompute_every: int = 64) -> None:
+        self._reservoir: collections.deque[float] = collections.deque(maxlen=reservoir)
+        self._every = recompute_every
+        self._inserts = 0
+        self._min = math.inf
+        self._max = -math.inf
+        self._q: tuple[float, float, float, float] | None = None
+        self.method = "minmax"
+        self.switches: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    # -- state -----------------------------------------------------------------------
+    def observe(self, raw: float) -> None:
+        """Feed one raw value into the state (reservoir, min/max, periodic quantiles)."""
+        self._reservoir.append(raw)
+        self._min = min(self._min, raw)
+        self._max = max(self._max, raw)
+        self._inserts += 1
+        if self._q is None or self._inserts % self._every == 0:
+            q = np.percentile(np.fromiter(self._reservoir, dtype=np.float64), [10, 50, 90, 99])
+            self._q = (float(q[0]), float(q[1]), float(q[2]), float(q[3]))
+        new = self._choose()
+        if new != self.method:
+            self.switches[(self.method, new)] += 1
+            self.method = new
+
+    def normalise(self, raw: float) -> float:
+        """Observe one insert and return its normalised importance."""
+        self.observe(raw)
+        return self.map(raw)
+
+    # -- mapping ---------------------------------------------------------------------
+    def _choose(self) -> str:
+        if len(self._reservoir) < WARMUP or self._q is None:
+            return "minmax"
+        q10, q50, q90, q99 = self._q
+        upper_core = max(q90 - q50, EPS)
+        lower_core = max(q50 - q10, EPS)
+        r_tail_max = (self._max - q90) / upper_core
+        r_tail_ext = (q99 - q90) / upper_core
+        r_asym = (q90 - q50) / lower_core
+        if r_tail_max <= 5 and r_asym <= 3:
+            return "minmax"
+        if r_tail_max <= 15 and r_tail_ext <= 8:
+            return "winsor"
+        return "logistic"
+
+    def map(self, raw: float) -> float:
+        """Map a raw value with the current method, without changing the state."""
+        if self._inserts == 0:
+            return 1.0
+        if self.method == "minmax":
+            span = self._max - self._min
+            if span <= 0:
+                return 1.0  # see module docstring
+            return float(min(1.0, max(0.0, (raw - self._min) / span)))
+        q10, q50, q90, _ = self._q  # type: ignore[misc]
+        if self.method == "winsor":
+            spread = q90 - q10
+            if spread == 0:
+                spread = 1.0
+            lo = max(self._min, q10 - 0.25 * spread)
+            hi = min(self._max, q90 + 0.25 * spread)
+            if hi - lo < EPS:
+                return 0.5
+            return float((min(max(raw, lo), hi) - lo) / (hi - lo))
+        spread = q90 - q10
+        if spread < EPS:
+            return 0.5
+        k = min(math.log(9.0) / spread, K_CAP)
+        try:
+            return 1.0 / (1.0 + math.exp(-k * (raw - q50)))
+        except OverflowError:
+            return 1.0 if raw > q50 else 0.0
+
+    def snapshot(self) -> dict:
+        q = self._q or (math.nan,) * 4
+        return {
+            "method": self.method,
+            "samples": len(self._reservoir),
+            "inserts": self._inserts,
+            "min": self._min if self._inserts else None,
+            "max": self._max if self._inserts else None,
+            "q10": q[0], "q50": q[1], "q90": q[2], "q99": q[3],
+            "switches": {f"{a}->{b}": n for (a, b), n in self.switches.items()},
+        }
