@@ -1,0 +1,447 @@
+"""The soma-infra umbrella chart through the Helm engine in-process (helm-python-sdk).
+
+    inv chart.lint [--mode=X]            schema + `helm lint` per mode (all modes by default)
+    inv chart.render --mode=X [--out D]  the chart's own manifests, to stdout or files in D
+    inv chart.check [--mode=X]           lint, render and validate every manifest against the
+                                         Kubernetes schemas (1.30, strict)
+    inv chart.images --mode=X            the container images the values pin
+
+No helm binary is needed. The subcharts are not vendored (no chart repository is reachable
+from the build machines), so only the umbrella chart's own templates render: that is what
+"dependencies disabled" means here. The mode's `<alias>.enabled` values are kept as they are,
+because the endpoints ConfigMap publishes exactly the services a mode enables. `helm lint`
+warns that the dependency tarballs are missing; that one warning is expected and reported
+as ignored, any other warning or error fails.
+
+The functions are plain so tests and other tasks call them directly; the tasks only format.
+
+Errors (all `OpsError`, so every task exits with one line):
+
+    ChartError          the chart or an overlay file is missing or unreadable
+    ├── ValuesError     merged values break values.schema.json (every violation listed)
+    ├── LintError       `helm lint` found errors or unexpected warnings
+    ├── RenderError     the Helm engine could not render a template
+    └── ManifestError   a rendered manifest breaks the Kubernetes schema
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import helm_python as helm
+import jsonschema
+import kubernetes_validate
+import yaml
+from invoke import Exit, task
+from rich.console import Console
+from rich.table import Table
+
+from tasks.core.errors import OpsError
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+CHART_DIR = REPO_ROOT / "infra" / "helm" / "soma-infra"
+MODES = ("dev", "test", "staging", "prod-lite", "prod")
+DEFAULT_RELEASE = "sharedinfra"
+DEFAULT_NAMESPACE = "soma-infra"
+# The oldest Kubernetes the manifests must be valid for.
+KUBE_VERSION = "1.30.0"
+# `helm lint` says this while charts/ has no tarballs; expected until `helm dependency build`.
+MISSING_DEPENDENCIES = "chart directory is missing these dependencies"
+LINT_ERROR, LINT_WARNING = 3, 2
+
+
+class ChartError(OpsError):
+    """The chart or one of its values files cannot be used."""
+
+
+class ValuesError(ChartError):
+    """Merged values violate values.schema.json."""
+
+    def __init__(self, message: str, violations: Iterable[str] = ()):
+        super().__init__(message)
+        self.violations = list(violations)
+
+
+class LintError(ChartError):
+    """`helm lint` reported errors or unexpected warnings."""
+
+
+class RenderError(ChartError):
+    """The Helm engine failed to render the chart."""
+
+
+class ManifestError(ChartError):
+    """A rendered manifest is not valid for the target Kubernetes version."""
+
+
+@dataclass(frozen=True)
+class LintReport:
+    mode: str
+    messages: list[dict] = field(default_factory=list)  # findings that count
+    ignored: list[dict] = field(default_factory=list)   # the expected missing-dependency warning
+
+
+@dataclass(frozen=True)
+class Rendered:
+    mode: str
+    release: str
+    namespace: str
+    manifests: dict[str, str]  # template path -> YAML, only the umbrella's own templates
+    notes: str
+
+    def documents(self) -> list[dict]:
+        """Every non-empty YAML document, in template order."""
+        docs = []
+        for path in sorted(self.manifests):
+            for doc in yaml.safe_load_all(self.manifests[path]):
+                if doc:
+                    docs.append(doc)
+        return docs
+
+    def stream(self) -> str:
+        """One YAML stream like `helm template` prints, each document after a Source line."""
+        parts = []
+        for path in sorted(self.manifests):
+            for doc in _split_documents(self.manifests[path]):
+                parts.append(f"---\n# Source: {path}\n{doc}\n")
+        return "".join(parts)
+
+
+def _split_documents(text: str) -> list[str]:
+    chunks, current = [], []
+    for line in text.splitlines():
+        if line.strip() == "---":
+            chunks.append("\n".join(current))
+            current = []
+        else:
+            current.append(line)
+    chunks.append("\n".join(current))
+    # Keep documents that hold more than comments and blank lines.
+    return [c.strip("\n") for c in chunks
+            if any(ln.strip() and not ln.lstrip().startswith("#") for ln in c.splitlines())]
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ChartError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    return mode
+
+
+def _chart_dir(chart_dir: os.PathLike | str | None) -> pathlib.Path:
+    path = pathlib.Path(chart_dir) if chart_dir else CHART_DIR
+    if not (path / "Chart.yaml").is_file():
+        raise ChartError(f"no Chart.yaml in {path}")
+    return path
+
+
+def overlay_path(mode: str, chart_dir: os.PathLike | str | None = None) -> pathlib.Path:
+    path = _chart_dir(chart_dir) / f"values-{check_mode(mode)}.yaml"
+    if not path.is_file():
+        raise ChartError(f"mode {mode!r} has no overlay: {path.name} is missing")
+    return path
+
+
+def read_values_file(path: os.PathLike | str) -> dict:
+    path = pathlib.Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ChartError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ChartError(f"{path.name} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ChartError(f"{path.name} must hold a mapping at the top, not {type(data).__name__}")
+    return data
+
+
+def overlay_values(mode: str, chart_dir=None, extra_files: Iterable[os.PathLike | str] = ()) -> dict:
+    """The user-supplied values of a deploy: the mode overlay, then any extra files.
+
+    Helm layers values.yaml below these itself (they are the chart's defaults), exactly as
+    `-f values.yaml -f values-<mode>.yaml -f extra...` would.
+    """
+    values = read_values_file(overlay_path(mode, chart_dir))
+    for path in extra_files:
+        values = _deep_merge(values, read_values_file(path))
+    return values
+
+
+def _deep_merge(base: Mapping, top: Mapping) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def merged_values(mode: str, chart_dir=None, extra_files=()) -> dict:
+    """values.yaml coalesced with the overlay by the Helm engine (nulls delete keys, as in Helm)."""
+    overlay = overlay_values(mode, chart_dir, extra_files)
+    with helm.Chart.load(str(_chart_dir(chart_dir))) as chart:
+        try:
+            return chart.merge_values(overlay)
+        except helm.HelmError as exc:
+            raise ChartError(f"cannot merge values for mode {mode!r}: {exc}") from None
+
+
+def load_schema(chart_dir=None) -> dict:
+    path = _chart_dir(chart_dir) / "values.schema.json"
+    try:
+        schema = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ChartError(f"cannot load {path.name}: {exc}") from None
+    jsonschema.Draft7Validator.check_schema(schema)
+    return schema
+
+
+def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
+    # allOf/if-then failures wrap the real violation; report the innermost ones.
+    if error.context:
+        return [leaf for sub in error.context for leaf in _leaf_errors(sub)]
+    return [error]
+
+
+def schema_violations(values: Mapping, schema: Mapping) -> list[str]:
+    """Every violation as 'dotted.path: message (why)', sorted, empty when the values pass."""
+    validator = jsonschema.Draft7Validator(schema)
+    lines = set()
+    for error in validator.iter_errors(values):
+        for leaf in _leaf_errors(error):
+            where = ".".join(str(p) for p in leaf.absolute_path) or "(top level)"
+            why = leaf.schema.get("description") if isinstance(leaf.schema, dict) else None
+            lines.add(f"{where}: {leaf.message}" + (f" ({why})" if why else ""))
+    return sorted(lines)
+
+
+def check_values(mode: str, chart_dir=None, extra_files=()) -> dict:
+    """The merged values of a mode, or ValuesError naming every violation."""
+    values = merged_values(mode, chart_dir, extra_files)
+    violations = schema_violations(values, load_schema(chart_dir))
+    if violations:
+        raise ValuesError(f"values for mode {mode!r} break values.schema.json:\n  "
+                          + "\n  ".join(violations), violations)
+    return values
+
+
+def lint(mode: str, chart_dir=None, extra_files=(), kube_version: str = KUBE_VERSION,
+         namespace: str = DEFAULT_NAMESPACE) -> LintReport:
+    """`helm lint` of the chart with the mode's values; LintError unless clean."""
+    path = _chart_dir(chart_dir)
+    check_values(mode, path, extra_files)
+    overlay = overlay_values(mode, path, extra_files)
+    report = helm.lint(str(path), overlay, namespace=namespace, kube_version=f"v{kube_version}")
+    counted, ignored = [], []
+    for message in report.get("messages", []):
+        if message.get("severity") == LINT_WARNING and MISSING_DEPENDENCIES in message.get("error", ""):
+            ignored.append(message)
+        else:
+            counted.append(message)
+    failing = [m for m in counted if m.get("severity", 0) >= LINT_WARNING]
+    errors = [e for e in report.get("errors", []) if MISSING_DEPENDENCIES not in e]
+    if failing or errors:
+        lines = [f"{m.get('path')}: {m.get('error')}" for m in failing] + errors
+        raise LintError(f"helm lint failed for mode {mode!r}:\n  " + "\n  ".join(dict.fromkeys(lines)))
+    return LintReport(mode, counted, ignored)
+
+
+def render(mode: str, chart_dir=None, extra_files=(), release: str = DEFAULT_RELEASE,
+           namespace: str = DEFAULT_NAMESPACE) -> Rendered:
+    """The umbrella chart's own manifests for a mode, schema-checked first."""
+    path = _chart_dir(chart_dir)
+    try:
+        helm.validate_release_name(release)
+    except helm.HelmError as exc:
+        raise ChartError(f"invalid release name {release!r}: {exc}") from None
+    check_values(mode, path, extra_files)
+    overlay = overlay_values(mode, path, extra_files)
+    with helm.Chart.load(str(path)) as chart:
+        try:
+            output = chart.render(overlay, name=release, namespace=namespace, is_install=True)
+        except helm.HelmError as exc:
+            raise RenderError(f"rendering mode {mode!r} failed: {exc}") from None
+        prefix = f"{chart.name}/templates/"
+    notes = output.pop(prefix + "NOTES.txt", "")
+    # Subchart output (charts/<alias>/...) only appears once tarballs are vendored; it is
+    # not part of what this chart itself produces.
+    own = {k: v for k, v in output.items() if k.startswith(prefix) and v.strip()}
+    return Rendered(mode, release, namespace, own, notes)
+
+
+def validate_manifests(documents: Iterable[Mapping], kube_version: str = KUBE_VERSION) -> int:
+    """Validate each document against the Kubernetes schema (strict: unknown fields fail)."""
+    problems, count = [], 0
+    for doc in documents:
+        count += 1
+        name = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
+        try:
+            kubernetes_validate.validate(doc, kube_version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{name}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError:
+            problems.append(f"{name}: no schema for {doc.get('apiVersion')} {doc.get('kind')} "
+                            f"in Kubernetes {kube_version}")
+    if problems:
+        raise ManifestError(f"manifests invalid for Kubernetes {kube_version}:\n  " + "\n  ".join(problems))
+    return count
+
+
+def write_rendered(rendered: Rendered, out_dir: os.PathLike | str) -> list[pathlib.Path]:
+    """Write one file per template (and NOTES.txt) into out_dir.
+
+    Everything is rendered before this is called, and each file is written to a temporary
+    name and renamed, so a failure never leaves a half-written manifest behind.
+    """
+    out = pathlib.Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ChartError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    files = {pathlib.PurePosixPath(k).name: v for k, v in rendered.manifests.items()}
+    if rendered.notes:
+        files["NOTES.txt"] = rendered.notes
+    written = []
+    for name, text in sorted(files.items()):
+        target = out / name
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(target)
+    return written
+
+
+def _image(spec: Any, default_registry: str = "docker.io") -> str | None:
+    """One image reference from the common chart shapes (Bitnami map, or repository+tag)."""
+    if not isinstance(spec, Mapping):
+        return None
+    repo = spec.get("repository")
+    if not repo or not spec.get("tag"):
+        return None
+    registry = spec.get("registry") or default_registry
+    return f"{registry}/{repo}:{spec['tag']}"
+
+
+def images(values: Mapping) -> list[str]:
+    """The images the values pin for enabled services (what a kind node must preload)."""
+    found = []
+    pg = values.get("postgres", {})
+    if pg.get("enabled"):
+        found += [_image(pg.get("postgresql", {}).get("image")), _image(pg.get("pgpool", {}).get("image"))]
+    for alias in ("redis", "kafka"):
+        sub = values.get(alias, {})
+        if sub.get("enabled"):
+            found.append(_image(sub.get("image")))
+    vault = values.get("vault", {})
+    if vault.get("enabled"):
+        found.append(_image(vault.get("server", {}).get("image")))
+    opa = values.get("opa", {})
+    if opa.get("enabled") and opa.get("image") and opa.get("imageTag"):
+        found.append(f"docker.io/{opa['image']}:{opa['imageTag']}")
+    prom = values.get("prometheus", {})
+    if prom.get("enabled"):
+        found.append(_image(prom.get("server", {}).get("image")))
+    graf = values.get("grafana", {})
+    if graf.get("enabled"):
+        found.append(_image(graf.get("image")))
+    return [i for i in found if i]
+
+
+# --- tasks -------------------------------------------------------------------------------
+
+def _soma(c) -> Mapping:
+    try:
+        return c.config.get("soma", {}) or {}
+    except AttributeError:
+        return {}
+
+
+def _resolve_chart(c, chart: str) -> pathlib.Path:
+    path = pathlib.Path(chart or _soma(c).get("chart") or CHART_DIR)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _modes(mode: str) -> list[str]:
+    return [check_mode(mode)] if mode else list(MODES)
+
+
+def _exit(exc: OpsError):
+    return Exit(f"chart: {exc}", code=getattr(exc, "exit_code", 1))
+
+
+@task(name="lint", help={"mode": "one mode (default: all five)", "chart": "chart directory (default: soma.chart)"})
+def lint_task(c, mode="", chart=""):
+    """Check each mode's values against values.schema.json and run `helm lint` on them."""
+    console = Console()
+    table = Table("mode", "schema", "helm lint", "ignored", title="soma-infra lint")
+    try:
+        path = _resolve_chart(c, chart)
+        for m in _modes(mode):
+            report = lint(m, path)
+            info = "; ".join(msg["error"] for msg in report.messages) or "clean"
+            table.add_row(m, "ok", info, "dependency tarballs not vendored" if report.ignored else "")
+    except OpsError as exc:
+        console.print(table)
+        raise _exit(exc)
+    console.print(table)
+
+
+@task(name="render", help={"mode": "mode to render (default: soma.mode)", "out": "write one file per template here",
+            "release": "release name (default: soma.release)", "namespace": "default: soma.namespace",
+            "chart": "chart directory (default: soma.chart)"})
+def render_task(c, mode="", out="", release="", namespace="", chart=""):
+    """Render the chart's own templates for a mode (like `helm template`, dependencies off)."""
+    soma = _soma(c)
+    try:
+        rendered = render(mode or soma.get("mode") or "dev", _resolve_chart(c, chart),
+                          release=release or soma.get("release") or DEFAULT_RELEASE,
+                          namespace=namespace or soma.get("namespace") or DEFAULT_NAMESPACE)
+        if out:
+            for path in write_rendered(rendered, out):
+                print(path)
+        else:
+            print(rendered.stream(), end="")
+    except OpsError as exc:
+        raise _exit(exc)
+
+
+@task(help={"mode": "one mode (default: all five)", "kube_version": f"default {KUBE_VERSION}",
+            "chart": "chart directory (default: soma.chart)"})
+def check(c, mode="", kube_version=KUBE_VERSION, chart=""):
+    """Schema, lint, render and strict Kubernetes validation of every mode."""
+    console = Console()
+    table = Table("mode", "schema", "lint", "manifests", f"k8s {kube_version}", title="soma-infra check")
+    try:
+        path = _resolve_chart(c, chart)
+        for m in _modes(mode):
+            lint(m, path, kube_version=kube_version)
+            rendered = render(m, path)
+            docs = rendered.documents()
+            validate_manifests(docs, kube_version)
+            table.add_row(m, "ok", "ok", str(len(docs)), "valid")
+    except OpsError as exc:
+        console.print(table)
+        raise _exit(exc)
+    console.print(table)
+
+
+@task(name="images", help={"mode": "mode (default: soma.mode)", "chart": "chart directory (default: soma.chart)"})
+def images_task(c, mode="", chart=""):
+    """Print the container images a mode's values pin, one per line."""
+    try:
+        values = check_values(mode or _soma(c).get("mode") or "dev", _resolve_chart(c, chart))
+    except OpsError as exc:
+        raise _exit(exc)
+    for image in images(values):
+        print(image)
