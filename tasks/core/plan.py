@@ -114,7 +114,9 @@ class Plan:
         except OpsError as exc:
             if not dry:
                 raise StepFailed(step.name, exc) from exc
-            record.state, record.note = "change?", self.redact(str(exc)).splitlines()[0]
+            # The last line of a failure is the tool's own reason (e.g. connection refused).
+            lines = [line for line in self.redact(str(exc)).splitlines() if line.strip()] or ["?"]
+            record.state, record.note = "change?", f"cannot check: {lines[-1].strip()}"
         return record
 
     def table(self, records: list[StepRecord], dry: bool) -> Table:

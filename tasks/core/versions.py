@@ -6,7 +6,8 @@ Each probe is an argv plus a parser from the tool's output to a `Version`:
   removed in kubectl 1.28, which broke the original gate exactly at the minimum);
 - helm:    `helm version --template {{.Version}}` (same in Helm 3 and 4);
 - kind:    `kind version` -> "kind v0.24.0 go1.22.6 linux/amd64";
-- docker:  `docker version --format {{.Client.Version}}` (client only, no daemon needed).
+- docker:  `docker --version` -> "Docker version 28.2.2, build e6534b4" (client only:
+  `docker version` exits 1 when the daemon is down even though it printed the client).
 
 `MINIMUMS` holds the gates of the issue: kind 0.24 is the first release whose kindnet
 enforces NetworkPolicy, which the chart's label-gated policies rely on.
@@ -91,7 +92,7 @@ PROBES = {
     "kubectl": Probe(("kubectl", "version", "--client", "-o", "json"), parse_kubectl),
     "helm": Probe(("helm", "version", "--template", "{{.Version}}"), parse_plain),
     "kind": Probe(("kind", "version"), parse_kind),
-    "docker": Probe(("docker", "version", "--format", "{{.Client.Version}}"), parse_plain),
+    "docker": Probe(("docker", "--version"), parse_plain),
 }
 
 

@@ -1,0 +1,75 @@
+"""Version gates and capability checks, each with the reason it matters.
+
+    checks = run_checks(runner, cfg, docker_ping=lambda: client.ping())
+    failed = [c for c in checks if c.status == "fail"]
+
+Gates (versions.MINIMUMS) are parsed in Python from each tool's own output. Capability
+checks say why they exist, so an operator knows what breaks if they skip the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterable
+
+from tasks.core.errors import OpsError
+from tasks.core.versions import MINIMUMS, Version, helm_is_v4
+
+WHY = {
+    "kubectl": "drives every cluster step; >= 1.28 because older clients mis-handle current APIs",
+    "helm": "installs the chart; >= 3.13 for `uninstall --ignore-not-found`",
+    "kind": "creates the local cluster; >= 0.24 because kindnet enforces NetworkPolicy from 0.24",
+    "docker": "kind nodes are docker containers and images are preloaded from docker; >= 24",
+}
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # pass | warn | fail
+    found: str = ""
+    required: str = ""
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def tool_check(runner, tool: str) -> tuple[Check, Version | None]:
+    minimum = MINIMUMS[tool]
+    try:
+        found = runner.require(tool, minimum)
+    except OpsError as exc:
+        return Check(tool, "fail", "", f">= {minimum}", f"{exc}; {WHY[tool]}"), None
+    reason = WHY[tool]
+    if tool == "helm" and helm_is_v4(found):
+        reason = "Helm 4 detected: using --wait=watcher and --rollback-on-failure"
+    return Check(tool, "pass", str(found), f">= {minimum}", reason), found
+
+
+def run_checks(runner, cfg, tools: Iterable[str] = ("kubectl", "helm", "kind", "docker"),
+               docker_ping: Callable[[], object] | None = None) -> tuple[list[Check], dict]:
+    """All checks (never raises for a failed check); returns (checks, versions found)."""
+    checks, versions = [], {}
+    for tool in tools:
+        check, version = tool_check(runner, tool)
+        checks.append(check)
+        if version is not None:
+            versions[tool] = version
+    if docker_ping is not None:
+        try:
+            docker_ping()
+            checks.append(Check("docker engine", "pass", "reachable", "running",
+                                "kind runs its nodes as containers of this engine"))
+        except Exception as exc:  # the SDK raises many types; the message is what matters
+            checks.append(Check("docker engine", "fail", "unreachable", "running",
+                                f"kind needs a running docker engine: {str(exc)[:200]}"))
+    for label, path, why in (
+        ("kind config", cfg.path("kind_config"), "kind create cluster --config reads it"),
+        ("chart", cfg.chart_dir / "Chart.yaml", "helm upgrade --install deploys it"),
+        *[(f"values {p.name}", p, f"overlay of mode {cfg.mode}") for p in cfg.values_files],
+    ):
+        rel = path.relative_to(cfg.root) if path.is_relative_to(cfg.root) else path
+        checks.append(Check(label, "pass" if path.is_file() else "fail", str(rel) if path.is_file() else "missing",
+                            "file exists", why))
+    return checks, versions

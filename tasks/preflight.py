@@ -1,0 +1,58 @@
+"""`inv preflight`: tool version gates (kubectl, helm, kind, docker) and capability checks.
+
+Exit 0 when every check passes, 1 when any fails; the table says why each check exists.
+jq is no longer needed: versions are parsed in Python.
+"""
+
+from __future__ import annotations
+
+from invoke import Exit, task
+from rich.table import Table
+
+from tasks.core.cli import session
+from tasks.core.preflight import run_checks
+
+STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+
+
+def docker_pinger():
+    def ping():
+        import docker
+
+        client = docker.from_env()
+        try:
+            return client.ping()
+        finally:
+            client.close()
+
+    return ping
+
+
+def show(console, checks) -> None:
+    table = Table(title="preflight", title_justify="left")
+    for column in ("check", "status", "found", "required", "why"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        table.add_row(check.name, f"[{STYLE[check.status]}]{check.status}[/]", check.found,
+                      check.required, check.reason)
+    console.print(table)
+
+
+def run_preflight(c, mode=None, evidence=False, runner=None, docker_ping=None, console=None):
+    with session(c, "preflight", mode=mode, evidence=evidence, runner=runner, console=console) as s:
+        checks, versions = run_checks(s.runner, s.cfg, docker_ping=docker_ping or docker_pinger())
+        s.evidence.tools.update({k: str(v) for k, v in versions.items()})
+        s.evidence.add("checks", [ch.to_dict() for ch in checks])
+        show(s.console, checks)
+        failed = [ch.name for ch in checks if ch.status == "fail"]
+        if failed:
+            raise Exit(f"preflight: {len(failed)} check(s) failed: {', '.join(failed)}", code=1)
+        s.console.print("[green]preflight passed[/]")
+        return checks
+
+
+@task(default=True, help={"mode": "mode whose values overlay must exist (default: soma.mode)",
+                          "evidence": "write a transcript and JSON run record"})
+def preflight(c, mode=None, evidence=False):
+    """Check tool versions (kubectl>=1.28, helm>=3.13, kind>=0.24, docker>=24) and capabilities."""
+    run_preflight(c, mode, evidence)

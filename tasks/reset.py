@@ -1,0 +1,165 @@
+"""`inv reset`: playbook §0 without a shell, and `--compose` for the docker-only stack.
+
+Kubernetes (default):
+  1. `helm uninstall <release> -n <ns> --ignore-not-found` when the release exists (helm's
+     storage Secrets, `owner=helm,name=<release>`, are looked up through kubectl so the
+     check works even where the helm CLI is absent);
+  2. `kubectl delete namespace <ns> --wait=false`;
+  3. wait for it, with a timeout; if it stays Terminating, print what remains (objects and
+     their finalizers, the namespace conditions) and stop with exit 1 ...
+  4. ... unless `--force-finalize`: clear the namespace finalizers through the `finalize`
+     subresource;
+  5. verify the namespace is gone.
+`--compose`: remove the compose project's containers, networks and named volumes through
+the docker SDK (by compose labels and the configured volume list), and nothing else.
+
+A second run finds nothing to do and says "all set". `--dry` prints the plan only.
+"""
+
+from __future__ import annotations
+
+from invoke import task
+from rich.table import Table
+
+from tasks.core.cli import session
+from tasks.core.compose import ComposeProject
+from tasks.core.errors import NotConverged, OpsError
+from tasks.core.helm import Helm
+from tasks.core.kubectl import Kubectl
+from tasks.core.namespace import Blockers, Namespaces
+from tasks.core.plan import Plan, Step
+from tasks.core.runner import format_argv
+from tasks.core.versions import MINIMUMS, Version
+
+
+def helm_release_exists(kubectl: Kubectl, release: str, namespace: str) -> bool:
+    if kubectl.get_json("namespace", namespace) is None:
+        return False
+    found = kubectl.get_json("secrets", namespace=namespace, selector=f"owner=helm,name={release}")
+    return bool(found and found.get("items"))
+
+
+def show_blockers(console, blockers: Blockers) -> None:
+    table = Table(title=f"namespace {blockers.namespace} is stuck in Terminating", title_justify="left")
+    table.add_column("object")
+    table.add_column("finalizers")
+    table.add_row(f"Namespace/{blockers.namespace}", ", ".join(blockers.spec_finalizers) or "-")
+    for obj in blockers.objects:
+        table.add_row(f"{obj['kind']}/{obj['name']}", ", ".join(obj["finalizers"]) or "-")
+    console.print(table)
+    for condition in blockers.conditions:
+        console.print(f"  {condition}")
+
+
+def kube_steps(s, kubectl: Kubectl, helm: Helm, force_finalize: bool, timeout_s: int) -> list[Step]:
+    cfg, ns, release = s.cfg, s.cfg.namespace, s.cfg.release
+    namespaces = Namespaces(kubectl)
+    uninstall = helm.argv_uninstall(release, ns, timeout_s=cfg.timeouts["helm"])
+
+    def wait() -> str:
+        if namespaces.wait_gone(ns, timeout_s):
+            return f"namespace {ns} deleted"
+        blockers = namespaces.blockers(ns)
+        show_blockers(s.console, blockers)
+        s.evidence.add("blockers", blockers.lines())
+        if not force_finalize:
+            raise NotConverged(f"namespace {ns} still Terminating after {timeout_s}s "
+                               f"({blockers}); rerun with --force-finalize to clear its finalizers")
+        return f"still Terminating after {timeout_s}s; forcing finalize next"
+
+    def uninstall_release() -> str:
+        s.runner.require("helm", MINIMUMS["helm"])
+        return s.runner.run(uninstall, timeout=cfg.timeouts["helm"] + 30).stdout.strip()
+
+    steps = [
+        Step("uninstall helm release", uninstall_release, "cli", format_argv(uninstall),
+             needed=lambda: helm_release_exists(kubectl, release, ns)),
+        Step(f"delete namespace {ns}", lambda: namespaces.delete(ns), "cli",
+             format_argv(kubectl.argv("delete", "namespace", ns, "--wait=false", "--ignore-not-found")),
+             needed=lambda: namespaces.exists(ns) and not namespaces.terminating(ns)),
+        Step(f"wait for namespace {ns} to go", wait, "cli",
+             f"poll {format_argv(kubectl.argv('get', 'namespace', ns, '-o', 'json'))} for {timeout_s}s",
+             needed=lambda: namespaces.exists(ns)),
+    ]
+    if force_finalize:
+        steps.append(Step(f"force-finalize namespace {ns}", lambda: namespaces.force_finalize(ns), "cli",
+                          format_argv(kubectl.argv("replace", "--raw", f"/api/v1/namespaces/{ns}/finalize",
+                                                   "-f", "-")) + "  (spec.finalizers=[])",
+                          needed=lambda: namespaces.exists(ns)))
+    steps.append(Step(f"verify namespace {ns} is gone", lambda: namespaces.verify_gone(ns, 30), "check",
+                      format_argv(kubectl.argv("get", "namespace", ns)) + "  -> NotFound",
+                      needed=lambda: namespaces.exists(ns)))
+    return steps
+
+
+def compose_steps(project: ComposeProject) -> list[Step]:
+    label = f"label com.docker.compose.project={project.project}"
+    return [
+        Step("remove compose containers", project.remove_containers, "sdk",
+             f"docker SDK: containers ({label}) remove(force=True)",
+             needed=lambda: bool(project.containers())),
+        Step("remove compose networks", project.remove_networks, "sdk",
+             f"docker SDK: networks ({label}) remove()", needed=lambda: bool(project.networks())),
+        Step("remove compose volumes", project.remove_volumes, "sdk",
+             f"docker SDK: volumes ({label}, or named {', '.join(project.volumes) or '-'}) remove()",
+             needed=lambda: bool(project.volume_names())),
+    ]
+
+
+def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, context=None,
+              force_finalize=False, compose=False, timeout=None, evidence=False,
+              runner=None, docker_client=None, console=None):
+    """The task body with its seams exposed (runner, docker client, console) for tests."""
+    overrides = {"namespace": namespace, "release": release, "kubeconfig": kubeconfig,
+                 "context": context, "timeouts.namespace_delete": timeout}
+    inputs = {"compose": compose, "force_finalize": force_finalize,
+              **{k: v for k, v in overrides.items() if v is not None}}
+    with session(c, "reset", mode=mode, evidence=evidence, overrides=overrides, inputs=inputs,
+                 runner=runner, console=console) as s:
+        if compose:
+            client = docker_client
+            if client is None:
+                import docker
+
+                try:
+                    client = docker.from_env()
+                    s.evidence.tools["docker-engine"] = client.version().get("Version")
+                except docker.errors.DockerException as exc:
+                    raise OpsError(f"cannot reach the docker engine: {exc}") from None
+            project = ComposeProject(client, s.cfg.compose["project"], tuple(s.cfg.compose["volumes"]))
+            plan = s.plan(f"inv reset --compose (project {project.project})")
+            plan.extend(compose_steps(project))
+            return s.run_plan(plan)
+        try:
+            s.evidence.tools["kubectl"] = str(s.runner.require("kubectl", MINIMUMS["kubectl"]))
+        except OpsError:
+            if not s.dry:
+                raise
+            s.console.print(f"[yellow]kubectl >= {MINIMUMS['kubectl']} not found; the plan is a guess[/]")
+        kubectl = Kubectl(s.runner, s.cfg.kubeconfig, s.cfg.context, timeout=s.cfg.timeouts["command"])
+        helm_version = Version(3, 13, 0)
+        if s.runner.which("helm"):
+            helm_version = s.runner.version("helm")
+            s.evidence.tools["helm"] = str(helm_version)
+        helm = Helm(s.runner, helm_version, s.cfg.kubeconfig, s.cfg.context)
+        plan = s.plan(f"inv reset (namespace {s.cfg.namespace}, release {s.cfg.release})")
+        plan.extend(kube_steps(s, kubectl, helm, force_finalize, s.cfg.timeouts["namespace_delete"]))
+        return s.run_plan(plan)
+
+
+@task(default=True, help={
+    "mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
+    "namespace": "namespace to delete (default: soma.namespace)",
+    "release": "helm release to uninstall (default: soma.release)",
+    "kubeconfig": "kubeconfig file (default: kubectl's own)",
+    "context": "kubeconfig context (default: current)",
+    "force-finalize": "if the namespace stays Terminating, clear its finalizers (finalize subresource)",
+    "compose": "reset the docker compose project instead (containers, networks, named volumes)",
+    "timeout": "seconds to wait for the namespace to go (default: soma.timeouts.namespace_delete)",
+    "evidence": "write a transcript and JSON run record into docs/sprints/sprint-<n>/",
+})
+def reset(c, mode=None, namespace=None, release=None, kubeconfig=None, context=None,
+          force_finalize=False, compose=False, timeout=None, evidence=False):
+    """Uninstall the shared-infra release and delete its namespace (playbook §0); --compose for docker."""
+    run_reset(c, mode, namespace, release, kubeconfig, context, force_finalize, compose,
+              int(timeout) if timeout is not None else None, evidence)
