@@ -94,13 +94,12 @@ class Engine:
         if n == 0:
             return AddResult(importance_norm=np.empty(0), evicted=[])
         with self._lock.write():
-            if norm_given is None:
-                norms = np.fromiter((self._importance.normalise(float(r)) for r in raw), np.float64, n)
-            else:
-                if importance is not None:
-                    for r in raw:
-                        self._importance.observe(float(r))
-                norms = norm_given
+            # A batch is one insert event: observe every raw value, then map each with the
+            # resulting state, so the mapping is monotonic across the batch.
+            if norm_given is None or importance is not None:
+                for r in raw.tolist():
+                    self._importance.observe(r)
+            norms = self._importance.map_many(raw) if norm_given is None else norm_given
             s = self._slab
             old = np.fromiter((s.id_to_row[i] for i in ids if i in s.id_to_row), np.int64)
             if old.size:
@@ -437,7 +436,7 @@ class Engine:
             return {"vector": s.vec[r].astype(np.float32), "importance": float(s.imp_raw[r]),
                     "importance_norm": float(s.imp_norm[r]), "created": float(s.created[r]),
                     "last_access": float(s.last_access[r]), "access_count": int(s.access_count[r]),
-                    "kind": int(s.kind[r])}
+                    "kind": int(s.kind[r]), "bytes": int(s.row_bytes(r))}
 
     def retention_ranking(self, now: float | None = None) -> list[tuple[str, float]]:
         """(id, retention score) for every resident row, lowest retention first."""

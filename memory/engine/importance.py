@@ -2,8 +2,9 @@
 
 State: a FIFO reservoir of the last 512 raw values, the running global min/max, and the
 quantiles q10/q50/q90/q99 recomputed every 64 inserts. Each insert updates the state and
-then maps its raw value with the method the decision tree picks at that moment; the value
-is stored and never recomputed afterwards (a later method change does not touch it).
+then maps its raw value with the method the decision tree picks at that moment (a batch is
+one insert: all its values are observed first, then each is mapped); the value is stored
+and never recomputed afterwards (a later method change does not touch it).
 
 One deliberate deviation: when every raw value seen so far is equal (span 0) the min-max
 stage returns 1.0, not (raw - min) / 1.0 = 0, because a zero importance would zero the
@@ -99,6 +100,9 @@ class AdaptiveImportance:
             return 1.0 / (1.0 + math.exp(-k * (raw - q50)))
         except OverflowError:
             return 1.0 if raw > q50 else 0.0
+
+    def map_many(self, raws: np.ndarray) -> np.ndarray:
+        return np.fromiter((self.map(float(r)) for r in raws), dtype=np.float64, count=len(raws))
 
     def snapshot(self) -> dict:
         q = self._q or (math.nan,) * 4
