@@ -1,0 +1,74 @@
+"""Flask app factory: blueprints, problem+json errors, auth, limiter, metrics, logs, CORS."""
+
+from __future__ import annotations
+
+import math
+
+from flask import Flask, Response, current_app, g, json, request
+from flask_limiter import Limiter
+
+from memory.api import logs, metrics, openapi, problems, tracing, views
+from memory.api.auth import rate_key
+from memory.config import Settings
+from memory.errors import StoreError
+
+
+def create_app(settings: Settings, service) -> Flask:
+    app = Flask("memory.api")
+    app.config.update(SETTINGS=settings, SERVICE=service, MAX_CONTENT_LENGTH=settings.max_body_bytes,
+                      JSON_SORT_KEYS=False)
+    logs.register(app)
+    problems.register(app)
+    metrics.register(app, service)
+    tracing.instrument(app)
+
+    limiter = Limiter(rate_key, app=app, default_limits=[settings.rate_limit],
+                      storage_uri="memory://", headers_enabled=True, strategy="moving-window",
+                      on_breach=_remember_retry_after)
+    app.extensions["memory_limiter"] = limiter
+
+    app.register_blueprint(views.bp)
+    doc = openapi.document(settings)
+
+    @app.get("/healthz")
+    @limiter.exempt
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    @limiter.exempt
+    def readyz():
+        svc = current_app.config["SERVICE"]
+        try:
+            svc.store.ping()
+            svc.store.check_migrated()
+        except StoreError as exc:
+            return problems.problem(503, "Not ready", str(exc), headers={"Retry-After": "1"})
+        if not svc.loaded:
+            return problems.problem(503, "Not ready", "the index is still loading")
+        return {"status": "ready", "indexed": sum(svc.index_sizes().values())}
+
+    @app.get("/openapi.json")
+    @limiter.exempt
+    def openapi_json():
+        return Response(json.dumps(doc), mimetype="application/json")
+
+    limiter.exempt(app.view_functions["metrics"])
+
+    @app.after_request
+    def _cors(resp):
+        origin = request.headers.get("Origin")
+        if origin and origin in settings.cors_origins:
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Vary"] = "Origin"
+            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, X-Request-ID"
+            resp.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE"
+        return resp
+
+    return app
+
+
+def _remember_retry_after(limit) -> None:
+    """flask-limiter breach hook: keep the reset time for the 429 problem's Retry-After."""
+    import time
+    g.retry_after = max(1, math.ceil(limit.reset_at - time.time()))

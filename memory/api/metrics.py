@@ -1,0 +1,61 @@
+"""Prometheus metrics in a registry owned by the app (no process-global state)."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
+from prometheus_client.core import GaugeMetricFamily
+
+from memory.errors import StoreError
+
+
+class _LiveCollector:
+    """Values read at scrape time: outbox lag, index sizes, follower errors."""
+
+    def __init__(self, service):
+        self.service = service
+
+    def collect(self):
+        rows = GaugeMetricFamily("memory_index_rows", "Memories in the in-process index", labels=["namespace"])
+        for ns, n in self.service.index_sizes().items():
+            rows.add_metric([ns], n)
+        yield rows
+        errs = GaugeMetricFamily("memory_follow_errors", "Failed rounds of following the change log")
+        errs.add_metric([], self.service.follow_errors)
+        yield errs
+        try:
+            pending, oldest = self.service.store.outbox_lag()
+        except StoreError:
+            return
+        yield GaugeMetricFamily("memory_outbox_pending", "Outbox events not yet published", value=pending)
+        yield GaugeMetricFamily("memory_outbox_lag_seconds", "Age of the oldest unpublished event",
+                                value=(time.time() - oldest) if oldest else 0.0)
+
+
+def register(app: Flask, service) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    requests = Counter("memory_http_requests", "HTTP requests", ["method", "endpoint", "status"],
+                       registry=registry)
+    latency = Histogram("memory_http_request_duration_seconds", "HTTP request latency",
+                        ["method", "endpoint"], registry=registry,
+                        buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+    registry.register(_LiveCollector(service))
+
+    @app.before_request
+    def _t0():
+        g.metrics_t0 = time.perf_counter()
+
+    @app.after_request
+    def _observe(resp):
+        endpoint = request.url_rule.rule if request.url_rule else "<unmatched>"
+        requests.labels(request.method, endpoint, str(resp.status_code)).inc()
+        latency.labels(request.method, endpoint).observe(time.perf_counter() - g.get("metrics_t0", time.perf_counter()))
+        return resp
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    return registry

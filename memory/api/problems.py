@@ -1,0 +1,96 @@
+"""Every 4xx/5xx as application/problem+json (RFC 9457), with the request id."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, json
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from memory.engine import EngineError
+from memory.errors import NotFound, NotMigrated, RequestInvalid, StoreError, StoreUnavailable
+from memory.service import Conflict
+
+log = logging.getLogger("memory.api")
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str | None = None, *, errors=None,
+            headers: dict | None = None) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    rid = g.get("request_id")
+    if rid:
+        body["request_id"] = rid
+    if errors:
+        body["errors"] = errors
+    resp = Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def _validation_errors(exc: ValidationError) -> list[dict]:
+    # loc and message only: the input may be a large vector or hold a caller's data
+    return [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_input=False, include_url=False)[:20]]
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError):
+        errs = _validation_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errs):
+            return problem(400, "Malformed JSON", "the request body is not valid JSON")
+        return problem(400, "Invalid request", "; ".join(f"{e['loc'] or 'body'}: {e['msg']}" for e in errs),
+                       errors=errs)
+
+    @app.errorhandler(Conflict)
+    def _conflict(exc):
+        return problem(409, "Conflict", str(exc))
+
+    @app.errorhandler(RequestInvalid)
+    def _invalid(exc):
+        return problem(400, "Invalid request", str(exc))
+
+    @app.errorhandler(EngineError)
+    def _engine(exc):
+        if isinstance(exc, KeyError):
+            return problem(404, "Not found", str(exc))
+        return problem(400, "Invalid request", str(exc))
+
+    @app.errorhandler(NotFound)
+    def _not_found(exc):
+        return problem(404, "Not found", str(exc))
+
+    @app.errorhandler(StoreUnavailable)
+    def _unavailable(exc):
+        log.warning("store unavailable: %s", exc)
+        return problem(503, "Service unavailable", "the database is unreachable; retry shortly",
+                       headers={"Retry-After": "1"})
+
+    @app.errorhandler(NotMigrated)
+    def _not_migrated(exc):
+        return problem(503, "Service unavailable", str(exc), headers={"Retry-After": "5"})
+
+    @app.errorhandler(StoreError)
+    def _store(exc):
+        log.error("store error: %s", exc)
+        return problem(500, "Internal error", "the database refused the operation")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        headers = {}
+        if exc.code == 405 and exc.valid_methods:
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        if exc.code == 429:
+            headers["Retry-After"] = str(g.get("retry_after", 1))
+        detail = exc.description if exc.code != 404 else "no such resource"
+        return problem(exc.code or 500, exc.name, detail, headers=headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return problem(500, "Internal error", "an unexpected error occurred; see the server log")

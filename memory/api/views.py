@@ -1,0 +1,240 @@
+"""The /v1 resources: memories, recall, links and paths."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+from flask import Blueprint, Response, current_app, g, json, request
+from werkzeug.exceptions import UnsupportedMediaType
+
+from memory.api import schemas as s
+from memory.api.auth import require
+from memory.errors import NotFound, RequestInvalid
+from memory.service import MemoryService, NewMemory
+
+bp = Blueprint("v1", __name__, url_prefix="/v1")
+_ID = re.compile(s.ID_PATTERN)
+
+
+def _svc() -> MemoryService:
+    return current_app.config["SERVICE"]
+
+
+def _json(obj, status: int = 200) -> Response:
+    return Response(json.dumps(obj), status=status, mimetype="application/json")
+
+
+def _body(model):
+    """Parse the body with `model`: 415 for a non-JSON type, 400 for anything invalid."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    return model.model_validate_json(request.get_data(cache=False) or b"")
+
+
+def _vectors(items: list) -> tuple[np.ndarray, list[str]]:
+    """Vectors of request items (client vectors or embedded text), checked for the dim."""
+    svc = _svc()
+    dim = svc.settings.dim
+    out = np.empty((len(items), dim), dtype=np.float32)
+    models = []
+    texts = [(i, it.text) for i, it in enumerate(items) if it.vector is None]
+    if texts:
+        embedded = svc.embedder.embed([t for _, t in texts])
+        for (i, _), vec in zip(texts, embedded):
+            out[i] = vec
+    for i, it in enumerate(items):
+        if it.vector is not None:
+            if len(it.vector) != dim:
+                raise RequestInvalid(f"item {i}: vector has {len(it.vector)} dims, the service uses {dim}")
+            vec = np.asarray(it.vector, dtype=np.float64)
+            norm = float(np.linalg.norm(vec))
+            if not math.isfinite(norm) or norm == 0.0:
+                raise RequestInvalid(f"item {i}: vector must be non-zero and finite in float32")
+            out[i] = vec
+            if not np.isfinite(out[i]).all():
+                raise RequestInvalid(f"item {i}: vector overflows float32")
+            models.append("client")
+        else:
+            models.append(svc.embedder.model_id)
+    return out, models
+
+
+def _new(items: list[s.MemoryIn]) -> list[NewMemory]:
+    vectors, models = _vectors(items)
+    return [NewMemory(vector=vectors[i], model=models[i], memory_type=it.memory_type,
+                      payload=it.payload, importance=it.importance, coordinate=it.coordinate,
+                      id=it.id, created_at=s.epoch(it.created_at))
+            for i, it in enumerate(items)]
+
+
+def memory_json(row, include_vector: bool = False) -> dict:
+    out = {"id": row.id, "namespace": row.namespace, "memory_type": row.memory_type,
+           "payload": row.payload, "importance": row.importance,
+           "importance_norm": row.importance_norm, "coordinate": row.coordinate,
+           "embedding_model": row.model, "dim": row.dim, "created_at": s.iso(row.created_at),
+           "updated_at": s.iso(row.updated_at), "last_access": s.iso(row.last_access),
+           "access_count": row.access_count}
+    if include_vector:
+        out["vector"] = [float(x) for x in row.vector]
+    return out
+
+
+def _valid_id(memory_id: str) -> None:
+    # an id that cannot exist is simply not found
+    if not _ID.match(memory_id):
+        raise NotFound(f"memory {memory_id!r} not found")
+
+
+# -- memories -----------------------------------------------------------------------------
+@bp.post("/memories")
+@require("write")
+def create_memory():
+    item = _body(s.MemoryIn)
+    [(row, _)] = _svc().write(g.principal.namespace, _new([item]), upsert=False)
+    resp = _json(memory_json(row), 201)
+    resp.headers["Location"] = f"/v1/memories/{row.id}"
+    return resp
+
+
+@bp.put("/memories/<memory_id>")
+@require("write")
+def put_memory(memory_id: str):
+    item = _body(s.MemoryIn)
+    if not _ID.match(memory_id):
+        raise RequestInvalid("the id in the path must be 1-128 chars of letters, digits, . _ : -")
+    if item.id is not None and item.id != memory_id:
+        raise RequestInvalid("the body's id differs from the path's id")
+    item.id = memory_id
+    [(row, created)] = _svc().write(g.principal.namespace, _new([item]), upsert=True)
+    return _json(memory_json(row), 201 if created else 200)
+
+
+@bp.get("/memories/<memory_id>")
+@require("read")
+def get_memory(memory_id: str):
+    _valid_id(memory_id)
+    include = request.args.get("include_vector", "false").lower() == "true"
+    return _json(memory_json(_svc().get(g.principal.namespace, memory_id), include))
+
+
+@bp.delete("/memories/<memory_id>")
+@require("write")
+def delete_memory(memory_id: str):
+    _valid_id(memory_id)
+    _svc().delete(g.principal.namespace, memory_id)
+    return Response(status=204)
+
+
+@bp.post("/memories/bulk")
+@require("write")
+def bulk():
+    data = _body(s.BulkIn)
+    limit = _svc().settings.bulk_max_items
+    if len(data.items) > limit:
+        raise RequestInvalid(f"a bulk request holds at most {limit} items, got {len(data.items)}")
+    rows = _svc().write(g.principal.namespace, _new(data.items), upsert=True)
+    return _json({"count": len(rows), "ids": [r.id for r, _ in rows]}, 201)
+
+
+@bp.delete("/memories")
+@require("admin")
+def delete_scoped():
+    memory_type = request.args.get("memory_type")
+    unknown = set(request.args) - {"memory_type"}
+    if unknown:
+        raise RequestInvalid(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+    if memory_type not in ("episodic", "semantic"):
+        raise RequestInvalid("memory_type must be 'episodic' or 'semantic' (a scoped delete needs a scope)")
+    return _json({"deleted": _svc().delete_scoped(g.principal.namespace, memory_type)})
+
+
+# -- recall -------------------------------------------------------------------------------
+def _recall(query_items, k, memory_type, filters, exact, explain):
+    svc = _svc()
+    queries, _ = _vectors(query_items)
+    payload_filter, created_range = None, None
+    if filters is not None:
+        payload_filter = filters.payload or None
+        if filters.created_at is not None:
+            created_range = (s.epoch(filters.created_at.gte), s.epoch(filters.created_at.lte))
+    results = svc.recall(g.principal.namespace, queries, k, memory_type=memory_type,
+                         payload_filter=payload_filter, created_range=created_range, exact=exact)
+    cfg = svc.settings
+    out = []
+    for hits in results:
+        rows = []
+        for hit, meta in hits:
+            r = {"id": hit.id, "score": hit.score, "similarity": hit.similarity,
+                 "importance": hit.importance, "decay": hit.decay, "memory_type": meta.memory_type,
+                 "payload": meta.payload, "created_at": s.iso(meta.created_at)}
+            if explain:
+                r["explain"] = {"formula": "max(0, cos) * importance_norm^alpha * 2^(-age/half_life)",
+                                "similarity": hit.similarity, "importance_norm": hit.importance,
+                                "alpha": cfg.alpha, "decay": hit.decay,
+                                "half_life_s": s.finite_or_none(cfg.half_life_s)}
+            rows.append(r)
+        out.append(rows)
+    return out
+
+
+@bp.post("/recall")
+@require("read")
+def recall():
+    q = _body(s.RecallIn)
+    [results] = _recall([q], q.k, q.memory_type, q.filters, q.exact, q.explain)
+    return _json({"results": results})
+
+
+@bp.post("/recall/batch")
+@require("read")
+def recall_batch():
+    q = _body(s.BatchRecallIn)
+    limit = _svc().settings.batch_max_queries
+    if len(q.queries) > limit:
+        raise RequestInvalid(f"a batch holds at most {limit} queries, got {len(q.queries)}")
+    return _json({"results": _recall(q.queries, q.k, q.memory_type, q.filters, q.exact, q.explain)})
+
+
+# -- links --------------------------------------------------------------------------------
+def _link_json(link) -> dict:
+    return {"from": link.from_id, "to": link.to_id, "type": link.type, "weight": link.weight,
+            "created_at": s.iso(link.created_at)}
+
+
+@bp.post("/links")
+@require("write")
+def create_link():
+    data = _body(s.LinkIn)
+    link = _svc().link(g.principal.namespace, data.from_, data.to, data.type, data.weight)
+    return _json(_link_json(link), 201)
+
+
+@bp.get("/memories/<memory_id>/links")
+@require("read")
+def list_links(memory_id: str):
+    _valid_id(memory_id)
+    links = _svc().links(g.principal.namespace, memory_id, request.args.get("type") or None)
+    return _json({"links": [_link_json(x) for x in links]})
+
+
+@bp.get("/paths")
+@require("read")
+def shortest_path():
+    src, dst = request.args.get("from", ""), request.args.get("to", "")
+    if not src or not dst:
+        raise RequestInvalid("query parameters 'from' and 'to' are required")
+    _valid_id(src)
+    _valid_id(dst)
+    found = _svc().path(g.principal.namespace, src, dst, request.args.get("type") or None)
+    if found is None:
+        return _json({"path": [], "cost": None, "found": False})
+    path, cost = found
+    return _json({"path": path, "cost": cost, "found": True})
+
+
+@bp.get("/stats")
+@require("read")
+def stats():
+    return _json(_svc().stats(g.principal.namespace))

@@ -1,0 +1,104 @@
+"""Wiring: settings → store → service (+ relay) → WSGI server. Used by __main__ and tasks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import threading
+
+from memory.config import Settings
+from memory.embed import make_embedder
+from memory.errors import ConfigError
+from memory.service import MemoryService
+from memory.store import Store
+
+log = logging.getLogger("memory.runtime")
+
+
+def engine_factory(settings: Settings):
+    from memory.engine import Engine, EngineConfig
+    cfg = EngineConfig(alpha=settings.alpha, half_life_s=settings.half_life_s, ann=settings.ann or None)
+    return lambda: Engine(dim=settings.dim, config=cfg)
+
+
+def normaliser_factory():
+    # the engine's own §1.14 normaliser; the service runs it before commit so the stored
+    # value is the one every replica loads (see service.py)
+    from memory.engine.importance import AdaptiveImportance
+    return AdaptiveImportance
+
+
+def open_store(settings: Settings, *, migrate_embedded: bool = True) -> Store:
+    if settings.embedded:
+        pathlib.Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    store = Store(settings.effective_database_url)
+    if settings.embedded and migrate_embedded:
+        # zero configuration: the embedded file is ours to migrate; an explicit database
+        # is never migrated implicitly (the service refuses to start instead)
+        store.migrate()
+    return store
+
+
+def build_service(settings: Settings, *, follow: bool = True, store: Store | None = None) -> MemoryService:
+    store = store or open_store(settings)
+    svc = MemoryService(settings, store, make_embedder(settings.embedder, settings.dim),
+                        engine_factory(settings), normaliser_factory())
+    svc.start(follow=follow)
+    return svc
+
+
+def build_relay(settings: Settings, store: Store):
+    from memory.events import kafka
+    from memory.events.relay import Relay
+    if not settings.kafka_bootstrap:
+        raise ConfigError("SOMA_MEMORY_KAFKA_BOOTSTRAP is not set: there is no broker to relay to")
+    return Relay(store, lambda: kafka.make_producer(settings.kafka_bootstrap), settings.topic,
+                 ensure_topic=lambda: kafka.ensure_topics(settings.kafka_bootstrap, [settings.topic]))
+
+
+def build_consumer(settings: Settings, store: Store):
+    from confluent_kafka import Consumer
+    from memory.events import kafka
+    from memory.events.consumer import EventConsumer, consumer_config
+    if not settings.kafka_bootstrap:
+        raise ConfigError("SOMA_MEMORY_KAFKA_BOOTSTRAP is not set: there is no broker to consume from")
+    kafka.ensure_topics(settings.kafka_bootstrap, [settings.topic, settings.topic + ".dlq"])
+    group = settings.consumer_group
+    return EventConsumer(Consumer(consumer_config(settings.kafka_bootstrap, group)),
+                         kafka.make_producer(settings.kafka_bootstrap), settings.topic,
+                         lambda event: store.apply_event(group, event),
+                         max_attempts=settings.consumer_max_attempts)
+
+
+def announce(settings: Settings) -> None:
+    log.info("effective configuration", extra={"config": settings.redacted()})
+    where = f"http://{settings.host}:{settings.port}"
+    if settings.embedded:
+        log.info("embedded default: SQLite at %s, no broker (events stay in the outbox)",
+                 settings.effective_database_url.removeprefix("sqlite:///"))
+    if not settings.auth_enabled:
+        log.warning("no tokens configured: serving the single namespace %r WITHOUT authentication "
+                    "on loopback only (%s)", settings.default_namespace, where)
+    log.info("memory service listening on %s", where)
+
+
+def serve(settings: Settings) -> None:
+    """Run the production WSGI server (waitress) until interrupted."""
+    import waitress
+    from memory.api import create_app
+    from memory.api.logs import configure
+    configure(settings.log_level)
+    svc = build_service(settings)
+    stop = threading.Event()
+    if settings.kafka_bootstrap and settings.relay_in_process:
+        relay = build_relay(settings, svc.store)
+        threading.Thread(target=relay.run, args=(stop,), name="memory-relay", daemon=True).start()
+    app = create_app(settings, svc)
+    announce(settings)
+    try:
+        waitress.serve(app, host=settings.host, port=settings.port, threads=settings.threads,
+                       ident="memory", clear_untrusted_proxy_headers=True, _quiet=True)
+    finally:
+        stop.set()
+        svc.stop()
