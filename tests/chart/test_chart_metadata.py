@@ -1,0 +1,55 @@
+"""Chart.yaml: the seven dependencies, their pins and their conditions."""
+
+from __future__ import annotations
+
+import subprocess
+
+import helm_python as helm
+import yaml
+
+from tasks import chart
+
+# reference-upstream §4.9 (latest pins; OPA from the first revision, before it was dropped).
+EXPECTED = {
+    "postgres": ("postgresql-ha", "13.2.4", "https://charts.bitnami.com/bitnami"),
+    "redis": ("redis", "23.1.3", "https://charts.bitnami.com/bitnami"),
+    "kafka": ("kafka", "27.1.0", "https://charts.bitnami.com/bitnami"),
+    "vault": ("vault", "0.27.0", "https://helm.releases.hashicorp.com"),
+    "opa": ("opa", "1.18.2", "https://openpolicyagent.github.io/opa"),
+    "prometheus": ("prometheus", "25.7.0", "https://prometheus-community.github.io/helm-charts"),
+    "grafana": ("grafana", "8.5.1", "https://grafana.github.io/helm-charts"),
+}
+
+
+def test_engine_reads_every_dependency_with_its_condition():
+    with helm.Chart.load(str(chart.CHART_DIR)) as loaded:
+        meta = loaded.metadata
+        # Nothing is vendored: the engine loads no subchart at all.
+        assert loaded.dependencies == []
+    assert meta["apiVersion"] == "v2" and meta["name"] == "soma-infra"
+    deps = {d.get("alias", d["name"]): d for d in meta["dependencies"]}
+    assert set(deps) == set(EXPECTED)
+    for alias, (name, version, repo) in EXPECTED.items():
+        assert (deps[alias]["name"], deps[alias]["version"], deps[alias]["repository"]) == (name, version, repo)
+        assert deps[alias]["condition"] == f"{alias}.enabled"
+
+
+def test_every_condition_is_a_boolean_in_base_values_and_every_overlay(merged):
+    base = yaml.safe_load((chart.CHART_DIR / "values.yaml").read_text())
+    for alias in EXPECTED:
+        assert isinstance(base[alias]["enabled"], bool), alias
+        for mode, values in merged.items():
+            assert isinstance(values[alias]["enabled"], bool), (mode, alias)
+
+
+def test_no_dependency_tarball_is_committed():
+    tracked = subprocess.run(["git", "ls-files", str(chart.CHART_DIR)], capture_output=True,
+                             text=True, check=True, cwd=chart.REPO_ROOT).stdout.split()
+    assert tracked, "the chart is not tracked by git"
+    assert not [p for p in tracked if p.endswith(".tgz") or "/charts/" in p]
+
+
+def test_every_mode_has_an_overlay_naming_itself():
+    for mode in chart.MODES:
+        overlay = chart.read_values_file(chart.overlay_path(mode))
+        assert overlay["mode"] == mode

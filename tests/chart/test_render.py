@@ -1,0 +1,119 @@
+"""The chart's own manifests for every mode: contents, labels, and strict Kubernetes schemas."""
+
+from __future__ import annotations
+
+import copy
+
+import kubernetes_validate
+import pytest
+
+from tasks import chart
+
+from .conftest import by_kind, write_yaml
+
+CONTRACT_KEYS = {"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "REDIS_URL",
+                 "KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "VAULT_ADDR"}  # playbook §3.4 minus VAULT_ROLE
+RECOMMENDED_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                      "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "app.kubernetes.io/component",
+                      "helm.sh/chart"}
+# The oldest version we support and the newest the validator knows.
+KUBE_VERSIONS = sorted({chart.KUBE_VERSION, kubernetes_validate.latest_version()})
+
+
+@pytest.mark.parametrize("version", KUBE_VERSIONS)
+@pytest.mark.parametrize("mode", chart.MODES)
+def test_every_manifest_is_valid_kubernetes_strict(rendered, mode, version):
+    docs = rendered[mode].documents()
+    assert chart.validate_manifests(docs, version) == len(docs) > 0
+
+
+def test_validation_rejects_what_the_api_server_would(rendered):
+    policy = copy.deepcopy(next(d for d in rendered["dev"].documents() if d["kind"] == "NetworkPolicy"))
+    policy["spec"]["policyTypes"] = "Ingress"  # must be a list
+    typo = copy.deepcopy(next(d for d in rendered["dev"].documents() if d["kind"] == "ConfigMap"))
+    typo["metadata"]["lables"] = {"a": "b"}  # strict: unknown fields fail
+    with pytest.raises(chart.ManifestError) as caught:
+        chart.validate_manifests([policy, typo], chart.KUBE_VERSION)
+    message = str(caught.value)
+    assert f"NetworkPolicy/{policy['metadata']['name']}" in message
+    assert "ConfigMap/sharedinfra-endpoints" in message and "lables" in message
+
+
+def test_unknown_kind_is_reported_not_skipped():
+    with pytest.raises(chart.ManifestError, match="no schema for example.com/v1 Widget"):
+        chart.validate_manifests([{"apiVersion": "example.com/v1", "kind": "Widget",
+                                   "metadata": {"name": "w"}}], chart.KUBE_VERSION)
+
+
+@pytest.mark.parametrize("mode", chart.MODES)
+def test_manifests_carry_namespace_and_recommended_labels(rendered, mode):
+    for doc in rendered[mode].documents():
+        meta = doc["metadata"]
+        assert meta["namespace"] == "soma-infra"
+        assert RECOMMENDED_LABELS <= set(meta["labels"]), meta["name"]
+        assert meta["labels"]["app.kubernetes.io/name"] == "soma-infra"
+        assert meta["labels"]["app.kubernetes.io/instance"] == "sharedinfra"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+        assert meta["labels"]["soma.sh/mode"] == mode
+
+
+@pytest.mark.parametrize("mode", chart.MODES)
+def test_endpoints_configmap_publishes_the_contract(rendered, merged, mode):
+    data = by_kind(rendered[mode], "ConfigMap")["sharedinfra-endpoints"]["data"]
+    assert CONTRACT_KEYS <= set(data)
+    assert all(isinstance(v, str) for v in data.values())
+    assert data["SOMA_INFRA_MODE"] == mode
+    # Apps go through Pgpool (the original chart pointed at the StatefulSet).
+    assert data["POSTGRES_HOST"] == "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local"
+    assert data["POSTGRES_PORT"] == "5432"
+    assert data["POSTGRES_DB"] == "somaagent01" and data["POSTGRES_USER"] == "soma"
+    assert data["REDIS_URL"] == "redis://sharedinfra-redis-master.soma-infra.svc.cluster.local:6379/0"
+    assert data["KAFKA_BOOTSTRAP_SERVERS"] == "sharedinfra-kafka.soma-infra.svc.cluster.local:9092"
+    assert data["OPA_URL"] == "http://sharedinfra-opa.soma-infra.svc.cluster.local:8181/v1/data"
+    # The scheme follows the Vault listener: https exactly where TLS is on.
+    tls = not merged[mode]["vault"]["global"]["tlsDisable"]
+    assert data["VAULT_ADDR"] == ("https" if tls else "http") + "://sharedinfra-vault.soma-infra.svc.cluster.local:8200"
+    assert data["KAFKA_SECURITY_PROTOCOL"] == merged[mode]["kafka"]["listeners"]["client"]["protocol"]
+
+
+def test_disabled_services_publish_no_endpoint(rendered):
+    data = by_kind(rendered["test"], "ConfigMap")["sharedinfra-endpoints"]["data"]
+    assert "PROMETHEUS_URL" not in data and "GRAFANA_URL" not in data
+    assert data["SOMA_INFRA_SERVICES"] == "postgres,redis,kafka,vault,opa"
+    full = by_kind(rendered["prod"], "ConfigMap")["sharedinfra-endpoints"]["data"]
+    assert full["PROMETHEUS_URL"] == "http://sharedinfra-prometheus-server.soma-infra.svc.cluster.local:80"
+    assert full["GRAFANA_URL"] == "http://sharedinfra-grafana.soma-infra.svc.cluster.local:80"
+
+
+def test_release_and_namespace_flow_into_every_name(tmp_path):
+    extra = write_yaml(tmp_path / "x.yaml", {"endpointsConfigMap": {"name": "", "clusterDomain": "corp.local"}})
+    out = chart.render("staging", extra_files=[extra], release="infra2", namespace="shared-x")
+    docs = out.documents()
+    assert {d["metadata"]["namespace"] for d in docs} == {"shared-x"}
+    cm = by_kind(out, "ConfigMap")["infra2-endpoints"]["data"]
+    assert cm["POSTGRES_HOST"] == "sharedinfra-postgres-pgpool.shared-x.svc.corp.local"
+    assert all(n.startswith("infra2-soma-infra-") for n in by_kind(out, "NetworkPolicy"))
+    assert "release infra2 in namespace shared-x" in out.notes
+
+
+def test_invalid_release_name_is_refused():
+    with pytest.raises(chart.ChartError, match="invalid release name 'Bad_Release'"):
+        chart.render("dev", release="Bad_Release")
+
+
+def test_notes_tell_the_operator_what_to_do(rendered):
+    dev, prod = rendered["dev"].notes, rendered["prod"].notes
+    assert "mode dev" in dev
+    assert "kubectl label namespace <app-namespace> soma.sh/allow-shared-infra=true --overwrite" in dev
+    assert "kubectl get configmap sharedinfra-endpoints -n soma-infra" in dev
+    assert "WARNING" not in dev  # dev opens the API server egress
+    assert "networkPolicy.apiServer is disabled" in prod
+    assert "Vault starts sealed" in prod and "Vault starts sealed" not in dev
+
+
+def test_stream_is_a_helm_template_style_yaml_stream(rendered):
+    stream = rendered["dev"].stream()
+    assert stream.count("# Source: soma-infra/templates/networkpolicy.yaml") == 5
+    assert stream.count("# Source: soma-infra/templates/configmap-endpoints.yaml") == 1
+    import yaml
+    assert [d["kind"] for d in yaml.safe_load_all(stream) if d] == ["ConfigMap"] + ["NetworkPolicy"] * 5

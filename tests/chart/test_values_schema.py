@@ -1,0 +1,110 @@
+"""values.schema.json: every overlay passes it, broken overlays are rejected by it, both by
+jsonschema and by the Helm engine's own schema check."""
+
+from __future__ import annotations
+
+import copy
+
+import helm_python as helm
+import jsonschema
+import pytest
+
+from tasks import chart
+
+from .conftest import write_yaml
+
+
+def test_schema_is_valid_draft_07():
+    schema = chart.load_schema()
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("mode", chart.MODES)
+def test_every_overlay_passes_the_schema(mode, merged):
+    assert chart.schema_violations(merged[mode], chart.load_schema()) == []
+    with helm.Chart.load(str(chart.CHART_DIR)) as loaded:
+        loaded.validate_schema(chart.overlay_values(mode))  # raises on a violation
+
+
+# (mode, extra values layered on the overlay, dotted path the violation must name, reason)
+BROKEN = [
+    ("prod-lite", {"kafka": {"controller": {"replicaCount": 2}}}, "kafka.controller.replicaCount", "must be odd"),
+    ("dev", {"kafka": {"controller": {"replicaCount": 4}}}, "kafka.controller.replicaCount", "must be odd"),
+    ("staging", {"kafka": {"controller": {"replicaCount": 1}}}, "kafka.controller.replicaCount", "at least 3"),
+    ("prod", {"vault": {"server": {"ha": {"replicas": 4}}}}, "vault.server.ha.replicas", "must be odd"),
+    ("dev", {"redis": {"auth": {"password": "hunter2"}}}, "redis.auth", "never live in values"),
+    ("dev", {"grafana": {"adminPassword": "hunter2"}}, "grafana", "never live in values"),
+    ("dev", {"redis": {"auth": {"enabled": True}}}, "redis.auth.existingSecret", "password comes from existingSecret"),
+    ("staging", {"vault": {"server": {"dev": {"enabled": True}}}}, "vault.server.dev.enabled", "no Vault dev server"),
+    ("prod", {"vault": {"global": {"tlsDisable": True}}}, "vault.global.tlsDisable", "TLS"),
+    ("prod", {"kafka": {"listeners": {"client": {"protocol": "PLAINTEXT"}}}},
+     "kafka.listeners.client.protocol", "authenticate"),
+    ("prod", {"postgres": {"postgresql": {"replicaCount": 2}}}, "postgres.postgresql.replicaCount", "at least 3"),
+    ("prod", {"postgres": {"pgpool": {"replicaCount": 1}}}, "postgres.pgpool.replicaCount", "at least 2"),
+    ("prod-lite", {"networkPolicy": {"enabled": False}}, "networkPolicy.enabled", "stay on"),
+    ("dev", {"kakfa": {"enabled": True}}, "(top level)", "kakfa"),
+    ("dev", {"mode": "production"}, "mode", "'production'"),
+    ("dev", {"networkPolicy": {"apiServer": {"cidrs": []}}}, "networkPolicy.apiServer.cidrs", "at least one CIDR"),
+    ("dev", {"networkPolicy": {"allowedNamespaceLabels": {"bad key!": "true"}}},
+     "networkPolicy.allowedNamespaceLabels", "bad key!"),
+    # null deletes a key in Helm's coalescing: the label gate cannot be dropped that way.
+    ("dev", {"networkPolicy": {"allowedNamespaceLabels": None}}, "networkPolicy",
+     "'allowedNamespaceLabels' is a required property"),
+    ("dev", {"redis": {"master": {"service": {"ports": {"redis": 70000}}}}}, "redis.master.service.ports.redis", "70000"),
+    ("dev", {"postgres": {"fullnameOverride": "Shared_Postgres"}}, "postgres.fullnameOverride", "Service name"),
+    ("test", {"opa": {"enabled": "yes"}}, "opa.enabled", "'yes'"),
+]
+
+
+@pytest.mark.parametrize("mode,extra,path,reason", BROKEN, ids=[f"{b[0]}:{b[2]}:{b[3]}" for b in BROKEN])
+def test_broken_overlay_is_rejected(tmp_path, mode, extra, path, reason):
+    extra_file = write_yaml(tmp_path / "broken.yaml", extra)
+    with pytest.raises(chart.ValuesError) as caught:
+        chart.check_values(mode, extra_files=[extra_file])
+    hits = [v for v in caught.value.violations if v.startswith(f"{path}:")]
+    assert hits, caught.value.violations
+    assert any(reason in v for v in hits), hits
+    # The Helm engine enforces the same schema at install time.
+    with helm.Chart.load(str(chart.CHART_DIR)) as loaded:
+        with pytest.raises(helm.HelmValuesError):
+            loaded.validate_schema(chart.overlay_values(mode, extra_files=[extra_file]))
+
+
+def test_render_refuses_values_that_break_the_schema(tmp_path):
+    extra = write_yaml(tmp_path / "even.yaml", {"kafka": {"controller": {"replicaCount": 2}}})
+    with pytest.raises(chart.ValuesError, match="kafka.controller.replicaCount"):
+        chart.render("prod-lite", extra_files=[extra])
+
+
+def test_unknown_mode_and_unreadable_overlay_are_clear_errors(tmp_path):
+    with pytest.raises(chart.ChartError, match="unknown mode 'qa'.*dev, test, staging, prod-lite, prod"):
+        chart.check_values("qa")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kafka: [unclosed\n")
+    with pytest.raises(chart.ChartError, match="bad.yaml is not valid YAML"):
+        chart.check_values("dev", extra_files=[bad])
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just a string\n")
+    with pytest.raises(chart.ChartError, match="must hold a mapping"):
+        chart.check_values("dev", extra_files=[scalar])
+    with pytest.raises(chart.ChartError, match="cannot read"):
+        chart.check_values("dev", extra_files=[tmp_path / "absent.yaml"])
+
+
+def test_chart_without_an_overlay_for_a_mode_is_reported(tmp_path):
+    import shutil
+    copy_dir = tmp_path / "soma-infra"
+    shutil.copytree(chart.CHART_DIR, copy_dir)
+    (copy_dir / "values-staging.yaml").unlink()
+    with pytest.raises(chart.ChartError, match="values-staging.yaml is missing"):
+        chart.render("staging", chart_dir=copy_dir)
+
+
+def test_schema_violations_lists_every_problem_not_just_the_first(merged):
+    values = copy.deepcopy(merged["prod"])
+    values["kafka"]["controller"]["replicaCount"] = 2
+    values["redis"]["auth"]["password"] = "x"
+    violations = chart.schema_violations(values, chart.load_schema())
+    assert any(v.startswith("kafka.controller.replicaCount:") for v in violations)
+    assert any(v.startswith("redis.auth:") for v in violations)
