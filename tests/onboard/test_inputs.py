@@ -1,0 +1,45 @@
+"""Bad input is refused with a clear message before any step runs."""
+
+import pytest
+
+from tasks.onboard.errors import InvalidInput
+from tasks.onboard.spec import OnboardSpec, check_namespace
+from tests.onboard.cli import inv
+
+BAD_NAMESPACES = ["SA01", "sa_01", "-sa01", "sa01-", "sa.01", "a" * 64, "", "kube-system",
+                  "soma-infra", "sa01;rm"]
+
+
+@pytest.mark.parametrize("ns", BAD_NAMESPACES)
+def test_bad_namespace_is_refused(ns):
+    with pytest.raises(InvalidInput):
+        check_namespace(ns)
+
+
+@pytest.mark.parametrize("ns", ["sa01", "a", "a" * 63, "team-7-api"])
+def test_good_namespace_is_accepted(ns):
+    assert check_namespace(ns) == ns
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"env": "qa"}, "unknown env 'qa'"),
+    ({"mode": "production"}, "unknown mode 'production'"),
+])
+def test_unknown_env_or_mode_is_refused(kwargs, message):
+    with pytest.raises(InvalidInput, match=message):
+        OnboardSpec("sa01", **kwargs)
+
+
+@pytest.mark.vault
+@pytest.mark.parametrize("argv, message", [
+    (["--ns", "Bad_NS"], "not a DNS-1123 label"),
+    (["--ns", "sa09", "--env", "qa"], "unknown env 'qa'"),
+    (["--ns", "sa09", "--mode", "huge"], "unknown mode 'huge'"),
+])
+def test_onboard_refuses_before_any_step(vault_env, argv, message):
+    code, out = inv("app.onboard", *argv)
+    assert code == 2
+    assert message in out
+    assert "┏" not in out  # no plan table was even printed
+    client = vault_env.client()
+    assert "sa09" not in client.sys.list_policies()["data"]["policies"]

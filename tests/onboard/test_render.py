@@ -1,0 +1,153 @@
+"""`inv render`: every artefact, deterministic, schema-valid, and mutually consistent."""
+
+import json
+import re
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tasks.onboard import manifests
+from tasks.onboard.spec import SECRET_KEYS, OnboardSpec
+from tests.onboard import eso
+from tests.onboard.cli import inv
+
+CONTRACT_KEYS = {"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "REDIS_URL",
+                 "KAFKA_BOOTSTRAP_SERVERS", "OPA_URL", "VAULT_ADDR", "VAULT_ROLE"}
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    return manifests.render(OnboardSpec("sa01", "dev", "dev"))
+
+
+@pytest.fixture(scope="module")
+def objs(rendered):
+    return manifests.load(rendered)
+
+
+def test_render_is_deterministic_and_fully_substituted(rendered):
+    again = manifests.render(OnboardSpec("sa01", "dev", "dev"))
+    assert again == rendered
+    for name, text in rendered.items():
+        assert "{{" not in text and "${" not in text, name
+        if name != "clustersecretstore.yaml":  # shared by every application
+            assert "sa01" in text, name
+
+
+def test_builtin_kinds_pass_kubernetes_validate(objs):
+    checked = manifests.validate_builtin(objs)
+    assert sorted(checked) == ["configmap-settings.yaml", "namespace.yaml",
+                               "networkpolicy.yaml", "serviceaccount.yaml"]
+
+
+def test_external_secrets_resources_pass_the_schema(objs):
+    jsonschema.Draft202012Validator.check_schema(eso.schema())
+    eso.validate(objs["externalsecret.yaml"])
+    eso.validate(objs["clustersecretstore.yaml"])
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda o: o.update(apiVersion="external-secrets.io/v1beta1"), "apiVersion"),
+    (lambda o: o["spec"]["data"][0]["remoteRef"].pop("key"), "key"),
+    (lambda o: o["spec"]["secretStoreRef"].update(kind="Store"), "kind"),
+    (lambda o: o["spec"].update(refreshInterval="hourly"), "refreshInterval"),
+    (lambda o: o["spec"]["target"].update(nmae="typo"), "nmae"),
+])
+def test_schema_rejects_broken_external_secrets(objs, mutate, where):
+    broken = json.loads(json.dumps(objs["externalsecret.yaml"]))
+    mutate(broken)
+    with pytest.raises(jsonschema.ValidationError, match=where):
+        eso.validate(broken)
+
+
+def test_kubernetes_validate_rejects_a_broken_configmap(objs):
+    broken = json.loads(json.dumps(objs["configmap-settings.yaml"]))
+    broken["data"]["POSTGRES_PORT"] = 5432
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, manifests.K8S_VERSION, strict=True)
+
+
+def test_externalsecret_contract(objs):
+    es = objs["externalsecret.yaml"]
+    assert es["apiVersion"] == "external-secrets.io/v1"
+    assert es["metadata"] == {"name": "sa01-secrets", "namespace": "sa01",
+                              "labels": es["metadata"]["labels"]}
+    assert es["spec"]["refreshInterval"] == "1h"
+    assert es["spec"]["secretStoreRef"] == {"name": "soma-infra-vault",
+                                            "kind": "ClusterSecretStore"}
+    assert es["spec"]["target"]["name"] == "sa01-runtime"
+    assert {d["secretKey"]: d["remoteRef"]["property"] for d in es["spec"]["data"]} == SECRET_KEYS
+    assert {d["remoteRef"]["key"] for d in es["spec"]["data"]} == {"shared-infra/sa01/dev"}
+
+
+def test_vault_policy_names_exactly_the_path_the_externalsecret_reads(rendered, objs):
+    store = objs["clustersecretstore.yaml"]["spec"]["provider"]["vault"]
+    key = objs["externalsecret.yaml"]["spec"]["data"][0]["remoteRef"]["key"]
+    assert store["version"] == "v2"
+    # KV v2: the store reads <path>/data/<key>; the policy must name that, with no glob.
+    paths = re.findall(r'^path "([^"]+)"', rendered["vault-policy.hcl"], re.M)
+    assert paths == [f"{store['path']}/data/{key}"]
+    rules = [ln for ln in rendered["vault-policy.hcl"].splitlines() if not ln.startswith("#")]
+    assert not any("*" in ln or "+" in ln for ln in rules)
+
+
+def test_store_conditions_network_policy_and_namespace_share_the_label(objs):
+    label = "soma.sh/allow-shared-infra"
+    assert objs["namespace.yaml"]["metadata"]["labels"][label] == "true"
+    assert objs["namespace.yaml"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    cond = objs["clustersecretstore.yaml"]["spec"]["conditions"][0]
+    assert cond["namespaceSelector"]["matchLabels"] == {label: "true"}
+    np = objs["networkpolicy.yaml"]
+    peer = np["spec"]["ingress"][0]["from"]
+    # One `from` element with both labels: AND, not OR.
+    assert peer == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "sa01", label: "true"}}}]
+    assert np["metadata"]["namespace"] == "soma-infra"
+
+
+def test_configmap_contract(objs):
+    data = objs["configmap-settings.yaml"]["data"]
+    assert CONTRACT_KEYS <= set(data)
+    assert data["VAULT_ADDR"].startswith("https://sharedinfra-vault.soma-infra.svc")
+    assert data["POSTGRES_HOST"] == "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local"
+    assert data["POSTGRES_PORT"] == "5432"
+    assert data["VAULT_ROLE"] == data["POSTGRES_DB"] == data["POSTGRES_USER"] == "sa01"
+    assert data["KAFKA_EVENTS_TOPIC"] == "sa01.events"
+
+
+def test_vault_role(rendered):
+    role = manifests.vault_role(rendered)
+    assert role == {"bound_service_account_names": ["sa01-sa"],
+                    "bound_service_account_namespaces": ["sa01"],
+                    "token_policies": ["sa01"], "token_ttl": 86400, "audience": "vault"}
+
+
+def test_release_and_infra_namespace_come_from_config(monkeypatch):
+    monkeypatch.setenv("SOMA_RELEASE", "edge")
+    monkeypatch.setenv("SOMA_NAMESPACE", "shared")
+    code, out = inv("render", "--ns", "sa01")
+    assert code == 0, out
+    assert "edge-postgres-pgpool.shared.svc.cluster.local" in out
+    assert "https://edge-vault.shared.svc.cluster.local:8200" in out
+
+
+def test_inv_render_out_writes_identical_files(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert inv("render", "--ns", "sa01", "--env", "staging", "--out", str(first))[0] == 0
+    assert inv("render", "--ns", "sa01", "--env", "staging", "--out", str(second))[0] == 0
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(manifests.ARTEFACTS)
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    es = yaml.safe_load((first / "externalsecret.yaml").read_text())
+    assert es["spec"]["data"][0]["remoteRef"]["key"] == "shared-infra/sa01/staging"
+
+
+def test_inv_render_refuses_a_file_as_out_and_writes_nothing(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("keep")
+    code, out = inv("render", "--ns", "sa01", "--out", str(target))
+    assert code == 2 and "not a directory" in out
+    assert target.read_text() == "keep"
