@@ -1,10 +1,9 @@
-"""Similarity kernels over a row range of the slab: float32 directly, float16 by blocked upcast.
+"""Similarity kernels over a row range of the slab: float32 BLAS, float16 compiled.
 
-numpy's own float16 matrix product has no BLAS behind it and runs several times slower than
-float32. Instead each chunk of CHUNK_ROWS float16 rows is converted (a vectorised F16C
-conversion in numpy) into a per-thread float32 buffer small enough to stay in cache, and
-that buffer goes through the float32 BLAS product. The slab itself is read once, at half the
-bytes, which is what makes float16 faster than float32 on a memory-bound scan.
+float32: the BLAS matrix-vector / matrix-matrix product on a slice (no copy).
+float16: single queries go through a compiled kernel that converts and multiplies in one
+pass (f16.dot_rows); batches convert chunks of CHUNK_ROWS rows into a per-thread float32
+buffer that stays in cache and hand it to the float32 BLAS product.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+
+from . import f16
 
 CHUNK_ROWS = 512
 
@@ -30,30 +31,24 @@ class Kernel:
 
     def sims(self, vec: np.ndarray, lo: int, hi: int, q: np.ndarray) -> np.ndarray:
         """Cosine of q (float32 unit vector) with rows lo..hi: float32 (hi - lo,)."""
-        if not self.half:
-            return vec[lo:hi] @ q
-        out = np.empty(hi - lo, dtype=np.float32)
-        buf = self._buf()
-        for s in range(lo, hi, CHUNK_ROWS):
-            e = min(s + CHUNK_ROWS, hi)
-            b = buf[: e - s]
-            np.copyto(b, vec[s:e], casting="unsafe")
-            np.dot(b, q, out=out[s - lo: e - lo])
-        return out
+        if self.half:
+            return f16.dot_rows(vec[lo:hi], q)
+        return vec[lo:hi] @ q
 
     def sims_rows(self, vec: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Cosine of q with an arbitrary set of rows (gathered)."""
-        return vec[rows].astype(np.float32, copy=False) @ q
+        if self.half:
+            return f16.dot_rows(vec[rows], q)
+        return vec[rows] @ q
 
     def sims_batch(self, vec: np.ndarray, lo: int, hi: int, qt: np.ndarray) -> np.ndarray:
-        """Cosines of queries qt (dim, m) float32 with rows lo..hi: (hi - lo, m), one product."""
+        """Cosines of queries qt (dim, m) float32 with rows lo..hi: (hi - lo, m)."""
         if not self.half:
             return vec[lo:hi] @ qt
         out = np.empty((hi - lo, qt.shape[1]), dtype=np.float32)
         buf = self._buf()
+        qs = f16.scaled(qt)
         for s in range(lo, hi, CHUNK_ROWS):
             e = min(s + CHUNK_ROWS, hi)
-            b = buf[: e - s]
-            np.copyto(b, vec[s:e], casting="unsafe")
-            np.matmul(b, qt, out=out[s - lo: e - lo])
+            np.matmul(f16.upcast_into(vec[s:e], buf), qs, out=out[s - lo: e - lo])
         return out
