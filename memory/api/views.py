@@ -16,6 +16,7 @@ from memory.service import MemoryService, NewMemory
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 _ID = re.compile(s.ID_PATTERN)
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _svc() -> MemoryService:
@@ -52,9 +53,9 @@ def _vectors(items: list) -> tuple[np.ndarray, list[str]]:
             norm = float(np.linalg.norm(vec))
             if not math.isfinite(norm) or norm == 0.0:
                 raise RequestInvalid(f"item {i}: vector must be non-zero and finite in float32")
-            out[i] = vec
-            if not np.isfinite(out[i]).all():
+            if np.abs(vec).max() > _F32_MAX:
                 raise RequestInvalid(f"item {i}: vector overflows float32")
+            out[i] = vec
             models.append("client")
         else:
             models.append(svc.embedder.model_id)
