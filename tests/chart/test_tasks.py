@@ -1,0 +1,73 @@
+"""The invoke tasks: `inv chart.lint|render|check|images` on a real Invoke Context."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from invoke import Config, Context, Exit
+
+from tasks import chart
+
+
+@pytest.fixture()
+def ctx():
+    # The project's invoke.yaml `soma` section, loaded the way `inv` loads it.
+    config = Config(project_location=str(chart.REPO_ROOT))
+    config.load_project()
+    return Context(config)
+
+
+def test_render_to_a_directory_writes_one_file_per_template(ctx, tmp_path, capsys):
+    out = tmp_path / "rendered"
+    chart.render_task(ctx, mode="test", out=str(out))
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["NOTES.txt", "configmap-endpoints.yaml", "networkpolicy.yaml"]
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / n) for n in names]
+    docs = [d for d in yaml.safe_load_all((out / "networkpolicy.yaml").read_text()) if d]
+    assert len(docs) == 4 and {d["metadata"]["labels"]["soma.sh/mode"] for d in docs} == {"test"}
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_render_to_stdout_uses_the_configured_mode_release_and_namespace(ctx, capsys):
+    chart.render_task(ctx, release="other", namespace="infra-x")
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert {d["metadata"]["namespace"] for d in docs} == {"infra-x"}
+    assert {d["metadata"]["labels"]["soma.sh/mode"] for d in docs} == {ctx.config.soma.mode}
+    assert {d["metadata"]["labels"]["app.kubernetes.io/instance"] for d in docs} == {"other"}
+
+
+def test_bad_inputs_exit_with_one_clear_line(ctx, tmp_path):
+    with pytest.raises(Exit) as caught:
+        chart.render_task(ctx, mode="qa")
+    assert caught.value.code == 1 and "unknown mode 'qa'" in str(caught.value.message)
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    with pytest.raises(Exit, match="exists and is not a directory"):
+        chart.render_task(ctx, mode="dev", out=str(blocker))
+    assert blocker.read_text() == "keep me"
+    with pytest.raises(Exit, match="no Chart.yaml"):
+        chart.lint_task(ctx, chart=str(tmp_path))
+
+
+def test_lint_and_check_cover_every_mode(ctx, capsys):
+    chart.lint_task(ctx)
+    chart.check(ctx)
+    out = capsys.readouterr().out
+    for mode in chart.MODES:
+        assert mode in out
+    assert "dependency tarballs not vendored" in out and "valid" in out
+
+
+def test_images_match_the_preload_list(ctx, capsys):
+    """What kind.preload loads (invoke.yaml soma.images) is what the dev values pin."""
+    chart.images_task(ctx, mode="dev")
+    printed = capsys.readouterr().out.split()
+    assert sorted(printed) == sorted(ctx.config.soma.images)
+    assert len(printed) == len(set(printed)) == 8
+
+
+def test_images_of_a_mode_follow_its_enabled_services(merged):
+    test_images = chart.images(merged["test"])
+    assert not [i for i in test_images if "grafana" in i or "prometheus" in i]
+    assert any(i.startswith("docker.io/bitnamilegacy/kafka:") for i in test_images)
