@@ -18,7 +18,8 @@ from tasks.core.runner import Result
 
 
 def _not_found(result: Result) -> bool:
-    return result.exit_code != 0 and ("NotFound" in result.stderr or "not found" in result.stderr)
+    # Only the server's answer counts: "context was not found" is a configuration error.
+    return result.exit_code != 0 and "(NotFound)" in result.stderr
 
 
 class Kubectl:

@@ -9,13 +9,14 @@
 `run` asks each step's `needed()` first and prints the table (state `change` or `ok`).
 With `dry=True` it stops after the table, for every kind of step, because SDK calls are
 not covered by Invoke's own `--dry`. When nothing is needed it prints "all set" and runs
-nothing, so a second run is a no-op. Otherwise each needed step is asked `needed()` again
-right before it runs (an earlier step may have done its work: converge, don't replay), runs
+nothing, so a second run is a no-op. Otherwise every step is asked `needed()` again right
+before its turn (an earlier step may have met or created its need: converge, don't replay), runs
 under a spinner with elapsed time, and is timed. The first failure stops the plan with
 `StepFailed`; the `PlanResult` (steps, states, durations, outcome) goes into the evidence.
 
-In a dry run a `needed()` that cannot answer (e.g. kind is not installed) does not fail the
-plan: the step shows as `change?` with the reason, so `inv kind.full --dry` works anywhere.
+A `needed()` that cannot answer in the preview (kind is not installed, the cluster does not
+exist yet) shows the step as `change?` with the reason, so `inv kind.full --dry` works on
+any machine; in a real run the step asks again when its turn comes and fails then.
 """
 
 from __future__ import annotations
@@ -112,8 +113,6 @@ class Plan:
         try:
             record.state = "change" if step.needed() else "ok"
         except OpsError as exc:
-            if not dry:
-                raise StepFailed(step.name, exc) from exc
             # The last line of a failure is the tool's own reason (e.g. connection refused).
             lines = [line for line in self.redact(str(exc)).splitlines() if line.strip()] or ["?"]
             record.state, record.note = "change?", f"cannot check: {lines[-1].strip()}"
@@ -138,13 +137,13 @@ class Plan:
             self.console.print("dry run: nothing was changed")
             result.seconds = time.monotonic() - started
             return result
-        if not any(r.state == "change" for r in result.steps):
+        if all(r.state == "ok" for r in result.steps):
             self.console.print("[green]all set[/]: nothing to change")
             result.outcome, result.seconds = "all-set", time.monotonic() - started
             return result
+        # Every step is asked again: an earlier step may have created a need the preview
+        # could not see (a recreated cluster needs its images again) or met one.
         for step, record in zip(self.steps, result.steps):
-            if record.state == "ok":
-                continue
             self._execute(step, record, result)
         result.outcome, result.seconds = "done", time.monotonic() - started
         return result
@@ -153,8 +152,10 @@ class Plan:
         t0 = time.monotonic()
         try:
             if step.needed is not None and not step.needed():
-                record.state, record.note = "ok", "already converged"
-                self.console.print(f"[green]ok[/]   {step.name} (already converged)")
+                if record.state != "ok":
+                    record.note = "already converged"
+                record.state = "ok"
+                self.console.print(f"[green]ok[/]   {step.name}" + (f" ({record.note})" if record.note else ""))
                 return
             with self.console.status(f"{step.name} …", spinner="dots"):
                 record.output = step.action()
@@ -165,7 +166,7 @@ class Plan:
             result.outcome, result.error = "failed", f"{step.name}: {record.note}"
             result.seconds = sum(r.seconds for r in result.steps)
             for later in result.steps[result.steps.index(record) + 1:]:
-                if later.state == "change":
+                if later.state in ("change", "change?"):
                     later.state = "not-run"
             self.console.print(f"[bold red]FAIL[/] {step.name}: {record.note}")
             raise StepFailed(step.name, exc) from exc

@@ -1,0 +1,245 @@
+"""`inv kind.create | kind.preload | kind.deploy | kind.full --mode=<mode>`.
+
+kind.full = preflight -> delete an existing cluster of that name -> create it from
+infra/kind/soma-kind.yaml -> preload images -> deploy the soma-infra chart -> readiness gate.
+
+- create:  `kind create cluster --name <cluster> --config <kind_config> --wait <t>s`; only when
+           the cluster is absent, or always with --recreate (kind.full recreates).
+- preload: docker SDK pulls in parallel (bounded by soma.preload_parallel), skipping images
+           the engine already has; then `kind load docker-image` for each image the node
+           lacks; every image is timed (in the evidence record).
+- deploy:  `helm dependency build` when Chart.lock exists and a dependency tarball is
+           missing; the namespace (kubectl apply); `helm upgrade --install <release> <chart>
+           -n <ns> -f values.yaml -f values-<mode>.yaml --wait --timeout <t>s` unless the
+           stored release already matches; then our readiness gate, which names each pod
+           that is not ready and why; `helm status` goes into the evidence.
+
+Every kubectl/helm call targets the context kind-<cluster> explicitly (soma.context
+overrides). `--dry` prints the whole plan and exits 0 even where kind and helm are absent.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import yaml
+from invoke import task
+
+from tasks.core.cli import session
+from tasks.core.errors import OpsError
+from tasks.core.helm import Helm
+from tasks.core.images import Preloader
+from tasks.core.kindcli import Kind
+from tasks.core.kubectl import Kubectl
+from tasks.core.namespace import Namespaces
+from tasks.core.plan import Step
+from tasks.core.preflight import run_checks
+from tasks.core.release import readiness, release_drift, wait_ready
+from tasks.core.runner import format_argv
+from tasks.core.versions import Version
+
+HELP = {"mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
+        "cluster": "kind cluster name (default: soma.cluster)",
+        "evidence": "write a transcript and JSON run record into docs/sprints/sprint-<n>/"}
+
+
+class Tools:
+    """The CLIs and the docker client one kind task needs, built once per run."""
+
+    def __init__(self, s, docker_client=None):
+        self.s = s
+        cfg = s.cfg
+        self.kind = Kind(s.runner)
+        self.kubectl = Kubectl(s.runner, cfg.kubeconfig, cfg.kind_context, timeout=cfg.timeouts["command"])
+        version = Version(3, 13, 0)
+        if s.runner.which("helm"):
+            try:
+                version = s.runner.version("helm")
+            except OpsError:
+                pass  # preflight reports it
+        self.helm = Helm(s.runner, version, cfg.kubeconfig, cfg.kind_context)
+        self._docker = docker_client
+
+    def docker(self):
+        if self._docker is None:
+            import docker
+
+            try:
+                self._docker = docker.from_env()
+                self._docker.ping()
+            except docker.errors.DockerException as exc:
+                self._docker = None
+                raise OpsError(f"cannot reach the docker engine: {exc}") from None
+        return self._docker
+
+    def preloader(self) -> Preloader:
+        cfg = self.s.cfg
+        return Preloader(self.docker(), self.kind, cfg.cluster, cfg.preload_parallel, cfg.timeouts["pull"])
+
+
+def preflight_step(s, tools: Tools, names: tuple[str, ...]) -> Step:
+    def check() -> str:
+        ping = (lambda: tools.docker().ping()) if "docker" in names else None
+        checks, versions = run_checks(s.runner, s.cfg, tools=names, docker_ping=ping)
+        s.evidence.tools.update({k: str(v) for k, v in versions.items()})
+        s.evidence.add("preflight", [c.to_dict() for c in checks])
+        failed = [c for c in checks if c.status == "fail"]
+        if failed:
+            raise OpsError("preflight failed: " + "; ".join(f"{c.name}: {c.reason}" for c in failed))
+        return f"{len(checks)} checks passed"
+
+    return Step("preflight", check, "check", f"gates {', '.join(names)} + config files (inv preflight)")
+
+
+def cluster_steps(s, tools: Tools, recreate: bool) -> list[Step]:
+    cfg, kind = s.cfg, tools.kind
+    create = kind.argv_create(cfg.cluster, cfg.path("kind_config"), cfg.timeouts["kind_create"])
+    steps = []
+    if recreate:
+        steps.append(Step(f"delete kind cluster {cfg.cluster}",
+                          lambda: s.runner.run(kind.argv_delete(cfg.cluster), timeout=300).stderr.strip(),
+                          "cli", format_argv(kind.argv_delete(cfg.cluster)),
+                          needed=lambda: kind.exists(cfg.cluster)))
+
+    def create_cluster() -> str:
+        if not cfg.path("kind_config").is_file():
+            raise OpsError(f"kind config {cfg.kind_config} is missing")
+        return s.runner.run(create, timeout=cfg.timeouts["kind_create"] + 120).stderr.strip()
+
+    steps.append(Step(f"create kind cluster {cfg.cluster}", create_cluster, "cli", format_argv(create),
+                      needed=lambda: not kind.exists(cfg.cluster)))
+    return steps
+
+
+def preload_steps(s, tools: Tools) -> list[Step]:
+    cfg = s.cfg
+    images = list(cfg.images)
+
+    def pull() -> str:
+        timings = tools.preloader().pull(images)
+        s.evidence.add("pulls", [t.to_dict() for t in timings])
+        for t in timings:
+            s.console.print(f"  {t.action:8} {t.seconds:6.1f}s  {t.image}")
+        return f"{sum(t.action == 'pulled' for t in timings)} pulled, {sum(t.action == 'present' for t in timings)} present"
+
+    def load() -> str:
+        pre = tools.preloader()
+        timings = pre.load(pre.missing_on_node(images))
+        s.evidence.add("loads", [t.to_dict() for t in timings])
+        for t in timings:
+            s.console.print(f"  loaded   {t.seconds:6.1f}s  {t.image}")
+        return f"{len(timings)} image(s) loaded into {pre.node_name}"
+
+    return [
+        Step(f"pull {len(images)} images (parallel {cfg.preload_parallel})", pull, "sdk",
+             "docker SDK images.pull for images the engine lacks",
+             needed=lambda: bool(tools.preloader().missing_locally(images))),
+        Step("load images into the kind node", load, "cli",
+             format_argv(tools.kind.argv_load(["<image>"], cfg.cluster)) + "  (per image the node lacks)",
+             needed=lambda: bool(tools.preloader().missing_on_node(images))),
+    ]
+
+
+def missing_dependencies(chart_dir: pathlib.Path) -> list[str]:
+    """Chart.yaml dependencies without a tarball in charts/ (only when Chart.lock exists)."""
+    if not (chart_dir / "Chart.lock").is_file():
+        return []
+    meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text()) or {}
+    return [f"{d['name']}-{d['version']}" for d in meta.get("dependencies") or []
+            if not (chart_dir / "charts" / f"{d['name']}-{d['version']}.tgz").is_file()]
+
+
+def deploy_steps(s, tools: Tools) -> list[Step]:
+    cfg, helm, kubectl = s.cfg, tools.helm, tools.kubectl
+    namespaces = Namespaces(kubectl)
+    upgrade = helm.argv_upgrade_install(cfg.release, cfg.chart_dir, cfg.namespace, cfg.values_files,
+                                        cfg.timeouts["helm"], cfg.values.get("rollback_on_failure", False))
+    dep_build = helm.argv_dependency_build(cfg.chart_dir)
+
+    def install() -> str:
+        missing = [str(p) for p in cfg.values_files if not p.is_file()]
+        if missing:
+            raise OpsError(f"values file(s) missing for mode {cfg.mode}: {', '.join(missing)}")
+        return s.runner.run(upgrade, timeout=cfg.timeouts["helm"] + 60).stdout.strip().splitlines()[0:1] and \
+            f"release {cfg.release} upgraded"
+
+    def gate() -> str:
+        return wait_ready(kubectl, cfg.namespace, cfg.timeouts["readiness"])
+
+    return [
+        Step("helm dependency build", lambda: s.runner.run(dep_build, timeout=600).stdout.strip(), "cli",
+             format_argv(dep_build), needed=lambda: bool(missing_dependencies(cfg.chart_dir))),
+        Step(f"ensure namespace {cfg.namespace}", lambda: namespaces.ensure(cfg.namespace), "cli",
+             format_argv(kubectl.argv("apply", "-f", "-")) + f"  (Namespace {cfg.namespace})",
+             needed=lambda: not namespaces.exists(cfg.namespace)),
+        Step(f"helm upgrade --install {cfg.release}", install, "cli", format_argv(upgrade),
+             needed=lambda: bool(release_drift(kubectl, cfg.release, cfg.namespace, cfg.chart_dir, cfg.values_files))),
+        Step("readiness gate", gate, "check",
+             f"every pod in {cfg.namespace} Ready within {cfg.timeouts['readiness']}s, else name each and why",
+             needed=lambda: bool(readiness(kubectl, cfg.namespace))),
+    ]
+
+
+def record_helm_status(s, tools: Tools) -> None:
+    """`helm status` into the evidence (best effort: absence is recorded, not fatal)."""
+    try:
+        status = tools.helm.status(s.cfg.release, s.cfg.namespace)
+        s.evidence.add("helm_status", status)
+        info = status.get("info") or {}
+        s.console.print(f"helm status: {status.get('name')} revision {status.get('version')} {info.get('status')}")
+    except OpsError as exc:
+        s.evidence.add("helm_status", f"unavailable: {exc}")
+
+
+def run_kind(c, action: str, mode=None, cluster=None, recreate=False, evidence=False,
+             runner=None, docker_client=None, console=None):
+    """Task body with its seams exposed (runner, docker client, console) for tests."""
+    inputs = {"action": action, "recreate": recreate, **({"cluster": cluster} if cluster else {})}
+    with session(c, f"kind.{action}", mode=mode, evidence=evidence, overrides={"cluster": cluster},
+                 inputs=inputs, runner=runner, console=console) as s:
+        tools = Tools(s, docker_client)
+        plan = s.plan(f"inv kind.{action} --mode={s.cfg.mode} (cluster {s.cfg.cluster})")
+        if action == "create":
+            plan.add(preflight_step(s, tools, ("kind", "docker")))
+            plan.extend(cluster_steps(s, tools, recreate))
+        elif action == "preload":
+            plan.add(preflight_step(s, tools, ("kind", "docker")))
+            plan.extend(preload_steps(s, tools))
+        elif action == "deploy":
+            plan.add(preflight_step(s, tools, ("kubectl", "helm")))
+            plan.extend(deploy_steps(s, tools))
+        elif action == "full":
+            plan.add(preflight_step(s, tools, ("kubectl", "helm", "kind", "docker")))
+            plan.extend(cluster_steps(s, tools, recreate=True))
+            plan.extend(preload_steps(s, tools))
+            plan.extend(deploy_steps(s, tools))
+        else:
+            raise OpsError(f"unknown kind action {action!r}")
+        result = s.run_plan(plan)
+        if not s.dry and action in ("deploy", "full"):
+            record_helm_status(s, tools)
+        return result
+
+
+@task(help={**HELP, "recreate": "delete an existing cluster of that name first"})
+def create(c, mode=None, cluster=None, recreate=False, evidence=False):
+    """Create the kind cluster from infra/kind/soma-kind.yaml (when absent, or --recreate)."""
+    run_kind(c, "create", mode, cluster, recreate, evidence)
+
+
+@task(help=HELP)
+def preload(c, mode=None, cluster=None, evidence=False):
+    """Pull the shared-infra images in parallel and load them into the kind node."""
+    run_kind(c, "preload", mode, cluster, False, evidence)
+
+
+@task(help=HELP)
+def deploy(c, mode=None, cluster=None, evidence=False):
+    """helm upgrade --install the soma-infra chart for a mode, then the readiness gate."""
+    run_kind(c, "deploy", mode, cluster, False, evidence)
+
+
+@task(help=HELP)
+def full(c, mode=None, cluster=None, evidence=False):
+    """preflight -> delete cluster -> create -> preload -> deploy -> readiness gate."""
+    run_kind(c, "full", mode, cluster, True, evidence)
