@@ -41,7 +41,8 @@ def _floats(name: str, values, n: int, *, lo: float = -math.inf, hi: float = mat
     bad = ~(np.isfinite(arr) & (arr >= lo) & (arr <= hi))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InvalidArgument(f"row {i}: {name} {arr[i]!r} is not a finite number in [{lo}, {hi}]")
+        where = "" if (lo, hi) == (-math.inf, math.inf) else f" in [{lo:g}, {hi:g}]"
+        raise InvalidArgument(f"row {i}: {name} {float(arr[i])!r} is not a finite number{where}")
     return arr
 
 

@@ -1,0 +1,54 @@
+"""Many readers with one writer: readers always see a consistent slab."""
+
+import threading
+
+import numpy as np
+
+from memory.engine import Engine, EngineConfig
+
+
+def test_readers_and_writer(rng):
+    d = 16
+    eng = Engine(d, EngineConfig(block_rows=64, initial_capacity=8))
+    anchors = rng.normal(size=(20, d))
+    eng.add([f"anchor{i}" for i in range(20)], anchors)
+    removed: set[str] = set()
+    removed_lock = threading.Lock()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader(seed):
+        r = np.random.default_rng(seed)
+        try:
+            while not stop.is_set():
+                i = int(r.integers(20))
+                with removed_lock:
+                    gone = set(removed)
+                hits = eng.search(anchors[i], 5)
+                assert hits[0].id == f"anchor{i}", hits[0]
+                assert not gone & {h.id for h in hits}
+                batch = eng.search_batch(anchors[:3], 3)
+                assert [b[0].id for b in batch] == ["anchor0", "anchor1", "anchor2"]
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        w = np.random.default_rng(99)
+        for step in range(150):
+            batch = [f"w{step}-{j}" for j in range(int(w.integers(1, 40)))]
+            # directions far from every anchor cannot outrank an exact anchor match
+            eng.add(batch, w.normal(size=(len(batch), d)))
+            victims = batch[::2]
+            eng.remove(victims)
+            with removed_lock:
+                removed.update(victims)
+            eng.touch(batch[1::2])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
+    assert not removed & set(eng.ids())
