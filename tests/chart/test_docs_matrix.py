@@ -1,0 +1,87 @@
+"""docs/chart.md's modes matrix is what the overlays set (the original's doc and values
+disagreed; this keeps them from drifting apart again)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks import chart
+
+DOC = chart.REPO_ROOT / "docs" / "chart.md"
+
+
+def volume(p):
+    return p["size"] if p.get("enabled") else "off"
+
+
+def onoff(flag):
+    return "on" if flag else "off"
+
+
+def vault(v):
+    server = v["server"]
+    if server["dev"]["enabled"]:
+        kind = "dev server"
+    elif server["ha"]["enabled"] and server["ha"]["raft"]["enabled"]:
+        kind = f"raft HA ×{server['ha']['replicas']}"
+    else:
+        kind = "standalone"
+    return kind + ("" if v["global"]["tlsDisable"] else ", TLS")
+
+
+# Row label in the doc -> how to read that cell from a mode's merged values.
+ROWS = {
+    "PostgreSQL replicas": lambda v: str(v["postgres"]["postgresql"]["replicaCount"]),
+    "Pgpool replicas": lambda v: str(v["postgres"]["pgpool"]["replicaCount"]),
+    "PostgreSQL volume": lambda v: volume(v["postgres"]["persistence"]),
+    "Redis": lambda v: v["redis"]["architecture"] + (
+        f" + {v['redis']['replica']['replicaCount']} replica(s)" if v["redis"]["architecture"] == "replication" else ""),
+    "Redis auth": lambda v: onoff(v["redis"]["auth"]["enabled"]),
+    "Redis volume": lambda v: volume(v["redis"]["master"]["persistence"]),
+    "Kafka KRaft controllers": lambda v: str(v["kafka"]["controller"]["replicaCount"]),
+    "Kafka volume": lambda v: volume(v["kafka"]["controller"]["persistence"]),
+    "Kafka client protocol": lambda v: v["kafka"]["listeners"]["client"]["protocol"],
+    "Vault": lambda v: vault(v["vault"]),
+    "Vault volume": lambda v: "–" if v["vault"]["server"]["dev"]["enabled"] else volume(v["vault"]["server"]["dataStorage"]),
+    "OPA": lambda v: onoff(v["opa"]["enabled"]),
+    "Prometheus": lambda v: onoff(v["prometheus"]["enabled"]),
+    "Alertmanager": lambda v: onoff(v["prometheus"]["enabled"] and v["prometheus"]["alertmanager"]["enabled"]),
+    "Prometheus volume": lambda v: volume(v["prometheus"]["server"]["persistentVolume"]) if v["prometheus"]["enabled"] else "–",
+    "Grafana": lambda v: onoff(v["grafana"]["enabled"]),
+    "Grafana volume": lambda v: volume(v["grafana"]["persistence"]) if v["grafana"]["enabled"] else "–",
+    "Storage class": lambda v: v["postgres"]["persistence"].get("storageClass") or "default",
+    "Passwords from": lambda v: "existing Secrets" if v["postgres"]["postgresql"].get("existingSecret") else "generated",
+    "API-server egress": lambda v: ", ".join(v["networkPolicy"]["apiServer"]["cidrs"])
+    if v["networkPolicy"]["apiServer"]["enabled"] else "off",
+}
+
+
+def doc_matrix() -> tuple[list[str], dict[str, list[str]]]:
+    lines = DOC.read_text().splitlines()
+    start = lines.index("<!-- modes-matrix -->")
+    table = []
+    for line in lines[start + 1:]:
+        if not line.startswith("|"):
+            if table:
+                break
+            continue
+        table.append([c.strip().strip("`") for c in line.strip().strip("|").split("|")])
+    header, rows = table[0], table[2:]
+    return header[1:], {r[0]: r[1:] for r in rows}
+
+
+def test_matrix_lists_every_mode_in_order():
+    modes, _ = doc_matrix()
+    assert modes == list(chart.MODES)
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_matrix_row_matches_the_overlays(row, merged):
+    modes, rows = doc_matrix()
+    assert row in rows, f"docs/chart.md lacks the row {row!r}"
+    assert rows[row] == [ROWS[row](merged[m]) for m in modes]
+
+
+def test_matrix_has_no_row_the_test_does_not_check():
+    _, rows = doc_matrix()
+    assert set(rows) == set(ROWS)
