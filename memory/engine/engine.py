@@ -74,7 +74,8 @@ class Engine:
                                      threads=cfg.threads)
             self._ann_built = False
             self._guard = RecallGuard(floor=cfg.recall_floor, sample=cfg.recall_sample, window=cfg.recall_window,
-                                      candidates=cfg.ann_candidates, ef=cfg.ann_ef, max_widen=cfg.ann_max_widen)
+                                      candidates=cfg.ann_candidates, ef=cfg.ann_ef, max_widen=cfg.ann_max_widen,
+                                      background=cfg.recall_background)
 
     # ================================================================== writes
     def add(self, ids: Sequence[str], vectors, *, importance: Sequence[float] | None = None,
@@ -293,7 +294,7 @@ class Engine:
             filtered = allowed_ids is not None or kinds is not None or created_range is not None
             rows = None
             if self._use_ann(exact, filtered):
-                rows, scanned = self._ann_search(q, k, plan)
+                rows, scanned = self._ann_search(q, k, plan, now)
             if rows is None:
                 if gather is not None:
                     rows, _, scanned = scan.topk_rows(self._kernel, self._slab.vec, q, k, gather, plan.weights)
@@ -375,7 +376,7 @@ class Engine:
         return (self._ann is not None and not exact and not filtered and self._ann_built
                 and len(self._slab) >= self.config.ann_min_rows and not self._guard.fallback)
 
-    def _ann_search(self, q: np.ndarray, k: int, plan: scan.ScanPlan):
+    def _ann_search(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
         """ANN candidates re-ranked by the full score; None when the exact path must answer."""
         g = self._guard
         labels = self._ann.query(q, g.candidates(k), g.ef(k))
@@ -387,9 +388,27 @@ class Engine:
             return None, 0
         got, _, _ = scan.topk_rows(self._kernel, self._slab.vec, q, k, rows, plan.weights)
         if g.should_sample():
-            ref, _, _ = scan.topk(self._kernel, self._slab.vec, q, k, plan)
-            g.record(len(set(got.tolist()) & set(ref.tolist())) / max(1, ref.size))
+            got_ids = set(self._slab.row_id[got].tolist())
+            g.check(lambda: self._check_recall(q, k, now, got_ids))
         return got, rows.size
+
+    def _check_recall(self, q: np.ndarray, k: int, now: float, got_ids: set) -> None:
+        """The guard's reference: the exact answer to a sampled query, compared by id."""
+        with self._lock.read():
+            plan, _ = self._plan(now, None, None, None)
+            ref, _, _ = scan.topk(self._kernel, self._slab.vec, q, k, plan)
+            ref_ids = set(self._slab.row_id[ref].tolist())
+        self._guard.record(len(got_ids & ref_ids) / max(1, len(ref_ids)))
+
+    def drain(self) -> None:
+        """Wait until the recall guard's queued exact checks are done (tests, benchmarks)."""
+        if self._guard is not None:
+            self._guard.drain()
+
+    def close(self) -> None:
+        """Stop the recall guard's worker thread (a later sampled query starts it again)."""
+        if self._guard is not None:
+            self._guard.close()
 
     def _hits(self, rows: np.ndarray, q: np.ndarray, now: float) -> list[Hit]:
         if rows.size == 0:

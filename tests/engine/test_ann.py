@@ -20,7 +20,7 @@ def data():
 
 def make(data, **kw):
     rng, ids, vecs = data
-    cfg = dict(ann="hnsw", ann_min_rows=1000, recall_sample=1.0, recall_window=8, ann_ef=64)
+    cfg = dict(ann="hnsw", ann_min_rows=1000, recall_sample=1.0, recall_window=8, ann_ef=64, recall_background=False)
     cfg.update(kw)
     eng = Engine(D, EngineConfig(**cfg))
     eng.add(ids, vecs)
@@ -70,7 +70,8 @@ def test_guard_widens_then_falls_back(data):
     # strong decay makes the cosine candidates a poor proxy for the full score
     created = rng.uniform(0, 100, N)
     eng = Engine(D, EngineConfig(ann="hnsw", ann_min_rows=1000, recall_sample=1.0, recall_window=8,
-                                 recall_floor=0.999, ann_ef=10, ann_candidates=1, ann_max_widen=1, half_life_s=5.0))
+                                 recall_floor=0.999, ann_ef=10, ann_candidates=1, ann_max_widen=1, half_life_s=5.0,
+                                 recall_background=False))
     eng.add(ids, vecs, created=created)
     for _ in range(40):
         eng.search(rng.normal(size=D), 10, now=100.0)
@@ -92,3 +93,15 @@ def test_exact_flag_and_filters_bypass_ann(data):
     allowed = set(ids[::7])
     mask = np.array([i in allowed for i in ids])
     check_topk(eng.search(q, 10, allowed_ids=allowed), ids, np.where(mask, ref, -np.inf), 10)
+
+
+def test_background_guard_checks_off_the_query_path(data):
+    rng, ids, vecs = data
+    eng = make(data, recall_background=True, recall_sample=0.5)
+    for _ in range(40):
+        eng.search(vecs[rng.integers(N)], 10)
+    eng.drain()
+    st = eng.stats()
+    assert st["ann_recall_samples"] + st["ann_recall_skipped"] == 20
+    assert st["ann_recall_samples"] >= 1 and st["ann_recall_at_k"] >= 0.95
+    eng.close()

@@ -5,16 +5,24 @@ answer against the exact one is averaged over the last `recall_window` samples. 
 average falls under `recall_floor` (after at least min(8, window) samples) the guard widens
 the search (twice the candidates and ef); after `ann_max_widen` widenings it falls back to
 the exact path for good. Below `ann_min_rows` rows the engine answers exactly anyway.
+
+With `background=True` the exact reference runs on one worker thread off the caller's path
+(at most MAX_PENDING checks queued; further samples are skipped and counted), so the guard
+costs a sampled query almost nothing; `drain()` waits for queued checks.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import threading
+
+MAX_PENDING = 4
 
 
 class RecallGuard:
-    def __init__(self, *, floor: float, sample: float, window: int, candidates: int, ef: int, max_widen: int) -> None:
+    def __init__(self, *, floor: float, sample: float, window: int, candidates: int, ef: int, max_widen: int,
+                 background: bool = True) -> None:
         self.floor = floor
         self.every = 0 if sample <= 0 else max(1, round(1.0 / sample))
         self.window = window
@@ -28,6 +36,40 @@ class RecallGuard:
         self._recalls: collections.deque[float] = collections.deque(maxlen=window)
         self._count = 0
         self._lock = threading.Lock()
+        self.skipped = 0
+        self._background = background
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: set[concurrent.futures.Future] = set()
+
+    def check(self, fn) -> None:
+        """Run fn() (which calls record) now, or on the worker thread when in background mode."""
+        if not self._background:
+            fn()
+            return
+        with self._lock:
+            if len(self._pending) >= MAX_PENDING:
+                self.skipped += 1
+                return
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="recall-guard")
+            fut = self._pool.submit(fn)
+            self._pending.add(fut)
+        fut.add_done_callback(self._done)
+
+    def _done(self, fut) -> None:
+        with self._lock:
+            self._pending.discard(fut)
+        fut.result()  # surface errors of the check in the worker's log
+
+    def drain(self) -> None:
+        with self._lock:
+            pending = list(self._pending)
+        concurrent.futures.wait(pending)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def candidates(self, k: int) -> int:
         return self.base_candidates * k * (2 ** self.level)
@@ -65,4 +107,4 @@ class RecallGuard:
     def metrics(self) -> dict:
         return {"ann_recall_at_k": self.recall, "ann_recall_samples": self.samples,
                 "ann_widen_level": self.level, "ann_widenings": self.widenings,
-                "ann_fallback_exact": self.fallback}
+                "ann_fallback_exact": self.fallback, "ann_recall_skipped": self.skipped}
