@@ -1,0 +1,168 @@
+"""Run every method on every workload and size; collect figures and ratios."""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import platform
+import time
+
+import numpy as np
+
+from memory.engine.importance import AdaptiveImportance
+
+from . import datasets, measure, methods
+
+HNSW_M, HNSW_EFC, EF = 16, 100, 64
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    import faiss
+    import hnswlib  # noqa: F401
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
+            "faiss": faiss.__version__, "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
+            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "loadavg_start": os.getloadavg()}
+
+
+def _norms(w) -> np.ndarray | None:
+    if w.importance is None:
+        return None
+    imp = AdaptiveImportance()
+    for r in w.importance.tolist():
+        imp.observe(r)
+    return imp.map_many(w.importance)
+
+
+def run_one(w, k: int, threads: int, log) -> dict:
+    n, d = w.vectors.shape
+    ids = [f"m{i}" for i in range(n)]
+    w.norms = _norms(w)
+    weights, truth = measure.ground_truth(w, k)
+    unit = w.vectors / np.linalg.norm(w.vectors, axis=1, keepdims=True)
+    folded = np.ascontiguousarray((unit * weights[:, None]) if w.weighted else unit, dtype=np.float32)
+    unit = np.ascontiguousarray(unit, dtype=np.float32)
+    builders = [
+        ("numpy scan f32", lambda: methods.numpy_method(folded, k)),
+        ("FAISS IndexFlatIP", lambda: methods.faiss_flat(folded, k)),
+        ("FAISS SQ fp16", lambda: methods.faiss_sq16(folded, k)),
+        ("hnswlib raw", lambda: methods.hnsw_raw(unit, k, m=HNSW_M, ef_construction=HNSW_EFC, ef=EF, threads=threads)),
+        ("engine f32 exact, no pruning", lambda: methods.engine_method(
+            "engine f32 exact, no pruning", w, ids, k, norms=w.norms, threads=threads, pruning=False)),
+        ("engine f32 exact", lambda: methods.engine_method(
+            "engine f32 exact", w, ids, k, norms=w.norms, threads=threads)),
+        ("engine f16 exact", lambda: methods.engine_method(
+            "engine f16 exact", w, ids, k, norms=w.norms, threads=threads, dtype="float16")),
+        ("engine ANN hnsw + guard", lambda: methods.engine_method(
+            "engine ANN hnsw + guard", w, ids, k, norms=w.norms, threads=threads, ann="hnsw", ann_min_rows=0,
+            ann_ef=EF, hnsw_m=HNSW_M, hnsw_ef_construction=HNSW_EFC)),
+    ]
+    rows = []
+    for label, build in builders:
+        t = time.perf_counter()
+        m = build()
+        build_s = time.perf_counter() - t
+        if hasattr(m, "reset"):
+            m.reset()
+        lat = measure.latencies(m.query, w.queries)
+        if hasattr(m, "reset"):
+            m.reset()
+        found = [m.query(q) for q in w.queries]   # answers (and bytes) of one clean pass
+        per_q_bytes = m.bytes_per_query()
+        row = {"method": m.name, "family": m.family, "build_s": round(build_s, 2),
+               "p50_ms": float(np.percentile(lat, 50) * 1e3), "p95_ms": float(np.percentile(lat, 95) * 1e3),
+               "qps": float(1.0 / lat.mean()), "recall_at_10": measure.recall_at_k(found, truth, k),
+               "bytes_per_query": per_q_bytes, "note": m.note}
+        if m.batch is not None and label == "engine f32 exact":
+            t = time.perf_counter()
+            m.batch(w.queries)
+            row["batch_qps"] = len(w.queries) / (time.perf_counter() - t)
+        if label.startswith("engine ANN"):
+            eng = m.engine
+            eng.drain()
+            st = eng.stats()
+            row["guard_recall"] = st["ann_recall_at_k"]
+            row["guard_fallback"] = st["ann_fallback_exact"]
+            row["guard_samples"] = st["ann_recall_samples"]
+        m.close()
+        rows.append(row)
+        log(f"  {w.name:9s} n={n:>8,d} {m.name:30s} p50 {row['p50_ms']:8.3f} ms  recall {row['recall_at_10']:.4f}")
+        del m
+        gc.collect()
+    return {"workload": w.name, "n": n, "d": d, "k": k, "queries": len(w.queries), "methods": rows,
+            "ratios": ratios(rows, w.weighted)}
+
+
+def ratios(rows: list[dict], weighted: bool) -> dict:
+    by = {r["method"]: r for r in rows}
+    faiss = by["FAISS IndexFlatIP"]["p50_ms"]
+    f32 = by["engine f32 exact"]["p50_ms"]
+    raw = next(r for r in rows if r["method"].startswith("hnswlib raw"))
+    ann = by["engine ANN hnsw + guard"]
+    out = {
+        "exact_f32_vs_faiss_flat": f32 / faiss,
+        "f16_vs_our_f32": by["engine f16 exact"]["p50_ms"] / f32,
+        "ann_qps_vs_raw_hnswlib": ann["qps"] / raw["qps"],
+        "ann_recall_at_10": ann["recall_at_10"],
+    }
+    if weighted:
+        out["pruned_vs_faiss_flat"] = f32 / faiss
+    return out
+
+
+def run(*, sizes, workloads, k, queries, dim, threads, seed, vectors=None, query_file=None, log=print) -> dict:
+    rng = np.random.default_rng(seed)
+    result = {"machine": machine(), "bandwidth_gbs": None, "runs": [], "started": time.time()}
+    bw = measure.read_bandwidth()
+    result["bandwidth_gbs"] = bw / 1e9
+    log(f"read bandwidth (1 thread): {bw / 1e9:.2f} GB/s")
+    plan = []
+    if vectors:
+        plan.append(lambda: datasets.external(vectors, query_file, queries, rng))
+    else:
+        make = {"uniform": datasets.uniform, "clustered": datasets.clustered, "agent": datasets.agent_memory}
+        for n in sizes:
+            for name in workloads:
+                plan.append(lambda n=n, name=name: make[name](n, dim, queries, rng))
+    for build in plan:
+        w = build()
+        run_ = run_one(w, k, threads, log)
+        for row in run_["methods"]:
+            b = row["bytes_per_query"]
+            row["bandwidth_floor_ms"] = None if b is None else b / bw * 1e3
+        result["runs"].append(run_)
+        del w
+        gc.collect()
+    result["machine"]["loadavg_end"] = os.getloadavg()
+    result["seconds"] = time.time() - result["started"]
+    return result
+
+
+def target_lines(result: dict) -> list[tuple[str, str, float, str, bool]]:
+    """(workload@n, target, value, limit, met) for the issue's four targets."""
+    out = []
+    for r in result["runs"]:
+        tag = f"{r['workload']}@{r['n']:,}"
+        ra = r["ratios"]
+        out.append((tag, "exact f32 p50 / FAISS flat p50", ra["exact_f32_vs_faiss_flat"], "<= 1.0",
+                    ra["exact_f32_vs_faiss_flat"] <= 1.0))
+        if "pruned_vs_faiss_flat" in ra:
+            out.append((tag, "pruned exact p50 / FAISS flat p50", ra["pruned_vs_faiss_flat"], "<= 0.5",
+                        ra["pruned_vs_faiss_flat"] <= 0.5))
+        out.append((tag, "f16 p50 / our f32 p50", ra["f16_vs_our_f32"], "<= 0.6", ra["f16_vs_our_f32"] <= 0.6))
+        out.append((tag, "ANN QPS / raw hnswlib QPS", ra["ann_qps_vs_raw_hnswlib"], ">= 0.9",
+                    ra["ann_qps_vs_raw_hnswlib"] >= 0.9))
+        out.append((tag, "ANN recall@10", ra["ann_recall_at_10"], ">= 0.95", ra["ann_recall_at_10"] >= 0.95))
+    return out
+
+
+def isfinite(x) -> bool:
+    return x is not None and math.isfinite(x)
