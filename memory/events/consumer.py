@@ -100,5 +100,8 @@ class EventConsumer:
 
 
 def consumer_config(bootstrap: str, group: str) -> dict:
+    # the group join waits for the rebalance timeout (max.poll.interval.ms); keep it short so
+    # a (re)joining consumer starts within seconds. Applying one event is far quicker than 30 s.
     return {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "socket.connection.setup.timeout.ms": 3000}
+            "auto.offset.reset": "earliest", "socket.connection.setup.timeout.ms": 3000,
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "max.poll.interval.ms": 30000}
