@@ -1,9 +1,8 @@
-"""Similarity kernels over a row range of the slab: float32 BLAS, float16 compiled.
+"""Similarity kernels over a row range of the slab (see jit.py for the measurements).
 
-float32: the BLAS matrix-vector / matrix-matrix product on a slice (no copy).
-float16: single queries go through a compiled kernel that converts and multiplies in one
-pass (f16.dot_rows); batches convert chunks of CHUNK_ROWS rows into a per-thread float32
-buffer that stays in cache and hand it to the float32 BLAS product.
+Single queries use the compiled dot products on the flattened rows (float32 or float16);
+batches use one float32 BLAS matrix-matrix product per block (float16 blocks are widened
+chunk by chunk into a per-thread float32 buffer that stays in cache).
 """
 
 from __future__ import annotations
@@ -12,16 +11,17 @@ import threading
 
 import numpy as np
 
-from . import f16
+from . import jit
 
 CHUNK_ROWS = 512
+_EMPTY_MASK = np.zeros(0, dtype=bool)
 
 
 class Kernel:
     def __init__(self, dim: int, dtype: np.dtype) -> None:
         self.dim = dim
         self.half = np.dtype(dtype) == np.float16
-        self._local = threading.local()  # one upcast buffer per reader thread
+        self._local = threading.local()  # one widening buffer per reader thread
 
     def _buf(self) -> np.ndarray:
         buf = getattr(self._local, "buf", None)
@@ -29,17 +29,23 @@ class Kernel:
             buf = self._local.buf = np.empty((CHUNK_ROWS, self.dim), dtype=np.float32)
         return buf
 
+    def _dot(self, block: np.ndarray, q: np.ndarray) -> np.ndarray:
+        out = np.empty(block.shape[0], dtype=np.float32)
+        if block.shape[0]:
+            flat = np.ascontiguousarray(block).reshape(-1)
+            if self.half:
+                jit.dot_f16(flat.view(np.uint16), q, out)
+            else:
+                jit.dot_f32(flat, q, out)
+        return out
+
     def sims(self, vec: np.ndarray, lo: int, hi: int, q: np.ndarray) -> np.ndarray:
         """Cosine of q (float32 unit vector) with rows lo..hi: float32 (hi - lo,)."""
-        if self.half:
-            return f16.dot_rows(vec[lo:hi], q)
-        return vec[lo:hi] @ q
+        return self._dot(vec[lo:hi], q)
 
     def sims_rows(self, vec: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Cosine of q with an arbitrary set of rows (gathered)."""
-        if self.half:
-            return f16.dot_rows(vec[rows], q)
-        return vec[rows] @ q
+        return self._dot(vec[rows], q)
 
     def sims_batch(self, vec: np.ndarray, lo: int, hi: int, qt: np.ndarray) -> np.ndarray:
         """Cosines of queries qt (dim, m) float32 with rows lo..hi: (hi - lo, m)."""
@@ -47,8 +53,37 @@ class Kernel:
             return vec[lo:hi] @ qt
         out = np.empty((hi - lo, qt.shape[1]), dtype=np.float32)
         buf = self._buf()
-        qs = f16.scaled(qt)
         for s in range(lo, hi, CHUNK_ROWS):
             e = min(s + CHUNK_ROWS, hi)
-            np.matmul(f16.upcast_into(vec[s:e], buf), qs, out=out[s - lo: e - lo])
+            b = buf[: e - s]
+            jit.upcast_f16(vec[s:e].reshape(-1).view(np.uint16), b.reshape(-1))
+            np.matmul(b, qt, out=out[s - lo: e - lo])
         return out
+
+
+class TopK:
+    """A k-sized min-heap of (score, row) fed block by block."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.s = np.empty(k, dtype=np.float32)
+        self.r = np.empty(k, dtype=np.int64)
+        self.size = 0
+
+    @property
+    def full(self) -> bool:
+        return self.size == self.k
+
+    @property
+    def kth(self) -> float:
+        return float(self.s[0])
+
+    def push(self, sims: np.ndarray, weights: np.ndarray, mask: np.ndarray | None, offset: int) -> None:
+        use = mask is not None
+        self.size = jit.select(sims, weights, mask if use else _EMPTY_MASK, use, offset, self.k,
+                               self.s, self.r, self.size)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        s, r = self.s[: self.size], self.r[: self.size]
+        order = np.argsort(-s, kind="stable")
+        return r[order], s[order]

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from .kernel import Kernel
+from .kernel import Kernel, TopK
 
 
 @dataclasses.dataclass
@@ -50,30 +50,18 @@ def _block_order(plan: ScanPlan) -> np.ndarray:
 
 def topk(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, plan: ScanPlan):
     """Return (rows, ranking scores, rows scanned) of the k best eligible rows, best first."""
-    best_s = best_r = None
+    heap = TopK(k)
     scanned = 0
     br = plan.block_rows
     for b in _block_order(plan).tolist():
-        if plan.prune and best_s is not None and best_s.size >= k and best_s.min() >= plan.bounds[b]:
+        if plan.prune and heap.full and heap.kth >= plan.bounds[b]:
             break
         lo, hi = b * br, min((b + 1) * br, plan.top)
         sims = kernel.sims(vec, lo, hi, q)
         scanned += hi - lo
-        np.maximum(sims, 0.0, out=sims)
-        sims *= plan.weights[lo:hi]
-        if plan.mask is not None:
-            m = plan.mask[lo:hi]
-            idx = np.flatnonzero(m)
-            if idx.size == 0:
-                continue
-            s, r = sims[idx], idx + lo
-        else:
-            s, r = sims, np.arange(lo, hi)
-        best_s, best_r = _merge(best_s, best_r, s, r, k)
-    if best_s is None:
-        return np.empty(0, np.int64), np.empty(0, np.float32), scanned
-    order = np.argsort(-best_s, kind="stable")
-    return best_r[order], best_s[order], scanned
+        heap.push(sims, plan.weights[lo:hi], None if plan.mask is None else plan.mask[lo:hi], lo)
+    rows, scores = heap.result()
+    return rows, scores, scanned
 
 
 def topk_rows(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, rows: np.ndarray, weights: np.ndarray):

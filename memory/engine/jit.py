@@ -1,0 +1,102 @@
+"""Compiled kernels (numba): the scan's inner products and its top-k selection.
+
+Measured on this project's 2-core x86-64 machine, one thread, 100k x 384 rows:
+- float32 dot products over the flattened rows run at the speed of faiss's SIMD
+  fvec_inner_products_ny, ~2.5x faster than OpenBLAS sgemv (which reads at ~12 GB/s here);
+- float16 rows are widened with the F16C instruction (LLVM `fpext half -> float`, vectorised)
+  inside the dot product, reading half the bytes: ~0.55x the float32 time. numpy's own
+  float16 product (no BLAS, scalar casts) is 15x slower than float32;
+- top-k by a k-sized min-heap with fused clamp, weight and mask: one pass and one compare
+  per row, where np.argpartition costs ~1.4 ms per 100k scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def _half_to_float(typingctx, bits):
+    """uint16 half-precision bits -> float32 (compiles to vcvtph2ps when vectorised)."""
+    sig = types.float32(types.uint16)
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+
+    return sig, codegen
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def dot_f32(flat, q, out):  # pragma: no cover - compiled
+    d = q.shape[0]
+    for i in range(out.shape[0]):
+        s = np.float32(0.0)
+        base = i * d
+        for j in range(d):
+            s += flat[base + j] * q[j]
+        out[i] = s
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def dot_f16(flat, q, out):  # pragma: no cover - compiled
+    d = q.shape[0]
+    for i in range(out.shape[0]):
+        s = np.float32(0.0)
+        base = i * d
+        for j in range(d):
+            s += _half_to_float(flat[base + j]) * q[j]
+        out[i] = s
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def upcast_f16(flat, out):  # pragma: no cover - compiled
+    for i in range(flat.shape[0]):
+        out[i] = _half_to_float(flat[i])
+
+
+@njit(nogil=True, cache=True)
+def select(sims, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover - compiled
+    """Push score = max(0, sim) * weight of every eligible row into a min-heap of size k.
+
+    heap_s[0] is the k-th best once the heap is full. Returns the new heap size.
+    """
+    for i in range(sims.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        s = sims[i]
+        if s < 0.0:
+            s = np.float32(0.0)
+        s = s * weights[i]
+        if size < k:
+            # sift up
+            j = size
+            size += 1
+            while j > 0:
+                p = (j - 1) >> 1
+                if heap_s[p] <= s:
+                    break
+                heap_s[j] = heap_s[p]
+                heap_r[j] = heap_r[p]
+                j = p
+            heap_s[j] = s
+            heap_r[j] = offset + i
+        elif s > heap_s[0]:
+            # replace the root, sift down
+            j = 0
+            while True:
+                c = 2 * j + 1
+                if c >= k:
+                    break
+                if c + 1 < k and heap_s[c + 1] < heap_s[c]:
+                    c += 1
+                if heap_s[c] >= s:
+                    break
+                heap_s[j] = heap_s[c]
+                heap_r[j] = heap_r[c]
+                j = c
+            heap_s[j] = s
+            heap_r[j] = offset + i
+    return size
