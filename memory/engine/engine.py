@@ -387,18 +387,26 @@ class Engine:
         if rows.size < min(k, len(self._slab)):
             return None, 0
         got, _, _ = scan.topk_rows(self._kernel, self._slab.vec, q, k, rows, plan.weights)
-        if g.should_sample():
-            got_ids = set(self._slab.row_id[got].tolist())
-            g.check(lambda: self._check_recall(q, k, now, got_ids))
+        mode = g.sample_mode()
+        if mode == "inline" or (mode == "sample" and not g.background):  # we hold the read lock
+            g.record(self._recall(q, k, now, got))
+        elif mode == "sample":
+            got_ids = self._slab.row_id[got].tolist()
+
+            def check():
+                with self._lock.read():
+                    g.record(self._recall(q, k, now, got_ids))
+
+            g.check(check)
         return got, rows.size
 
-    def _check_recall(self, q: np.ndarray, k: int, now: float, got_ids: set) -> None:
-        """The guard's reference: the exact answer to a sampled query, compared by id."""
-        with self._lock.read():
-            plan, _ = self._plan(now, None, None, None)
-            ref, _, _ = scan.topk(self._kernel, self._slab.vec, q, k, plan)
-            ref_ids = set(self._slab.row_id[ref].tolist())
-        self._guard.record(len(got_ids & ref_ids) / max(1, len(ref_ids)))
+    def _recall(self, q: np.ndarray, k: int, now: float, got) -> float:
+        """recall@k of an ANN answer (rows or ids) against the exact answer; read lock held."""
+        plan, _ = self._plan(now, None, None, None)
+        ref, _, _ = scan.topk(self._kernel, self._slab.vec, q, k, plan)
+        ref_ids = set(self._slab.row_id[ref].tolist())
+        got_ids = set(self._slab.row_id[got].tolist()) if isinstance(got, np.ndarray) else set(got)
+        return len(got_ids & ref_ids) / max(1, len(ref_ids))
 
     def drain(self) -> None:
         """Wait until the recall guard's queued exact checks are done (tests, benchmarks)."""
@@ -419,9 +427,8 @@ class Engine:
         decay = self._time.decay(now, s.created[rows])
         scores = sims * imp ** self.config.alpha * decay
         order = np.argsort(-scores, kind="stable")
-        ids = s.row_id[rows]
-        return [Hit(id=ids[j], score=float(scores[j]), similarity=float(sims[j]), importance=float(imp[j]),
-                    decay=float(decay[j])) for j in order.tolist()]
+        return [Hit(*fields) for fields in zip(s.row_id[rows[order]].tolist(), scores[order].tolist(),
+                                               sims[order].tolist(), imp[order].tolist(), decay[order].tolist())]
 
     def _count(self, seconds: float, scanned: int, top: int, queries: int = 1) -> None:
         with self._metrics_lock:

@@ -6,6 +6,10 @@ average falls under `recall_floor` (after at least min(8, window) samples) the g
 the search (twice the candidates and ef); after `ann_max_widen` widenings it falls back to
 the exact path for good. Below `ann_min_rows` rows the engine answers exactly anyway.
 
+Calibration: the first `recall_window` ANN queries after the guard starts, and after every
+widening, are all checked inline, so the guard judges a new setting within a window instead
+of after window / recall_sample queries.
+
 With `background=True` the exact reference runs on one worker thread off the caller's path
 (at most MAX_PENDING checks queued; further samples are skipped and counted), so the guard
 costs a sampled query almost nothing; `drain()` waits for queued checks.
@@ -36,16 +40,18 @@ class RecallGuard:
         self._recalls: collections.deque[float] = collections.deque(maxlen=window)
         self._count = 0
         self._lock = threading.Lock()
+        self._calibrate = window
         self.skipped = 0
         self._background = background
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: set[concurrent.futures.Future] = set()
 
+    @property
+    def background(self) -> bool:
+        return self._background
+
     def check(self, fn) -> None:
-        """Run fn() (which calls record) now, or on the worker thread when in background mode."""
-        if not self._background:
-            fn()
-            return
+        """Queue fn() (which takes the engine's read lock and calls record) on the worker thread."""
         with self._lock:
             if len(self._pending) >= MAX_PENDING:
                 self.skipped += 1
@@ -77,12 +83,16 @@ class RecallGuard:
     def ef(self, k: int) -> int:
         return max(self.base_ef * (2 ** self.level), self.candidates(k))
 
-    def should_sample(self) -> bool:
-        if not self.every:
-            return False
+    def sample_mode(self) -> str | None:
+        """None (no check), "inline" (calibrating) or "sample" (a sampled live query)."""
         with self._lock:
+            if self._calibrate > 0:
+                self._calibrate -= 1
+                return "inline"
+            if not self.every:
+                return None
             self._count += 1
-            return self._count % self.every == 0
+            return "sample" if self._count % self.every == 0 else None
 
     def record(self, recall: float) -> None:
         with self._lock:
@@ -95,6 +105,7 @@ class RecallGuard:
             if self.level < self.max_widen:
                 self.level += 1
                 self.widenings += 1
+                self._calibrate = self.window
             else:
                 self.fallback = True
             self._recalls.clear()
