@@ -58,45 +58,90 @@ def upcast_f16(flat, out):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
-def select(sims, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover - compiled
-    """Push score = max(0, sim) * weight of every eligible row into a min-heap of size k.
+def _push(s, row, k, heap_s, heap_r, size):  # pragma: no cover - compiled
+    """Offer (s, row) to a min-heap of capacity k; heap_s[0] is the k-th best when full."""
+    if size < k:
+        j = size
+        size += 1
+        while j > 0:  # sift up
+            p = (j - 1) >> 1
+            if heap_s[p] <= s:
+                break
+            heap_s[j] = heap_s[p]
+            heap_r[j] = heap_r[p]
+            j = p
+        heap_s[j] = s
+        heap_r[j] = row
+    elif s > heap_s[0]:
+        j = 0
+        while True:  # replace the root, sift down
+            c = 2 * j + 1
+            if c >= k:
+                break
+            if c + 1 < k and heap_s[c + 1] < heap_s[c]:
+                c += 1
+            if heap_s[c] >= s:
+                break
+            heap_s[j] = heap_s[c]
+            heap_r[j] = heap_r[c]
+            j = c
+        heap_s[j] = s
+        heap_r[j] = row
+    return size
 
-    heap_s[0] is the k-th best once the heap is full. Returns the new heap size.
-    """
+
+@njit(nogil=True, cache=True)
+def select(sims, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover - compiled
+    """Push score = max(0, sim) * weight of every eligible row into the heap; returns its size."""
+    # The k-th best lives in a local: only rows that beat it call _push (a few dozen per scan).
+    thr = heap_s[0] if size == k else np.float32(-np.inf)
     for i in range(sims.shape[0]):
         if use_mask and not mask[i]:
             continue
         s = sims[i]
-        if s < 0.0:
-            s = np.float32(0.0)
-        s = s * weights[i]
-        if size < k:
-            # sift up
-            j = size
-            size += 1
-            while j > 0:
-                p = (j - 1) >> 1
-                if heap_s[p] <= s:
-                    break
-                heap_s[j] = heap_s[p]
-                heap_r[j] = heap_r[p]
-                j = p
-            heap_s[j] = s
-            heap_r[j] = offset + i
-        elif s > heap_s[0]:
-            # replace the root, sift down
-            j = 0
-            while True:
-                c = 2 * j + 1
-                if c >= k:
-                    break
-                if c + 1 < k and heap_s[c + 1] < heap_s[c]:
-                    c += 1
-                if heap_s[c] >= s:
-                    break
-                heap_s[j] = heap_s[c]
-                heap_r[j] = heap_r[c]
-                j = c
-            heap_s[j] = s
-            heap_r[j] = offset + i
+        s = (s + abs(s)) * np.float32(0.5) * weights[i]  # max(0, s) without a branch, exact
+        if s > thr or size < k:
+            size = _push(s, offset + i, k, heap_s, heap_r, size)
+            if size == k:
+                thr = heap_s[0]
+    return size
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def scan_f32(flat, q, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover
+    """Fused dot product, clamp, weight and heap push over float32 rows (one call per block)."""
+    d = q.shape[0]
+    thr = heap_s[0] if size == k else np.float32(-np.inf)
+    for i in range(weights.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        s = np.float32(0.0)
+        base = i * d
+        for j in range(d):
+            s += flat[base + j] * q[j]
+        s = (s + abs(s)) * np.float32(0.5) * weights[i]
+        if s > thr or size < k:
+            size = _push(s, offset + i, k, heap_s, heap_r, size)
+            if size == k:
+                thr = heap_s[0]
+    return size
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def scan_f16(flat, q, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover
+    """scan_f32 over float16 rows widened in the product."""
+    d = q.shape[0]
+    thr = heap_s[0] if size == k else np.float32(-np.inf)
+    for i in range(weights.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        s = np.float32(0.0)
+        base = i * d
+        for j in range(d):
+            s += _half_to_float(flat[base + j]) * q[j]
+        s = (s + abs(s)) * np.float32(0.5) * weights[i]
+        if s > thr or size < k:
+            size = _push(s, offset + i, k, heap_s, heap_r, size)
+            if size == k:
+                thr = heap_s[0]
     return size

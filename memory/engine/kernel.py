@@ -78,6 +78,15 @@ class TopK:
     def kth(self) -> float:
         return float(self.s[0])
 
+    def scan(self, kernel: "Kernel", vec: np.ndarray, lo: int, hi: int, q: np.ndarray, weights: np.ndarray,
+             mask: np.ndarray | None) -> None:
+        """Score rows lo..hi against q and keep the best k (one compiled call)."""
+        use = mask is not None
+        flat = vec[lo:hi].reshape(-1)
+        fn = jit.scan_f16 if kernel.half else jit.scan_f32
+        self.size = fn(flat.view(np.uint16) if kernel.half else flat, q, weights[lo:hi],
+                       mask[lo:hi] if use else _EMPTY_MASK, use, lo, self.k, self.s, self.r, self.size)
+
     def push(self, sims: np.ndarray, weights: np.ndarray, mask: np.ndarray | None, offset: int) -> None:
         use = mask is not None
         self.size = jit.select(sims, weights, mask if use else _EMPTY_MASK, use, offset, self.k,

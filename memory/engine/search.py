@@ -41,6 +41,23 @@ def _merge(best_s, best_r, s, r, k):
     return s, r
 
 
+def _block_ranges(plan: ScanPlan) -> list[tuple[int, int, float]]:
+    """(lo, hi, bound) row ranges in scan order: heaviest block first.
+
+    When pruning cannot skip anything (pruning off, or every block has the same bound, as
+    with no importance spread and no decay) the whole slab is one range: one compiled call.
+    """
+    nb = -(-plan.top // plan.block_rows)
+    if nb == 0:
+        return []
+    bounds = plan.bounds[:nb]
+    if not plan.prune or nb == 1 or bounds.min() == bounds.max():
+        return [(0, plan.top, float(bounds.max()))]
+    br = plan.block_rows
+    order = np.argsort(-bounds, kind="stable").tolist()
+    return [(b * br, min((b + 1) * br, plan.top), float(bounds[b])) for b in order]
+
+
 def _block_order(plan: ScanPlan) -> np.ndarray:
     nb = -(-plan.top // plan.block_rows)
     if not plan.prune:
@@ -52,14 +69,11 @@ def topk(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, plan: ScanPlan)
     """Return (rows, ranking scores, rows scanned) of the k best eligible rows, best first."""
     heap = TopK(k)
     scanned = 0
-    br = plan.block_rows
-    for b in _block_order(plan).tolist():
-        if plan.prune and heap.full and heap.kth >= plan.bounds[b]:
+    for lo, hi, bound in _block_ranges(plan):
+        if heap.full and heap.kth >= bound:
             break
-        lo, hi = b * br, min((b + 1) * br, plan.top)
-        sims = kernel.sims(vec, lo, hi, q)
+        heap.scan(kernel, vec, lo, hi, q, plan.weights, plan.mask)
         scanned += hi - lo
-        heap.push(sims, plan.weights[lo:hi], None if plan.mask is None else plan.mask[lo:hi], lo)
     rows, scores = heap.result()
     return rows, scores, scanned
 
