@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
+from . import jit
 from . import search as scan
 from .ann import RecallGuard, make_adapter
 from .config import EngineConfig
@@ -21,7 +22,7 @@ from .decay import TimeBase
 from .errors import InvalidArgument, UnknownId
 from .hottier import HotTier
 from .importance import AdaptiveImportance
-from .kernel import Kernel
+from .kernel import Kernel, TopK
 from .locking import RWLock
 from .results import AddResult, Hit
 from .retention import retention_scores
@@ -380,13 +381,12 @@ class Engine:
         """ANN candidates re-ranked by the full score; None when the exact path must answer."""
         g = self._guard
         labels = self._ann.query(q, g.candidates(k), g.ef(k))
-        labels = labels[(labels >= 0) & (labels < self._label_to_row.size)]
-        rows = self._label_to_row[labels]
-        rows = rows[rows >= 0]
-        rows = rows[self._slab.live[rows]]
-        if rows.size < min(k, len(self._slab)):
+        heap = TopK(k)
+        seen = heap.rerank(self._kernel, self._slab.vec, labels, self._label_to_row, self._slab.live, q,
+                           plan.weights)
+        if heap.size < min(k, len(self._slab)):
             return None, 0
-        got, _, _ = scan.topk_rows(self._kernel, self._slab.vec, q, k, rows, plan.weights)
+        got, _ = heap.result()
         mode = g.sample_mode()
         if mode == "inline" or (mode == "sample" and not g.background):  # we hold the read lock
             g.record(self._recall(q, k, now, got))
@@ -398,7 +398,7 @@ class Engine:
                     g.record(self._recall(q, k, now, got_ids))
 
             g.check(check)
-        return got, rows.size
+        return got, seen
 
     def _recall(self, q: np.ndarray, k: int, now: float, got) -> float:
         """recall@k of an ANN answer (rows or ids) against the exact answer; read lock held."""
@@ -421,14 +421,13 @@ class Engine:
     def _hits(self, rows: np.ndarray, q: np.ndarray, now: float) -> list[Hit]:
         if rows.size == 0:
             return []
-        s = self._slab
-        sims = np.maximum(s.vec[rows].astype(np.float64) @ q.astype(np.float64), 0.0)
-        imp = s.imp_norm[rows]
-        decay = self._time.decay(now, s.created[rows])
-        scores = sims * imp ** self.config.alpha * decay
-        order = np.argsort(-scores, kind="stable")
-        return [Hit(*fields) for fields in zip(s.row_id[rows[order]].tolist(), scores[order].tolist(),
-                                               sims[order].tolist(), imp[order].tolist(), decay[order].tolist())]
+        s, tb = self._slab, self._time
+        rows, score, sims, imp, dec = jit.hit_parts(rows.astype(np.int64), self._kernel.flat(s.vec),
+                                                    q.astype(np.float64), s.imp_norm, s.created,
+                                                    float(self.config.alpha), float(tb.tau), float(tb.floor),
+                                                    float(now))
+        return [Hit(*fields) for fields in zip(s.row_id[rows].tolist(), score.tolist(), sims.tolist(),
+                                               imp.tolist(), dec.tolist())]
 
     def _count(self, seconds: float, scanned: int, top: int, queries: int = 1) -> None:
         with self._metrics_lock:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 
 @intrinsic
@@ -29,26 +29,32 @@ def _half_to_float(typingctx, bits):
     return sig, codegen
 
 
-@njit(fastmath=True, nogil=True, cache=True)
-def dot_f32(flat, q, out):  # pragma: no cover - compiled
-    d = q.shape[0]
-    for i in range(out.shape[0]):
-        s = np.float32(0.0)
-        base = i * d
-        for j in range(d):
-            s += flat[base + j] * q[j]
-        out[i] = s
+def _value(x):  # pragma: no cover - replaced by the overload below inside compiled code
+    raise NotImplementedError
+
+
+@overload(_value, inline="always")
+def _value_impl(x):
+    """An element of a slab row as float32: float16 bits are widened, float32 passes through."""
+    if x == types.uint16:
+        return lambda x: _half_to_float(x)
+    return lambda x: x
+
+
+@njit(fastmath=True, nogil=True, cache=True, inline="always")
+def _dot(flat, base, q):  # pragma: no cover - compiled
+    s = np.float32(0.0)
+    for j in range(q.shape[0]):
+        s += _value(flat[base + j]) * q[j]
+    return s
 
 
 @njit(fastmath=True, nogil=True, cache=True)
-def dot_f16(flat, q, out):  # pragma: no cover - compiled
+def dot(flat, q, out):  # pragma: no cover - compiled
+    """out[i] = row i . q for the flattened rows (float32, or float16 as uint16 bits)."""
     d = q.shape[0]
     for i in range(out.shape[0]):
-        s = np.float32(0.0)
-        base = i * d
-        for j in range(d):
-            s += _half_to_float(flat[base + j]) * q[j]
-        out[i] = s
+        out[i] = _dot(flat, i * d, q)
 
 
 @njit(fastmath=True, nogil=True, cache=True)
@@ -108,17 +114,14 @@ def select(sims, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # p
 
 
 @njit(fastmath=True, nogil=True, cache=True)
-def scan_f32(flat, q, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover
-    """Fused dot product, clamp, weight and heap push over float32 rows (one call per block)."""
+def scan(flat, q, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover
+    """Fused dot product, clamp, weight and heap push over a block of rows (one call per block)."""
     d = q.shape[0]
     thr = heap_s[0] if size == k else np.float32(-np.inf)
     for i in range(weights.shape[0]):
         if use_mask and not mask[i]:
             continue
-        s = np.float32(0.0)
-        base = i * d
-        for j in range(d):
-            s += flat[base + j] * q[j]
+        s = _dot(flat, i * d, q)
         s = (s + abs(s)) * np.float32(0.5) * weights[i]
         if s > thr or size < k:
             size = _push(s, offset + i, k, heap_s, heap_r, size)
@@ -128,20 +131,46 @@ def scan_f32(flat, q, weights, mask, use_mask, offset, k, heap_s, heap_r, size):
 
 
 @njit(fastmath=True, nogil=True, cache=True)
-def scan_f16(flat, q, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover
-    """scan_f32 over float16 rows widened in the product."""
+def rerank(labels, label_to_row, live, flat, q, weights, k, heap_s, heap_r):  # pragma: no cover
+    """ANN candidates (labels) -> live rows -> full-score top k. Returns (heap size, rows seen)."""
     d = q.shape[0]
-    thr = heap_s[0] if size == k else np.float32(-np.inf)
-    for i in range(weights.shape[0]):
-        if use_mask and not mask[i]:
+    size = 0
+    seen = 0
+    thr = np.float32(-np.inf)
+    for n in range(labels.shape[0]):
+        lab = labels[n]
+        if lab < 0 or lab >= label_to_row.shape[0]:
             continue
-        s = np.float32(0.0)
-        base = i * d
-        for j in range(d):
-            s += _half_to_float(flat[base + j]) * q[j]
-        s = (s + abs(s)) * np.float32(0.5) * weights[i]
+        r = label_to_row[lab]
+        if r < 0 or not live[r]:
+            continue  # removed rows never come back through the index
+        seen += 1
+        s = _dot(flat, r * d, q)
+        s = (s + abs(s)) * np.float32(0.5) * weights[r]
         if s > thr or size < k:
-            size = _push(s, offset + i, k, heap_s, heap_r, size)
+            size = _push(s, r, k, heap_s, heap_r, size)
             if size == k:
                 thr = heap_s[0]
-    return size
+    return size, seen
+
+
+@njit(fastmath=False, nogil=True, cache=True)
+def hit_parts(rows, flat, q, imp_norm, created, alpha, tau, floor, now):  # pragma: no cover
+    """float64 score parts of the hits, best first: (rows, score, similarity, importance, decay)."""
+    n = rows.shape[0]
+    d = q.shape[0]
+    sims = np.empty(n)
+    imp = np.empty(n)
+    dec = np.empty(n)
+    score = np.empty(n)
+    for i in range(n):
+        r = rows[i]
+        s = 0.0
+        for j in range(d):
+            s += np.float64(_value(flat[r * d + j])) * q[j]
+        sims[i] = max(s, 0.0)
+        imp[i] = imp_norm[r]
+        dec[i] = 1.0 if tau == np.inf else max(floor, 2.0 ** (-(now - created[r]) / tau))
+        score[i] = sims[i] * imp[i] ** alpha * dec[i]
+    order = np.argsort(-score, kind="mergesort")
+    return rows[order], score[order], sims[order], imp[order], dec[order]

@@ -32,12 +32,13 @@ class Kernel:
     def _dot(self, block: np.ndarray, q: np.ndarray) -> np.ndarray:
         out = np.empty(block.shape[0], dtype=np.float32)
         if block.shape[0]:
-            flat = np.ascontiguousarray(block).reshape(-1)
-            if self.half:
-                jit.dot_f16(flat.view(np.uint16), q, out)
-            else:
-                jit.dot_f32(flat, q, out)
+            jit.dot(self.flat(np.ascontiguousarray(block)), q, out)
         return out
+
+    def flat(self, rows: np.ndarray) -> np.ndarray:
+        """Rows as the 1-D array the compiled kernels read (float16 as its uint16 bits)."""
+        flat = rows.reshape(-1)
+        return flat.view(np.uint16) if self.half else flat
 
     def sims(self, vec: np.ndarray, lo: int, hi: int, q: np.ndarray) -> np.ndarray:
         """Cosine of q (float32 unit vector) with rows lo..hi: float32 (hi - lo,)."""
@@ -82,10 +83,15 @@ class TopK:
              mask: np.ndarray | None) -> None:
         """Score rows lo..hi against q and keep the best k (one compiled call)."""
         use = mask is not None
-        flat = vec[lo:hi].reshape(-1)
-        fn = jit.scan_f16 if kernel.half else jit.scan_f32
-        self.size = fn(flat.view(np.uint16) if kernel.half else flat, q, weights[lo:hi],
-                       mask[lo:hi] if use else _EMPTY_MASK, use, lo, self.k, self.s, self.r, self.size)
+        self.size = jit.scan(kernel.flat(vec[lo:hi]), q, weights[lo:hi], mask[lo:hi] if use else _EMPTY_MASK,
+                             use, lo, self.k, self.s, self.r, self.size)
+
+    def rerank(self, kernel: "Kernel", vec: np.ndarray, labels: np.ndarray, label_to_row: np.ndarray,
+               live: np.ndarray, q: np.ndarray, weights: np.ndarray) -> int:
+        """Keep the best k of the ANN candidates by full score; returns how many were live."""
+        self.size, seen = jit.rerank(labels, label_to_row, live, kernel.flat(vec), q, weights, self.k,
+                                     self.s, self.r)
+        return int(seen)
 
     def push(self, sims: np.ndarray, weights: np.ndarray, mask: np.ndarray | None, offset: int) -> None:
         use = mask is not None
