@@ -43,7 +43,9 @@ def _norms(w) -> np.ndarray | None:
 
 
 def run_one(w, k: int, threads: int, log) -> dict:
+    """All methods on one workload. Queries run on `threads`; index builds (not timed) on every core."""
     n, d = w.vectors.shape
+    build_threads = max(threads, os.cpu_count() or 1)
     ids = [f"m{i}" for i in range(n)]
     w.norms = _norms(w)
     weights, truth = measure.ground_truth(w, k)
@@ -54,7 +56,7 @@ def run_one(w, k: int, threads: int, log) -> dict:
         ("numpy scan f32", lambda: methods.numpy_method(folded, k)),
         ("FAISS IndexFlatIP", lambda: methods.faiss_flat(folded, k)),
         ("FAISS SQ fp16", lambda: methods.faiss_sq16(folded, k)),
-        ("hnswlib raw", lambda: methods.hnsw_raw(unit, k, m=HNSW_M, ef_construction=HNSW_EFC, ef=EF, threads=threads)),
+        ("hnswlib raw", lambda: methods.hnsw_raw(unit, k, m=HNSW_M, ef_construction=HNSW_EFC, ef=EF, threads=build_threads)),
         ("engine f32 exact, no pruning", lambda: methods.engine_method(
             "engine f32 exact, no pruning", w, ids, k, norms=w.norms, threads=threads, pruning=False)),
         ("engine f32 exact", lambda: methods.engine_method(
@@ -62,7 +64,7 @@ def run_one(w, k: int, threads: int, log) -> dict:
         ("engine f16 exact", lambda: methods.engine_method(
             "engine f16 exact", w, ids, k, norms=w.norms, threads=threads, dtype="float16")),
         ("engine ANN hnsw + guard", lambda: methods.engine_method(
-            "engine ANN hnsw + guard", w, ids, k, norms=w.norms, threads=threads, ann="hnsw", ann_min_rows=0,
+            "engine ANN hnsw + guard", w, ids, k, norms=w.norms, threads=build_threads, ann="hnsw", ann_min_rows=0,
             ann_ef=EF, hnsw_m=HNSW_M, hnsw_ef_construction=HNSW_EFC)),
     ]
     rows = []

@@ -293,15 +293,16 @@ class Engine:
         with self._lock.read():
             plan, gather = self._plan(now, allowed_ids, kinds, created_range)
             filtered = allowed_ids is not None or kinds is not None or created_range is not None
-            rows = None
+            parts = None
             if self._use_ann(exact, filtered):
-                rows, scanned = self._ann_search(q, k, plan, now)
-            if rows is None:
+                parts, scanned = self._ann_search(q, k, plan, now)
+            if parts is None:
                 if gather is not None:
                     rows, _, scanned = scan.topk_rows(self._kernel, self._slab.vec, q, k, gather, plan.weights)
                 else:
                     rows, _, scanned = scan.topk(self._kernel, self._slab.vec, q, k, plan)
-            hits = self._hits(rows, q, now)
+                parts = self._parts(rows, q, now)
+            hits = self._make_hits(parts)
         self._count(time.perf_counter() - t0, scanned, plan.top)
         return hits
 
@@ -380,13 +381,15 @@ class Engine:
     def _ann_search(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
         """ANN candidates re-ranked by the full score; None when the exact path must answer."""
         g = self._guard
-        labels = self._ann.query(q, g.candidates(k), g.ef(k))
+        labels, sims = self._ann.query(q, g.candidates(k), g.ef(k))
         heap = TopK(k)
-        seen = heap.rerank(self._kernel, self._slab.vec, labels, self._label_to_row, self._slab.live, q,
-                           plan.weights)
+        seen = heap.rerank(labels, sims, self._label_to_row, self._slab.live, plan.weights)
         if heap.size < min(k, len(self._slab)):
             return None, 0
-        got, _ = heap.result()
+        s, tb = self._slab, self._time
+        parts = jit.ann_hits(heap.r, heap.size, labels, sims, self._label_to_row, s.imp_norm, s.created,
+                             float(self.config.alpha), float(tb.tau), float(tb.floor), float(now))
+        got = parts[0]
         mode = g.sample_mode()
         if mode == "inline" or (mode == "sample" and not g.background):  # we hold the read lock
             g.record(self._recall(q, k, now, got))
@@ -398,7 +401,7 @@ class Engine:
                     g.record(self._recall(q, k, now, got_ids))
 
             g.check(check)
-        return got, seen
+        return parts, seen
 
     def _recall(self, q: np.ndarray, k: int, now: float, got) -> float:
         """recall@k of an ANN answer (rows or ids) against the exact answer; read lock held."""
@@ -418,16 +421,21 @@ class Engine:
         if self._guard is not None:
             self._guard.close()
 
-    def _hits(self, rows: np.ndarray, q: np.ndarray, now: float) -> list[Hit]:
+    def _parts(self, rows: np.ndarray, q: np.ndarray, now: float):
+        """(rows, score, similarity, importance, decay) in float64, best first."""
+        s, tb = self._slab, self._time
+        return jit.hit_parts(rows.astype(np.int64), self._kernel.flat(s.vec), q.astype(np.float64), s.imp_norm,
+                             s.created, float(self.config.alpha), float(tb.tau), float(tb.floor), float(now))
+
+    def _make_hits(self, parts) -> list[Hit]:
+        rows, score, sims, imp, dec = parts
         if rows.size == 0:
             return []
-        s, tb = self._slab, self._time
-        rows, score, sims, imp, dec = jit.hit_parts(rows.astype(np.int64), self._kernel.flat(s.vec),
-                                                    q.astype(np.float64), s.imp_norm, s.created,
-                                                    float(self.config.alpha), float(tb.tau), float(tb.floor),
-                                                    float(now))
-        return [Hit(*fields) for fields in zip(s.row_id[rows].tolist(), score.tolist(), sims.tolist(),
+        return [Hit(*fields) for fields in zip(self._slab.row_id[rows].tolist(), score.tolist(), sims.tolist(),
                                                imp.tolist(), dec.tolist())]
+
+    def _hits(self, rows: np.ndarray, q: np.ndarray, now: float) -> list[Hit]:
+        return self._make_hits(self._parts(rows, q, now))
 
     def _count(self, seconds: float, scanned: int, top: int, queries: int = 1) -> None:
         with self._metrics_lock:

@@ -130,10 +130,13 @@ def scan(flat, q, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # 
     return size
 
 
-@njit(fastmath=True, nogil=True, cache=True)
-def rerank(labels, label_to_row, live, flat, q, weights, k, heap_s, heap_r):  # pragma: no cover
-    """ANN candidates (labels) -> live rows -> full-score top k. Returns (heap size, rows seen)."""
-    d = q.shape[0]
+@njit(nogil=True, cache=True)
+def rerank(labels, sims, label_to_row, live, weights, k, heap_s, heap_r):  # pragma: no cover
+    """ANN candidates (labels, cosines) -> live rows -> full-score top k.
+
+    Returns (heap size, live candidates). Only the weights are read: the cosines come from
+    the index, so the candidates' rows are not fetched a second time.
+    """
     size = 0
     seen = 0
     thr = np.float32(-np.inf)
@@ -145,7 +148,7 @@ def rerank(labels, label_to_row, live, flat, q, weights, k, heap_s, heap_r):  # 
         if r < 0 or not live[r]:
             continue  # removed rows never come back through the index
         seen += 1
-        s = _dot(flat, r * d, q)
+        s = sims[n]
         s = (s + abs(s)) * np.float32(0.5) * weights[r]
         if s > thr or size < k:
             size = _push(s, r, k, heap_s, heap_r, size)
@@ -174,3 +177,41 @@ def hit_parts(rows, flat, q, imp_norm, created, alpha, tau, floor, now):  # prag
         score[i] = sims[i] * imp[i] ** alpha * dec[i]
     order = np.argsort(-score, kind="mergesort")
     return rows[order], score[order], sims[order], imp[order], dec[order]
+
+
+@njit(nogil=True, cache=True)
+def ann_hits(heap_r, size, labels, sims, label_to_row, imp_norm, created, alpha, tau, floor, now):  # pragma: no cover
+    """Score parts of the ANN hits, best first, with the index's cosines (no row reads)."""
+    rows = heap_r[:size].copy()
+    sim = np.empty(size)
+    imp = np.empty(size)
+    dec = np.empty(size)
+    score = np.empty(size)
+    for i in range(size):
+        r = rows[i]
+        c = 0.0
+        for n in range(labels.shape[0]):
+            lab = labels[n]
+            if 0 <= lab < label_to_row.shape[0] and label_to_row[lab] == r:
+                c = max(np.float64(sims[n]), 0.0)
+                break
+        sim[i] = c
+        imp[i] = imp_norm[r]
+        dec[i] = 1.0 if tau == np.inf else max(floor, 2.0 ** (-(now - created[r]) / tau))
+        score[i] = c * imp[i] ** alpha * dec[i]
+    order = np.argsort(-score, kind="mergesort")
+    return rows[order], score[order], sim[order], imp[order], dec[order]
+
+
+@njit(nogil=True, cache=True)
+def unit(q, out):  # pragma: no cover - compiled
+    """out = q / |q| in float32 (norm in float64); False when q is zero, NaN or Inf."""
+    sq = 0.0
+    for j in range(q.shape[0]):
+        sq += np.float64(q[j]) * np.float64(q[j])
+    if not (0.0 < sq < np.inf):
+        return False
+    inv = 1.0 / np.sqrt(sq)
+    for j in range(q.shape[0]):
+        out[j] = np.float32(q[j] * inv)
+    return True

@@ -86,11 +86,11 @@ class TopK:
         self.size = jit.scan(kernel.flat(vec[lo:hi]), q, weights[lo:hi], mask[lo:hi] if use else _EMPTY_MASK,
                              use, lo, self.k, self.s, self.r, self.size)
 
-    def rerank(self, kernel: "Kernel", vec: np.ndarray, labels: np.ndarray, label_to_row: np.ndarray,
-               live: np.ndarray, q: np.ndarray, weights: np.ndarray) -> int:
+    def rerank(self, labels: np.ndarray, sims: np.ndarray, label_to_row: np.ndarray, live: np.ndarray,
+               weights: np.ndarray) -> int:
         """Keep the best k of the ANN candidates by full score; returns how many were live."""
-        self.size, seen = jit.rerank(labels, label_to_row, live, kernel.flat(vec), q, weights, self.k,
-                                     self.s, self.r)
+        self.size, seen = jit.rerank(labels, sims.astype(np.float32, copy=False), label_to_row, live, weights,
+                                     self.k, self.s, self.r)
         return int(seen)
 
     def push(self, sims: np.ndarray, weights: np.ndarray, mask: np.ndarray | None, offset: int) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import jit
+
 from .errors import DimensionMismatch, InvalidVector
 
 
@@ -33,12 +35,11 @@ def normalise_batch(vectors, dim: int) -> np.ndarray:
 
 def normalise_query(query, dim: int) -> np.ndarray:
     """A single query as a float32 unit vector of shape (dim,)."""
-    if isinstance(query, np.ndarray) and query.shape == (dim,) and query.dtype.kind == "f":
-        # fast path: a NaN or Inf anywhere makes the squared norm non-finite
-        x = query.astype(np.float64)
-        sq = float(x @ x)
-        if 0.0 < sq < np.inf:
-            return (x / np.sqrt(sq)).astype(np.float32)
+    if isinstance(query, np.ndarray) and query.shape == (dim,) and query.dtype in (np.float32, np.float64):
+        # fast path (one compiled call): a NaN or Inf anywhere makes the squared norm non-finite
+        out = np.empty(dim, dtype=np.float32)
+        if jit.unit(query, out):
+            return out
     try:
         arr = np.asarray(query, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -26,11 +26,12 @@ class AnnAdapter(abc.ABC):
         """Remove labels so they are never proposed again."""
 
     @abc.abstractmethod
-    def query(self, q: np.ndarray, n: int, ef: int) -> np.ndarray:
-        """Up to n labels nearest to the float32 unit vector q (-1 padding allowed)."""
+    def query(self, q: np.ndarray, n: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to n (labels int64, cosine similarities float32) nearest to the unit vector q.
 
-    def query_batch(self, qs: np.ndarray, n: int, ef: int) -> np.ndarray:
-        return np.stack([self.query(q, n, ef) for q in qs])
+        Labels may be padded with -1. The similarities come from the index's own float32
+        copy of the vectors, so re-ranking needs no second read of the candidates' rows.
+        """
 
     @abc.abstractmethod
     def __len__(self) -> int:

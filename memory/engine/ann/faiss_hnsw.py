@@ -39,19 +39,16 @@ class FaissHnswAdapter(AnnAdapter):
                 self._dead.add(int(label))
                 self._live -= 1
 
-    def query(self, q: np.ndarray, n: int, ef: int) -> np.ndarray:
-        return self.query_batch(q[None, :], n, ef)[0]
-
-    def query_batch(self, qs: np.ndarray, n: int, ef: int) -> np.ndarray:
+    def query(self, q: np.ndarray, n: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
         if self._live <= 0 or n <= 0:
-            return np.full((qs.shape[0], 0), -1, dtype=np.int64)
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         fetch = min(n + len(self._dead), self._index.ntotal)
         params = self._faiss.SearchParametersHNSW(efSearch=max(ef, fetch))
-        _, labels = self._index.search(np.ascontiguousarray(qs, dtype=np.float32), fetch, params=params)
+        sims, labels = self._index.search(np.ascontiguousarray(q[None, :], dtype=np.float32), fetch, params=params)
+        labels, sims = labels[0], sims[0]
         if self._dead:
-            dead = np.fromiter(self._dead, dtype=np.int64)
-            labels = np.where(np.isin(labels, dead), -1, labels)
-        return labels
+            labels = np.where(np.isin(labels, np.fromiter(self._dead, dtype=np.int64)), -1, labels)
+        return labels, sims
 
     def __len__(self) -> int:
         return self._live

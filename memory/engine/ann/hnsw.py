@@ -10,6 +10,9 @@ from ..errors import EngineError
 from .base import AnnAdapter
 
 
+_NONE = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+
+
 class HnswAdapter(AnnAdapter):
     name = "hnsw"
 
@@ -48,19 +51,17 @@ class HnswAdapter(AnnAdapter):
                 self._index.set_ef(ef)
                 self._ef = ef
 
-    def query(self, q: np.ndarray, n: int, ef: int) -> np.ndarray:
-        return self.query_batch(q[None, :], n, ef)[0]
-
-    def query_batch(self, qs: np.ndarray, n: int, ef: int) -> np.ndarray:
+    def query(self, q: np.ndarray, n: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        # The hot path of every ANN search: no reshaping, no copies.
         n = min(n, self._live)
         if n <= 0:
-            return np.full((qs.shape[0], 0), -1, dtype=np.int64)
+            return _NONE
         self._set_ef(max(ef, n))
         try:
-            labels, _ = self._index.knn_query(qs, k=n, num_threads=1)
+            labels, dist = self._index.knn_query(q, k=n, num_threads=1)
         except RuntimeError:  # too few reachable live points for n: let the caller go exact
-            return np.full((qs.shape[0], 0), -1, dtype=np.int64)
-        return labels.astype(np.int64, copy=False)
+            return _NONE
+        return labels[0].view(np.int64), np.float32(1.0) - dist[0]  # "ip" distance is 1 - q.v
 
     def __len__(self) -> int:
         return self._live

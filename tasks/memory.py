@@ -1,0 +1,50 @@
+"""Memory service tasks: the engine benchmark (serve, migrate and relay tasks join here).
+
+Every task runs its work as a child process through `sh` with an argument list, so thread
+counts and environment are set before numpy loads and nothing goes through a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import sh
+from invoke import task
+
+BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def bench_argv(*, sizes: str, workloads: str, queries: int, dim: int, k: int, threads: int, seed: int,
+               vectors: str | None, query_file: str | None, json_path: str | None,
+               markdown: str | None) -> list[str]:
+    argv = ["-m", "memory.bench", "--sizes", sizes, "--workloads", workloads, "--queries", str(queries),
+            "--dim", str(dim), "-k", str(k), "--threads", str(threads), "--seed", str(seed)]
+    for flag, value in (("--vectors", vectors), ("--query-file", query_file), ("--json", json_path),
+                        ("--markdown", markdown)):
+        if value:
+            argv += [flag, value]
+    return argv
+
+
+@task(help={
+    "sizes": "comma-separated N (default 10000,100000; add 1000000 explicitly)",
+    "workloads": "uniform,clustered,agent",
+    "queries": "queries per run",
+    "dim": "vector dimension of the synthetic workloads",
+    "k": "top-k",
+    "threads": "threads for every method (BLAS, faiss, hnswlib); same for all",
+    "seed": "random seed",
+    "vectors": "external float32 .npy (rows, dim) instead of the synthetic workloads",
+    "queries_file": "external queries .npy for --vectors",
+    "json": "JSON output path (default bench-results/engine-<time>.json)",
+    "markdown": "also write the tables as Markdown here",
+})
+def bench(c, sizes="10000,100000", workloads="uniform,clustered,agent", queries=200, dim=384, k=10, threads=1,
+          seed=0, vectors=None, queries_file=None, json=None, markdown=None):
+    """Benchmark the engine against numpy, FAISS (flat, fp16) and hnswlib; print a table, write JSON."""
+    argv = bench_argv(sizes=sizes, workloads=workloads, queries=int(queries), dim=int(dim), k=int(k),
+                      threads=int(threads), seed=int(seed), vectors=vectors, query_file=queries_file,
+                      json_path=json, markdown=markdown)
+    env = {**os.environ, **{var: str(threads) for var in BLAS_THREAD_VARS}}
+    sh.Command(sys.executable)(*argv, _env=env, _out=sys.stdout, _err=sys.stderr)
