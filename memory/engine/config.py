@@ -20,7 +20,7 @@ class EngineConfig:
     # --- storage
     dtype: str = "float32"                 # "float16" halves the bytes read per query
     initial_capacity: int = 1024           # rows; grows by doubling
-    block_rows: int = 4096                 # rows per pruning block
+    block_rows: int = 1024                 # rows per pruning block
     pruning: bool = True                   # skip blocks whose weight bound cannot enter the top k
     reorganize_share: float = 0.25         # re-sort rows by weight after this share of rows changed
     # --- hot tier

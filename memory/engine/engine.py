@@ -299,9 +299,10 @@ class Engine:
             if parts is None:
                 if gather is not None:
                     rows, _, scanned = scan.topk_rows(self._kernel, self._slab.vec, q, k, gather, plan.weights)
-                else:
-                    rows, _, scanned = scan.topk(self._kernel, self._slab.vec, q, k, plan)
-                parts = self._parts(rows, q, now)
+                    parts = self._parts(rows, q, now)
+                else:  # hit_parts orders the heap itself
+                    heap, scanned = scan.topk_heap(self._kernel, self._slab.vec, q, k, plan)
+                    parts = self._parts(heap.r[: heap.size], q, now)
             hits = self._make_hits(parts)
         self._count(time.perf_counter() - t0, scanned, plan.top)
         return hits

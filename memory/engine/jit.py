@@ -96,38 +96,32 @@ def _push(s, row, k, heap_s, heap_r, size):  # pragma: no cover - compiled
     return size
 
 
-@njit(nogil=True, cache=True)
-def select(sims, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover - compiled
-    """Push score = max(0, sim) * weight of every eligible row into the heap; returns its size."""
-    # The k-th best lives in a local: only rows that beat it call _push (a few dozen per scan).
-    thr = heap_s[0] if size == k else np.float32(-np.inf)
-    for i in range(sims.shape[0]):
-        if use_mask and not mask[i]:
-            continue
-        s = sims[i]
-        s = (s + abs(s)) * np.float32(0.5) * weights[i]  # max(0, s) without a branch, exact
-        if s > thr or size < k:
-            size = _push(s, offset + i, k, heap_s, heap_r, size)
-            if size == k:
-                thr = heap_s[0]
-    return size
-
-
 @njit(fastmath=True, nogil=True, cache=True)
-def scan(flat, q, weights, mask, use_mask, offset, k, heap_s, heap_r, size):  # pragma: no cover
-    """Fused dot product, clamp, weight and heap push over a block of rows (one call per block)."""
+def scan_ranges(flat, q, weights, mask, use_mask, los, his, bounds, k, heap_s, heap_r, size):  # pragma: no cover
+    """Scan row ranges in the given order; stop when the k-th best reaches the next bound.
+
+    The whole block loop runs compiled, so fine blocks (tight pruning) cost no Python per
+    block. Returns (heap size, rows scanned).
+    """
     d = q.shape[0]
+    scanned = 0
     thr = heap_s[0] if size == k else np.float32(-np.inf)
-    for i in range(weights.shape[0]):
-        if use_mask and not mask[i]:
-            continue
-        s = _dot(flat, i * d, q)
-        s = (s + abs(s)) * np.float32(0.5) * weights[i]
-        if s > thr or size < k:
-            size = _push(s, offset + i, k, heap_s, heap_r, size)
-            if size == k:
-                thr = heap_s[0]
-    return size
+    for b in range(los.shape[0]):
+        if size == k and thr >= bounds[b]:
+            break
+        lo = los[b]
+        hi = his[b]
+        scanned += hi - lo
+        for i in range(lo, hi):
+            if use_mask and not mask[i]:
+                continue
+            s = _dot(flat, i * d, q)
+            s = (s + abs(s)) * np.float32(0.5) * weights[i]
+            if s > thr or size < k:
+                size = _push(s, i, k, heap_s, heap_r, size)
+                if size == k:
+                    thr = heap_s[0]
+    return size, scanned
 
 
 @njit(nogil=True, cache=True)

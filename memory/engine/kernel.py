@@ -79,12 +79,14 @@ class TopK:
     def kth(self) -> float:
         return float(self.s[0])
 
-    def scan(self, kernel: "Kernel", vec: np.ndarray, lo: int, hi: int, q: np.ndarray, weights: np.ndarray,
-             mask: np.ndarray | None) -> None:
-        """Score rows lo..hi against q and keep the best k (one compiled call)."""
+    def scan_ranges(self, kernel: "Kernel", vec: np.ndarray, q: np.ndarray, weights: np.ndarray,
+                    mask: np.ndarray | None, los: np.ndarray, his: np.ndarray, bounds: np.ndarray) -> int:
+        """Scan row ranges in order with pruning (one compiled call); returns rows scanned."""
         use = mask is not None
-        self.size = jit.scan(kernel.flat(vec[lo:hi]), q, weights[lo:hi], mask[lo:hi] if use else _EMPTY_MASK,
-                             use, lo, self.k, self.s, self.r, self.size)
+        self.size, scanned = jit.scan_ranges(kernel.flat(vec), q, weights, mask if use else _EMPTY_MASK, use,
+                                             los, his, bounds.astype(np.float32, copy=False), self.k, self.s,
+                                             self.r, self.size)
+        return int(scanned)
 
     def rerank(self, labels: np.ndarray, sims: np.ndarray, label_to_row: np.ndarray, live: np.ndarray,
                weights: np.ndarray) -> int:
@@ -92,11 +94,6 @@ class TopK:
         self.size, seen = jit.rerank(labels, sims.astype(np.float32, copy=False), label_to_row, live, weights,
                                      self.k, self.s, self.r)
         return int(seen)
-
-    def push(self, sims: np.ndarray, weights: np.ndarray, mask: np.ndarray | None, offset: int) -> None:
-        use = mask is not None
-        self.size = jit.select(sims, weights, mask if use else _EMPTY_MASK, use, offset, self.k,
-                               self.s, self.r, self.size)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         s, r = self.s[: self.size], self.r[: self.size]

@@ -41,23 +41,6 @@ def _merge(best_s, best_r, s, r, k):
     return s, r
 
 
-def _block_ranges(plan: ScanPlan) -> list[tuple[int, int, float]]:
-    """(lo, hi, bound) row ranges in scan order: heaviest block first.
-
-    When pruning cannot skip anything (pruning off, or every block has the same bound, as
-    with no importance spread and no decay) the whole slab is one range: one compiled call.
-    """
-    nb = -(-plan.top // plan.block_rows)
-    if nb == 0:
-        return []
-    bounds = plan.bounds[:nb]
-    if not plan.prune or nb == 1 or bounds.min() == bounds.max():
-        return [(0, plan.top, float(bounds.max()))]
-    br = plan.block_rows
-    order = np.argsort(-bounds, kind="stable").tolist()
-    return [(b * br, min((b + 1) * br, plan.top), float(bounds[b])) for b in order]
-
-
 def _block_order(plan: ScanPlan) -> np.ndarray:
     nb = -(-plan.top // plan.block_rows)
     if not plan.prune:
@@ -67,15 +50,30 @@ def _block_order(plan: ScanPlan) -> np.ndarray:
 
 def topk(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, plan: ScanPlan):
     """Return (rows, ranking scores, rows scanned) of the k best eligible rows, best first."""
-    heap = TopK(k)
-    scanned = 0
-    for lo, hi, bound in _block_ranges(plan):
-        if heap.full and heap.kth >= bound:
-            break
-        heap.scan(kernel, vec, lo, hi, q, plan.weights, plan.mask)
-        scanned += hi - lo
+    heap, scanned = topk_heap(kernel, vec, q, k, plan)
     rows, scores = heap.result()
     return rows, scores, scanned
+
+
+def topk_heap(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, plan: ScanPlan):
+    """The k best eligible rows as an unordered heap (TopK), and the rows scanned."""
+    heap = TopK(k)
+    nb = -(-plan.top // plan.block_rows)
+    if nb == 0:
+        return heap, 0
+    bounds = plan.bounds[:nb]
+    if not plan.prune or nb == 1 or bounds.min() == bounds.max():
+        los, his, bs = _ONE_LO, np.array([plan.top], np.int64), np.array([np.inf], np.float32)
+    else:
+        order = np.argsort(-bounds, kind="stable")
+        los = order * plan.block_rows
+        his = np.minimum(los + plan.block_rows, plan.top)
+        bs = bounds[order]
+    scanned = heap.scan_ranges(kernel, vec, q, plan.weights, plan.mask, los, his, bs)
+    return heap, scanned
+
+
+_ONE_LO = np.zeros(1, np.int64)
 
 
 def topk_rows(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, rows: np.ndarray, weights: np.ndarray):
