@@ -15,7 +15,8 @@ as ignored, any other warning or error fails.
 
 The functions are plain so tests and other tasks call them directly; the tasks only format.
 
-Errors (all `OpsError`, so every task exits with one line):
+Errors (all `OpsError`, so every task exits with one line; an unknown mode is the library's
+`ConfigError`):
 
     ChartError          the chart or an overlay file is missing or unreadable
     ├── ValuesError     merged values break values.schema.json (every violation listed)
@@ -41,7 +42,8 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from tasks.core.errors import OpsError
+from tasks.core.config import SomaConfig, soma_config
+from tasks.core.errors import ConfigError, OpsError
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHART_DIR = REPO_ROOT / "infra" / "helm" / "soma-infra"
@@ -128,7 +130,7 @@ def _split_documents(text: str) -> list[str]:
 
 def check_mode(mode: str) -> str:
     if mode not in MODES:
-        raise ChartError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+        raise ConfigError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     return mode
 
 
@@ -360,23 +362,16 @@ def images(values: Mapping) -> list[str]:
 
 # --- tasks -------------------------------------------------------------------------------
 
-def _soma(c) -> Mapping:
-    try:
-        return c.config.get("soma", {}) or {}
-    except AttributeError:
-        return {}
-
-
-def _resolve_chart(c, chart: str) -> pathlib.Path:
-    path = pathlib.Path(chart or _soma(c).get("chart") or CHART_DIR)
-    return path if path.is_absolute() else REPO_ROOT / path
+def _config(c, mode: str = "", **flags: str) -> SomaConfig:
+    """The effective `soma` config (invoke.yaml, mode defaults, SOMA_* env, then flags)."""
+    return soma_config(c, mode=mode or None, overrides={k: v or None for k, v in flags.items()})
 
 
 def _modes(mode: str) -> list[str]:
     return [check_mode(mode)] if mode else list(MODES)
 
 
-def _exit(exc: OpsError):
+def _exit(exc: OpsError) -> Exit:
     return Exit(f"chart: {exc}", code=getattr(exc, "exit_code", 1))
 
 
@@ -386,9 +381,9 @@ def lint_task(c, mode="", chart=""):
     console = Console()
     table = Table("mode", "schema", "helm lint", "ignored", title="soma-infra lint")
     try:
-        path = _resolve_chart(c, chart)
+        cfg = _config(c, chart=chart)
         for m in _modes(mode):
-            report = lint(m, path)
+            report = lint(m, cfg.chart_dir, namespace=cfg.namespace)
             info = "; ".join(msg["error"] for msg in report.messages) or "clean"
             table.add_row(m, "ok", info, "dependency tarballs not vendored" if report.ignored else "")
     except OpsError as exc:
@@ -398,15 +393,13 @@ def lint_task(c, mode="", chart=""):
 
 
 @task(name="render", help={"mode": "mode to render (default: soma.mode)", "out": "write one file per template here",
-            "release": "release name (default: soma.release)", "namespace": "default: soma.namespace",
-            "chart": "chart directory (default: soma.chart)"})
+                           "release": "release name (default: soma.release)",
+                           "namespace": "default: soma.namespace", "chart": "chart directory (default: soma.chart)"})
 def render_task(c, mode="", out="", release="", namespace="", chart=""):
     """Render the chart's own templates for a mode (like `helm template`, dependencies off)."""
-    soma = _soma(c)
     try:
-        rendered = render(mode or soma.get("mode") or "dev", _resolve_chart(c, chart),
-                          release=release or soma.get("release") or DEFAULT_RELEASE,
-                          namespace=namespace or soma.get("namespace") or DEFAULT_NAMESPACE)
+        cfg = _config(c, mode, release=release, namespace=namespace, chart=chart)
+        rendered = render(cfg.mode, cfg.chart_dir, release=cfg.release, namespace=cfg.namespace)
         if out:
             for path in write_rendered(rendered, out):
                 print(path)
@@ -423,11 +416,10 @@ def check(c, mode="", kube_version=KUBE_VERSION, chart=""):
     console = Console()
     table = Table("mode", "schema", "lint", "manifests", f"k8s {kube_version}", title="soma-infra check")
     try:
-        path = _resolve_chart(c, chart)
+        cfg = _config(c, chart=chart)
         for m in _modes(mode):
-            lint(m, path, kube_version=kube_version)
-            rendered = render(m, path)
-            docs = rendered.documents()
+            lint(m, cfg.chart_dir, kube_version=kube_version, namespace=cfg.namespace)
+            docs = render(m, cfg.chart_dir, release=cfg.release, namespace=cfg.namespace).documents()
             validate_manifests(docs, kube_version)
             table.add_row(m, "ok", "ok", str(len(docs)), "valid")
     except OpsError as exc:
@@ -440,7 +432,8 @@ def check(c, mode="", kube_version=KUBE_VERSION, chart=""):
 def images_task(c, mode="", chart=""):
     """Print the container images a mode's values pin, one per line."""
     try:
-        values = check_values(mode or _soma(c).get("mode") or "dev", _resolve_chart(c, chart))
+        cfg = _config(c, mode, chart=chart)
+        values = check_values(cfg.mode, cfg.chart_dir)
     except OpsError as exc:
         raise _exit(exc)
     for image in images(values):

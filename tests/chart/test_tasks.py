@@ -7,6 +7,7 @@ import yaml
 from invoke import Config, Context, Exit
 
 from tasks import chart
+from tasks.core.errors import ConfigError
 
 
 @pytest.fixture()
@@ -40,7 +41,8 @@ def test_render_to_stdout_uses_the_configured_mode_release_and_namespace(ctx, ca
 def test_bad_inputs_exit_with_one_clear_line(ctx, tmp_path):
     with pytest.raises(Exit) as caught:
         chart.render_task(ctx, mode="qa")
-    assert caught.value.code == 1 and "unknown mode 'qa'" in str(caught.value.message)
+    assert caught.value.code == ConfigError.exit_code
+    assert str(caught.value.message) == "chart: unknown mode 'qa'; choose one of: dev, test, staging, prod-lite, prod"
     blocker = tmp_path / "file"
     blocker.write_text("keep me")
     with pytest.raises(Exit, match="exists and is not a directory"):
