@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Callable
 
+from confluent_kafka import KafkaException
+
 from memory.errors import StoreUnavailable
 from memory.store import Store
 
@@ -22,7 +24,7 @@ log = logging.getLogger("memory.relay")
 class Relay:
     def __init__(self, store: Store, producer_factory: Callable[[], object], topic: str, *,
                  batch: int = 2000, idle_s: float = 0.2,
-                 ensure_topic: Callable[[], None] | None = None):
+                 ensure_topic: Callable[[], None] | None = None, in_flight_ttl_s: float = 60.0):
         self.store = store
         self.topic = topic
         self.batch = batch
@@ -31,14 +33,16 @@ class Relay:
         self._ensure_topic = ensure_topic
         self._topic_ready = ensure_topic is None
         self._producer = None
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, float] = {}  # seq -> when produced
+        self._in_flight_ttl = in_flight_ttl_s     # past this a lost delivery report is assumed
+        self._lock = threading.Lock()             # one publishing round at a time
         self._delivered: list[int] = []
         self._fatal = False
         self.published_total = 0
 
     def _on_delivery(self, seq: int):
         def callback(err, _msg):
-            self._in_flight.discard(seq)
+            self._in_flight.pop(seq, None)
             if err is None:
                 self._delivered.append(seq)
             else:
@@ -59,6 +63,10 @@ class Relay:
 
     def run_once(self, flush_timeout: float = 5.0) -> int:
         """Publish one batch; return how many rows were marked published."""
+        with self._lock:
+            return self._run_once(flush_timeout)
+
+    def _run_once(self, flush_timeout: float) -> int:
         if not self._topic_ready:
             try:
                 self._ensure_topic()
@@ -67,10 +75,28 @@ class Relay:
                 log.warning("cannot ensure topic %s yet: %s", self.topic, exc)
                 return 0
         producer = self._get_producer()
+        try:
+            self._publish(producer, flush_timeout)
+        except Exception as exc:  # noqa: BLE001 - librdkafka surfaces fatal errors oddly
+            # e.g. UNKNOWN_PRODUCER_ID after the broker lost its state (it can arrive as a
+            # KafkaException or as a SystemError out of a delivery callback): this producer
+            # can never send again; a new one gets a new producer id. Undelivered rows stay.
+            log.warning("producer failed (%s: %s); it will be recreated", type(exc).__name__, exc)
+            self._fatal = True
+        delivered, self._delivered = self._delivered, []
+        n = self.store.mark_published(delivered)
+        self.published_total += n
+        return n
+
+    def _publish(self, producer, flush_timeout: float) -> None:
         producer.poll(0)
+        now = time.monotonic()
+        for seq, at in list(self._in_flight.items()):
+            if now - at > self._in_flight_ttl:
+                del self._in_flight[seq]
         rows = [r for r in self.store.unpublished(self.batch) if r.seq not in self._in_flight]
         for row in rows:
-            self._in_flight.add(row.seq)
+            self._in_flight[row.seq] = now
             while True:
                 try:
                     producer.produce(self.topic, key=row.memory_id.encode(), value=row.event.encode(),
@@ -80,10 +106,6 @@ class Relay:
                     producer.poll(0.1)
         if self._in_flight:
             producer.flush(flush_timeout)
-        delivered, self._delivered = self._delivered, []
-        n = self.store.mark_published(delivered)
-        self.published_total += n
-        return n
 
     def run(self, stop: threading.Event) -> None:
         log.info("relay publishing the outbox to topic %s", self.topic)
@@ -96,7 +118,10 @@ class Relay:
             if n == 0:
                 stop.wait(self.idle_s)
         if self._producer is not None:
-            self._producer.flush(5)
+            try:
+                self._producer.flush(5)
+            except Exception:  # noqa: BLE001 - shutting down; undelivered rows stay in the outbox
+                pass
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Publish until the outbox is empty (tests, shutdown). True when empty."""
