@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -42,19 +43,19 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from tasks.core.config import SomaConfig, soma_config
+from tasks.core.config import MODES, REPO_ROOT, SomaConfig, soma_config
 from tasks.core.errors import ConfigError, OpsError
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHART_DIR = REPO_ROOT / "infra" / "helm" / "soma-infra"
-MODES = ("dev", "test", "staging", "prod-lite", "prod")
 DEFAULT_RELEASE = "sharedinfra"
 DEFAULT_NAMESPACE = "soma-infra"
 # The oldest Kubernetes the manifests must be valid for.
 KUBE_VERSION = "1.30.0"
 # `helm lint` says this while charts/ has no tarballs; expected until `helm dependency build`.
 MISSING_DEPENDENCIES = "chart directory is missing these dependencies"
-LINT_ERROR, LINT_WARNING = 3, 2
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# helm lint severities: 1 info, 2 warning, 3 error.
+LINT_WARNING = 2
 
 
 class ChartError(OpsError):
@@ -263,6 +264,9 @@ def render(mode: str, chart_dir=None, extra_files=(), release: str = DEFAULT_REL
         helm.validate_release_name(release)
     except helm.HelmError as exc:
         raise ChartError(f"invalid release name {release!r}: {exc}") from None
+    if not _DNS_LABEL.fullmatch(namespace or ""):
+        raise ChartError(f"invalid namespace {namespace!r}: lower-case letters, digits and '-', "
+                         "at most 63 characters")
     check_values(mode, path, extra_files)
     overlay = overlay_values(mode, path, extra_files)
     with helm.Chart.load(str(path)) as chart:
@@ -280,6 +284,10 @@ def render(mode: str, chart_dir=None, extra_files=(), release: str = DEFAULT_REL
 
 def validate_manifests(documents: Iterable[Mapping], kube_version: str = KUBE_VERSION) -> int:
     """Validate each document against the Kubernetes schema (strict: unknown fields fail)."""
+    if kube_version not in kubernetes_validate.utils.all_versions():
+        known = _known_versions()
+        raise ChartError(f"no Kubernetes schemas for version {kube_version!r}; "
+                         f"known: {known[0]} to {known[-1]} (written X.Y.0)")
     problems, count = [], 0
     for doc in documents:
         count += 1
@@ -296,6 +304,11 @@ def validate_manifests(documents: Iterable[Mapping], kube_version: str = KUBE_VE
     return count
 
 
+def _known_versions() -> list[str]:
+    versions = set(kubernetes_validate.utils.all_versions())
+    return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
 def write_rendered(rendered: Rendered, out_dir: os.PathLike | str) -> list[pathlib.Path]:
     """Write one file per template (and NOTES.txt) into out_dir.
 
@@ -305,7 +318,10 @@ def write_rendered(rendered: Rendered, out_dir: os.PathLike | str) -> list[pathl
     out = pathlib.Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ChartError(f"--out {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ChartError(f"cannot create --out {out}: {exc.strerror}") from None
     files = {pathlib.PurePosixPath(k).name: v for k, v in rendered.manifests.items()}
     if rendered.notes:
         files["NOTES.txt"] = rendered.notes
@@ -317,9 +333,9 @@ def write_rendered(rendered: Rendered, out_dir: os.PathLike | str) -> list[pathl
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
             os.replace(tmp, target)
-        except BaseException:
+        except OSError as exc:
             pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
+            raise ChartError(f"cannot write {target}: {exc.strerror}") from None
         written.append(target)
     return written
 

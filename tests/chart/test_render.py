@@ -117,3 +117,10 @@ def test_stream_is_a_helm_template_style_yaml_stream(rendered):
     assert stream.count("# Source: soma-infra/templates/configmap-endpoints.yaml") == 1
     import yaml
     assert [d["kind"] for d in yaml.safe_load_all(stream) if d] == ["ConfigMap"] + ["NetworkPolicy"] * 5
+
+
+def test_invalid_namespace_and_unknown_kubernetes_version_are_refused(rendered):
+    with pytest.raises(chart.ChartError, match="invalid namespace 'Soma_Infra'"):
+        chart.render("dev", namespace="Soma_Infra")
+    with pytest.raises(chart.ChartError, match=r"no Kubernetes schemas for version '1.99.0'; known: 1\.\d+\.0 to 1\.\d+\.0"):
+        chart.validate_manifests(rendered["dev"].documents(), "1.99.0")

@@ -73,3 +73,11 @@ def test_images_of_a_mode_follow_its_enabled_services(merged):
     test_images = chart.images(merged["test"])
     assert not [i for i in test_images if "grafana" in i or "prometheus" in i]
     assert any(i.startswith("docker.io/bitnamilegacy/kafka:") for i in test_images)
+
+
+def test_out_directory_that_cannot_be_created_is_a_clear_error(ctx, tmp_path):
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    (parent / "afile").write_text("x")
+    with pytest.raises(Exit, match="cannot create --out"):
+        chart.render_task(ctx, mode="dev", out=str(parent / "afile" / "sub"))
