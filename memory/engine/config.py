@@ -43,7 +43,7 @@ class EngineConfig:
     recall_window: int = 32                # sampled queries the recall metric averages over
     recall_background: bool = True         # run the sampled exact checks on a worker thread
     ann_ef: int = 64                       # hnsw ef_search (widened by the guard)
-    ann_candidates: int = 4                # candidates fetched = ann_candidates * k (widened)
+    ann_candidates: int = 6                # candidates fetched = ann_candidates * k (widened)
     ann_max_widen: int = 3                 # doublings before falling back to exact
     hnsw_m: int = 16
     hnsw_ef_construction: int = 100

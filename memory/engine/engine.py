@@ -383,14 +383,13 @@ class Engine:
         """ANN candidates re-ranked by the full score; None when the exact path must answer."""
         g = self._guard
         labels, sims = self._ann.query(q, g.candidates(k), g.ef(k))
-        heap = TopK(k)
-        seen = heap.rerank(labels, sims, self._label_to_row, self._slab.live, plan.weights)
-        if heap.size < min(k, len(self._slab)):
-            return None, 0
         s, tb = self._slab, self._time
-        parts = jit.ann_hits(heap.r, heap.size, labels, sims, self._label_to_row, s.imp_norm, s.created,
-                             float(self.config.alpha), float(tb.tau), float(tb.floor), float(now))
+        *parts, seen = jit.ann_topk(labels, sims.astype(np.float32, copy=False), self._label_to_row, s.live,
+                                    plan.weights, k, s.imp_norm, s.created, float(self.config.alpha),
+                                    float(tb.tau), float(tb.floor), float(now))
         got = parts[0]
+        if got.size < min(k, len(s)):
+            return None, 0
         mode = g.sample_mode()
         if mode == "inline" or (mode == "sample" and not g.background):  # we hold the read lock
             g.record(self._recall(q, k, now, got))

@@ -88,13 +88,6 @@ class TopK:
                                              self.r, self.size)
         return int(scanned)
 
-    def rerank(self, labels: np.ndarray, sims: np.ndarray, label_to_row: np.ndarray, live: np.ndarray,
-               weights: np.ndarray) -> int:
-        """Keep the best k of the ANN candidates by full score; returns how many were live."""
-        self.size, seen = jit.rerank(labels, sims.astype(np.float32, copy=False), label_to_row, live, weights,
-                                     self.k, self.s, self.r)
-        return int(seen)
-
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         s, r = self.s[: self.size], self.r[: self.size]
         order = np.argsort(-s, kind="stable")
