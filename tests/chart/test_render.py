@@ -124,3 +124,11 @@ def test_invalid_namespace_and_unknown_kubernetes_version_are_refused(rendered):
         chart.render("dev", namespace="Soma_Infra")
     with pytest.raises(chart.ChartError, match=r"no Kubernetes schemas for version '1.99.0'; known: 1\.\d+\.0 to 1\.\d+\.0"):
         chart.validate_manifests(rendered["dev"].documents(), "1.99.0")
+
+
+def test_endpoints_configmap_can_be_switched_off(tmp_path):
+    extra = write_yaml(tmp_path / "nocm.yaml", {"endpointsConfigMap": {"enabled": False}})
+    out = chart.render("dev", extra_files=[extra])
+    assert by_kind(out, "ConfigMap") == {}
+    assert "kubectl get configmap" not in out.notes
+    assert len(by_kind(out, "NetworkPolicy")) == 5
