@@ -106,3 +106,17 @@ def test_background_guard_checks_off_the_query_path(data):
     assert st["ann_recall_samples"] + st["ann_recall_skipped"] == 8 + 16
     assert st["ann_recall_samples"] >= 1 and st["ann_recall_at_k"] >= 0.95
     eng.close()
+
+
+def test_faiss_adapter_reranks_and_forgets_deleted_rows(data):
+    rng, ids, vecs = data
+    eng = Engine(D, EngineConfig(ann="faiss", ann_min_rows=1000, recall_sample=1.0, recall_window=8,
+                                 recall_background=False))
+    eng.add(ids, vecs)
+    q = vecs[11]
+    first = [h.id for h in eng.search(q, 10)]
+    assert first[0] == "r11"
+    eng.remove(first)
+    assert not set(first) & {h.id for h in eng.search(q, 30)}
+    st = eng.stats()
+    assert st["ann_built"] and st["ann_recall_samples"] == 2 and st["ann_recall_at_k"] >= 0.95
