@@ -8,8 +8,9 @@
 
 No helm binary is needed. The subcharts are not vendored (no chart repository is reachable
 from the build machines), so only the umbrella chart's own templates render: that is what
-"dependencies disabled" means here. The mode's `<alias>.enabled` values are kept as they are,
-because the endpoints ConfigMap publishes exactly the services a mode enables. `helm lint`
+"dependencies disabled" means here. By default the mode's `<alias>.enabled` values are kept,
+because the endpoints ConfigMap publishes exactly the services a mode enables; `--no-subcharts`
+(subcharts=False) sets every dependency condition false, and `chart.check` runs both. `helm lint`
 warns that the dependency tarballs are missing; that one warning is expected and reported
 as ignored, any other warning or error fails.
 
@@ -164,15 +165,38 @@ def read_values_file(path: os.PathLike | str) -> dict:
     return data
 
 
-def overlay_values(mode: str, chart_dir=None, extra_files: Iterable[os.PathLike | str] = ()) -> dict:
+def overlay_values(mode: str, chart_dir=None, extra_files: Iterable[os.PathLike | str] = (),
+                   subcharts: bool = True) -> dict:
     """The user-supplied values of a deploy: the mode overlay, then any extra files.
 
     Helm layers values.yaml below these itself (they are the chart's defaults), exactly as
-    `-f values.yaml -f values-<mode>.yaml -f extra...` would.
+    `-f values.yaml -f values-<mode>.yaml -f extra...` would. With subcharts=False every
+    dependency condition is set false on top, as `--set <alias>.enabled=false` would.
     """
     values = read_values_file(overlay_path(mode, chart_dir))
     for path in extra_files:
         values = _deep_merge(values, read_values_file(path))
+    if not subcharts:
+        values = _deep_merge(values, conditions_off(chart_dir))
+    return values
+
+
+def dependency_conditions(chart_dir=None) -> list[str]:
+    """The condition path of each dependency in Chart.yaml (the first, when several are listed)."""
+    with helm.Chart.load(str(_chart_dir(chart_dir))) as chart:
+        deps = chart.metadata.get("dependencies") or []
+    return [d["condition"].split(",")[0].strip() for d in deps if d.get("condition")]
+
+
+def conditions_off(chart_dir=None) -> dict:
+    """Values that switch every dependency off, e.g. {"redis": {"enabled": False}, ...}."""
+    values: dict = {}
+    for condition in dependency_conditions(chart_dir):
+        *parents, leaf = condition.split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = False
     return values
 
 
@@ -186,9 +210,9 @@ def _deep_merge(base: Mapping, top: Mapping) -> dict:
     return out
 
 
-def merged_values(mode: str, chart_dir=None, extra_files=()) -> dict:
+def merged_values(mode: str, chart_dir=None, extra_files=(), subcharts: bool = True) -> dict:
     """values.yaml coalesced with the overlay by the Helm engine (nulls delete keys, as in Helm)."""
-    overlay = overlay_values(mode, chart_dir, extra_files)
+    overlay = overlay_values(mode, chart_dir, extra_files, subcharts)
     with helm.Chart.load(str(_chart_dir(chart_dir))) as chart:
         try:
             return chart.merge_values(overlay)
@@ -225,9 +249,9 @@ def schema_violations(values: Mapping, schema: Mapping) -> list[str]:
     return sorted(lines)
 
 
-def check_values(mode: str, chart_dir=None, extra_files=()) -> dict:
+def check_values(mode: str, chart_dir=None, extra_files=(), subcharts: bool = True) -> dict:
     """The merged values of a mode, or ValuesError naming every violation."""
-    values = merged_values(mode, chart_dir, extra_files)
+    values = merged_values(mode, chart_dir, extra_files, subcharts)
     violations = schema_violations(values, load_schema(chart_dir))
     if violations:
         raise ValuesError(f"values for mode {mode!r} break values.schema.json:\n  "
@@ -236,11 +260,11 @@ def check_values(mode: str, chart_dir=None, extra_files=()) -> dict:
 
 
 def lint(mode: str, chart_dir=None, extra_files=(), kube_version: str = KUBE_VERSION,
-         namespace: str = DEFAULT_NAMESPACE) -> LintReport:
+         namespace: str = DEFAULT_NAMESPACE, subcharts: bool = True) -> LintReport:
     """`helm lint` of the chart with the mode's values; LintError unless clean."""
     path = _chart_dir(chart_dir)
-    check_values(mode, path, extra_files)
-    overlay = overlay_values(mode, path, extra_files)
+    check_values(mode, path, extra_files, subcharts)
+    overlay = overlay_values(mode, path, extra_files, subcharts)
     report = helm.lint(str(path), overlay, namespace=namespace, kube_version=f"v{kube_version}")
     counted, ignored = [], []
     for message in report.get("messages", []):
@@ -257,8 +281,11 @@ def lint(mode: str, chart_dir=None, extra_files=(), kube_version: str = KUBE_VER
 
 
 def render(mode: str, chart_dir=None, extra_files=(), release: str = DEFAULT_RELEASE,
-           namespace: str = DEFAULT_NAMESPACE) -> Rendered:
-    """The umbrella chart's own manifests for a mode, schema-checked first."""
+           namespace: str = DEFAULT_NAMESPACE, subcharts: bool = True) -> Rendered:
+    """The umbrella chart's own manifests for a mode, schema-checked first.
+
+    subcharts=False renders with every dependency condition false (no service endpoints).
+    """
     path = _chart_dir(chart_dir)
     try:
         helm.validate_release_name(release)
@@ -267,8 +294,8 @@ def render(mode: str, chart_dir=None, extra_files=(), release: str = DEFAULT_REL
     if not _DNS_LABEL.fullmatch(namespace or ""):
         raise ChartError(f"invalid namespace {namespace!r}: lower-case letters, digits and '-', "
                          "at most 63 characters")
-    check_values(mode, path, extra_files)
-    overlay = overlay_values(mode, path, extra_files)
+    check_values(mode, path, extra_files, subcharts)
+    overlay = overlay_values(mode, path, extra_files, subcharts)
     with helm.Chart.load(str(path)) as chart:
         try:
             output = chart.render(overlay, name=release, namespace=namespace, is_install=True)
@@ -391,15 +418,16 @@ def _exit(exc: OpsError) -> Exit:
     return Exit(f"chart: {exc}", code=getattr(exc, "exit_code", 1))
 
 
-@task(name="lint", help={"mode": "one mode (default: all five)", "chart": "chart directory (default: soma.chart)"})
-def lint_task(c, mode="", chart=""):
+@task(name="lint", help={"mode": "one mode (default: all five)", "chart": "chart directory (default: soma.chart)",
+                         "subcharts": "--no-subcharts: every dependency condition false"})
+def lint_task(c, mode="", chart="", subcharts=True):
     """Check each mode's values against values.schema.json and run `helm lint` on them."""
     console = Console()
     table = Table("mode", "schema", "helm lint", "ignored", title="soma-infra lint")
     try:
         cfg = _config(c, chart=chart)
         for m in _modes(mode):
-            report = lint(m, cfg.chart_dir, namespace=cfg.namespace)
+            report = lint(m, cfg.chart_dir, namespace=cfg.namespace, subcharts=subcharts)
             info = "; ".join(msg["error"] for msg in report.messages) or "clean"
             table.add_row(m, "ok", info, "dependency tarballs not vendored" if report.ignored else "")
     except OpsError as exc:
@@ -410,12 +438,14 @@ def lint_task(c, mode="", chart=""):
 
 @task(name="render", help={"mode": "mode to render (default: soma.mode)", "out": "write one file per template here",
                            "release": "release name (default: soma.release)",
-                           "namespace": "default: soma.namespace", "chart": "chart directory (default: soma.chart)"})
-def render_task(c, mode="", out="", release="", namespace="", chart=""):
-    """Render the chart's own templates for a mode (like `helm template`, dependencies off)."""
+                           "namespace": "default: soma.namespace", "chart": "chart directory (default: soma.chart)",
+                           "subcharts": "--no-subcharts: every dependency condition false"})
+def render_task(c, mode="", out="", release="", namespace="", chart="", subcharts=True):
+    """Render the chart's own templates for a mode (like `helm template`, subcharts not vendored)."""
     try:
         cfg = _config(c, mode, release=release, namespace=namespace, chart=chart)
-        rendered = render(cfg.mode, cfg.chart_dir, release=cfg.release, namespace=cfg.namespace)
+        rendered = render(cfg.mode, cfg.chart_dir, release=cfg.release, namespace=cfg.namespace,
+                          subcharts=subcharts)
         if out:
             for path in write_rendered(rendered, out):
                 print(path)
@@ -428,16 +458,20 @@ def render_task(c, mode="", out="", release="", namespace="", chart=""):
 @task(help={"mode": "one mode (default: all five)", "kube_version": f"default {KUBE_VERSION}",
             "chart": "chart directory (default: soma.chart)"})
 def check(c, mode="", kube_version=KUBE_VERSION, chart=""):
-    """Schema, lint, render and strict Kubernetes validation of every mode."""
+    """Schema, lint, render and strict Kubernetes validation of every mode, with the mode's
+    services and with every dependency condition false."""
     console = Console()
-    table = Table("mode", "schema", "lint", "manifests", f"k8s {kube_version}", title="soma-infra check")
+    table = Table("mode", "subcharts", "schema", "lint", "manifests", f"k8s {kube_version}",
+                  title="soma-infra check")
     try:
         cfg = _config(c, chart=chart)
         for m in _modes(mode):
-            lint(m, cfg.chart_dir, kube_version=kube_version, namespace=cfg.namespace)
-            docs = render(m, cfg.chart_dir, release=cfg.release, namespace=cfg.namespace).documents()
-            validate_manifests(docs, kube_version)
-            table.add_row(m, "ok", "ok", str(len(docs)), "valid")
+            for subcharts in (True, False):
+                lint(m, cfg.chart_dir, kube_version=kube_version, namespace=cfg.namespace, subcharts=subcharts)
+                docs = render(m, cfg.chart_dir, release=cfg.release, namespace=cfg.namespace,
+                              subcharts=subcharts).documents()
+                validate_manifests(docs, kube_version)
+                table.add_row(m, "as the mode sets" if subcharts else "all off", "ok", "ok", str(len(docs)), "valid")
     except OpsError as exc:
         console.print(table)
         raise _exit(exc)

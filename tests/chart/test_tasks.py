@@ -59,6 +59,7 @@ def test_lint_and_check_cover_every_mode(ctx, capsys):
     for mode in chart.MODES:
         assert mode in out
     assert "dependency tarballs not vendored" in out and "valid" in out
+    assert out.count("all off") == len(chart.MODES)  # check also runs with every condition false
 
 
 def test_images_match_the_preload_list(ctx, capsys):
