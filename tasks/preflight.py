@@ -29,7 +29,8 @@ def docker_pinger():
 
 
 def show(console, checks) -> None:
-    table = Table(title="preflight", title_justify="left")
+    console.print("[bold]preflight[/]")
+    table = Table()
     for column in ("check", "status", "found", "required", "why"):
         table.add_column(column, overflow="fold")
     for check in checks:

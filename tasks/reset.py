@@ -40,7 +40,8 @@ def helm_release_exists(kubectl: Kubectl, release: str, namespace: str) -> bool:
 
 
 def show_blockers(console, blockers: Blockers) -> None:
-    table = Table(title=f"namespace {blockers.namespace} is stuck in Terminating", title_justify="left")
+    console.print(f"[bold red]namespace {blockers.namespace} is stuck in Terminating[/]; what remains:")
+    table = Table()
     table.add_column("object")
     table.add_column("finalizers")
     table.add_row(f"Namespace/{blockers.namespace}", ", ".join(blockers.spec_finalizers) or "-")

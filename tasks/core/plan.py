@@ -119,7 +119,7 @@ class Plan:
         return record
 
     def table(self, records: list[StepRecord], dry: bool) -> Table:
-        table = Table(title=f"{self.title}" + (" (dry run)" if dry else ""), title_justify="left")
+        table = Table()
         for column in ("#", "step", "kind", "state", "command / call"):
             table.add_column(column, overflow="fold")
         for i, r in enumerate(records, 1):
@@ -132,6 +132,8 @@ class Plan:
         started = time.monotonic()
         result = self.result = PlanResult(self.title, dry)  # kept for evidence on failure
         result.steps = [self._assess(step, dry) for step in self.steps]
+        # The title goes on its own line: a table title wraps at the table's width.
+        self.console.print(f"[bold]{self.title}[/]" + (" (dry run)" if dry else ""))
         self.console.print(self.table(result.steps, dry))
         if dry:
             self.console.print("dry run: nothing was changed")

@@ -149,7 +149,8 @@ class Runner:
 class RecordingRunner:
     """A seam for code that would run tools that cannot run here (kind, helm install).
 
-    It records every argv and answers from `replies` (argv prefix tuple -> Result fields);
+    It records every argv and answers from `replies` (argv prefix tuple -> (stdout, stderr,
+    exit code), or a list of them for successive calls, the last repeating);
     anything unanswered raises CommandFailed, so a test can never pass because a missing
     tool silently "succeeded". `tools` lists what `which` claims is installed.
     """
@@ -167,7 +168,10 @@ class RecordingRunner:
         self.calls.append(list(argv))
         for prefix in sorted(self.replies, key=len, reverse=True):
             if argv[: len(prefix)] == tuple(prefix):
-                stdout, stderr, code = self.replies[prefix]
+                reply = self.replies[prefix]
+                if isinstance(reply, list):  # successive answers; the last one repeats
+                    reply = reply.pop(0) if len(reply) > 1 else reply[0]
+                stdout, stderr, code = reply
                 result = Result(argv, stdout, stderr, code)
                 break
         else:

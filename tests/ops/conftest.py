@@ -20,7 +20,6 @@ def make_context(dry: bool = False, soma: dict | None = None) -> Context:
     config = Config(project_location=str(REPO_ROOT), overrides={"run": {"dry": dry}})
     config.load_project()
     if soma:
-        config.set_project_location(str(REPO_ROOT))
         for key, value in soma.items():
             config.soma[key] = value
     return Context(config=config)
