@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from memory.config import Settings
+from memory.engine.vectors import normalise_batch
 from memory.errors import NotFound, RequestInvalid, StoreUnavailable
 from memory.events import cloudevents
 from memory.store import LinkRow, MemoryRow, Store
@@ -218,6 +219,8 @@ class MemoryService:
         ids = [it.id for it in items if it.id]
         if len(ids) != len(set(ids)):
             raise RequestInvalid("duplicate id in the request")
+        if items:  # the engine's own check, before anything commits (a rejected write stores nothing)
+            normalise_batch(np.stack([np.asarray(it.vector, np.float32) for it in items]), self.settings.dim)
         now = time.time()
         with self._write_lock:
             rows = self._rows(namespace, items, now)
