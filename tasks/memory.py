@@ -48,3 +48,49 @@ def bench(c, sizes="10000,100000", workloads="uniform,clustered,agent", queries=
                       json_path=json, markdown=markdown)
     env = {**os.environ, **{var: str(threads) for var in BLAS_THREAD_VARS}}
     sh.Command(sys.executable)(*argv, _env=env, _out=sys.stdout, _err=sys.stderr)
+
+
+# -- the service: serve, migrate, relay, consume (configuration: SOMA_MEMORY_* variables) --
+def service_argv(command: str) -> list[str]:
+    return ["-m", "memory", command]
+
+
+def _service_env(overrides: dict[str, str | None]) -> dict[str, str]:
+    env = dict(os.environ)
+    for name, value in overrides.items():
+        if value not in (None, ""):
+            env[f"SOMA_MEMORY_{name.upper()}"] = str(value)
+    return env
+
+
+def _run_service(command: str, **overrides) -> None:
+    try:
+        sh.Command(sys.executable)(*service_argv(command), _env=_service_env(overrides), _fg=True)
+    except sh.ErrorReturnCode as exc:
+        sys.exit(exc.exit_code)
+
+
+@task(help={"host": "listen address (default 127.0.0.1)", "port": "listen port (default 9595)",
+            "database_url": "database (default: embedded SQLite under ./data)"})
+def serve(c, host=None, port=None, database_url=None):
+    """Run the memory service (waitress). With no configuration: SQLite, loopback, no auth."""
+    _run_service("serve", host=host, port=port, database_url=database_url)
+
+
+@task(help={"database_url": "database (default: embedded SQLite under ./data)"})
+def migrate(c, database_url=None):
+    """Bring the database schema to the latest Alembic revision."""
+    _run_service("migrate", database_url=database_url)
+
+
+@task(help={"bootstrap": "Kafka bootstrap servers", "topic": "event topic (default memory.events)"})
+def relay(c, bootstrap=None, topic=None):
+    """Publish the outbox to Kafka (idempotent producer, rows marked after delivery)."""
+    _run_service("relay", kafka_bootstrap=bootstrap, topic=topic)
+
+
+@task(help={"bootstrap": "Kafka bootstrap servers", "topic": "event topic (default memory.events)",
+            "group": "consumer group"})
+def consume(c, bootstrap=None, topic=None, group=None):
+    """Apply events once by id into memory_events; poison messages go to <topic>.dlq."""
+    _run_service("consume", kafka_bootstrap=bootstrap, topic=topic, consumer_group=group)
