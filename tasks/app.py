@@ -19,10 +19,6 @@ from tasks.onboard import manifests, settings, steps, vault_ops
 from tasks.onboard.cli import dry_run, reported, session
 from tasks.onboard.services import Services
 
-KUBE_FIRST = ["namespace.yaml", "serviceaccount.yaml"]
-KUBE_AFTER_VAULT = ["clustersecretstore.yaml", "externalsecret.yaml",
-                    "configmap-settings.yaml", "networkpolicy.yaml"]
-
 
 @task(default=True, help={"ns": "application namespace (DNS-1123 label), e.g. sa01",
                           "env": "secret environment: dev, test, staging or prod",
@@ -32,24 +28,25 @@ KUBE_AFTER_VAULT = ["clustersecretstore.yaml", "externalsecret.yaml",
 def onboard(c, ns, env="dev", mode="dev", seed_file="", evidence=False):
     """Take an application namespace from nothing to fully wired; idempotent."""
     with reported():
-        spec, endpoints, cfg = settings.load(c, ns, env, mode)
-        seed = vault_ops.derive_dsn(spec, vault_ops.seed_values(seed_file=seed_file or None))
-        rendered = manifests.render(spec)
-        objs = manifests.load(rendered)
-        manifests.validate_builtin(objs)
-        svc = Services(endpoints)
-        svc.secret(*seed.values())
-        inputs = {"ns": ns, "env": env, "mode": mode, "seed_keys": sorted(seed),
-                  "dry": dry_run(c)}
-        with session(c, "app.onboard", cfg, svc, inputs, evidence) as (console, new_plan, ev):
-            diff = steps.vault_diffs(svc, spec, rendered)
-            console.print(diff.rstrip() if diff else "vault: policy and role match",
-                          highlight=False, markup=False, soft_wrap=True)
-            report_drift(console, steps.kafka_drift(svc, spec))
-            plan = new_plan(f"inv app.onboard --ns {ns} --env {env} --mode {mode}")
-            plan.extend(steps.kube_steps(svc, objs, KUBE_FIRST))
-            plan.extend(steps.vault_steps(svc, spec, rendered, seed))
-            plan.extend(steps.kube_steps(svc, objs, KUBE_AFTER_VAULT))
-            plan.extend(steps.db_steps(svc, spec))
-            plan.extend(steps.kafka_steps(svc, spec, dry=dry_run(c)))
-            ev.add_plan(plan.run(dry=dry_run(c)))
+        run(c, ns, env, mode, seed_file=seed_file, evidence=evidence)
+
+
+def run(c, ns, env="dev", mode="dev", seed_file="", evidence=False, services=Services):
+    """The task body; `services` builds the clients from the endpoints (injectable)."""
+    spec, endpoints, cfg = settings.load(c, ns, env, mode)
+    seed = vault_ops.derive_dsn(spec, vault_ops.seed_values(seed_file=seed_file or None))
+    rendered = manifests.render(spec)
+    manifests.validate_builtin(manifests.load(rendered))
+    svc = services(endpoints)
+    svc.secret(*seed.values())
+    inputs = {"ns": ns, "env": env, "mode": mode, "seed_keys": sorted(seed), "dry": dry_run(c)}
+    with session(c, "app.onboard", cfg, svc, inputs, evidence) as (console, new_plan, ev):
+        diff = steps.vault_diffs(svc, spec, rendered)
+        console.print(diff.rstrip() if diff else "vault: policy and role match",
+                      highlight=False, markup=False, soft_wrap=True)
+        report_drift(console, steps.kafka_drift(svc, spec))
+        plan = new_plan(f"inv app.onboard --ns {ns} --env {env} --mode {mode}")
+        plan.extend(steps.onboard_steps(svc, spec, rendered, seed, dry=dry_run(c)))
+        result = plan.run(dry=dry_run(c))
+        ev.add_plan(result)
+        return result

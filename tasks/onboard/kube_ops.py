@@ -29,7 +29,12 @@ def live_object(kubectl, manifest: dict) -> dict | None:
     if not res.ok:
         raise kubectl.runner.failure(res) if hasattr(kubectl.runner, "failure") else CommandFailed(
             f"exit {res.exit_code}: kubectl get -f -\n{res.stderr}")
-    return json.loads(res.stdout) if res.stdout.strip() else None
+    if not res.stdout.strip():
+        return None
+    live = json.loads(res.stdout)
+    if live.get("kind") == "List":  # `get -f` wraps even a single object in a List
+        return live["items"][0] if live.get("items") else None
+    return live
 
 
 def needs_apply(kubectl, manifest: dict) -> bool:

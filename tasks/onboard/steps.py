@@ -15,12 +15,24 @@ def kube_step(svc: Services, manifest: dict) -> Step:
     meta = manifest["metadata"]
     name = f"apply {manifest['kind']} {meta['name']}"
     return Step(name=name, kind="cli", detail=kube_ops.describe(manifest),
-                needed=lambda: kube_ops.needs_apply(svc.kubectl, manifest),
-                action=lambda: kube_ops.apply(svc.kubectl, manifest))
+                needed=lambda: kube_ops.needs_apply(svc.kubectl_for(manifest), manifest),
+                action=lambda: kube_ops.apply(svc.kubectl_for(manifest), manifest))
 
 
 def kube_steps(svc: Services, objs: dict, files: list[str]) -> list[Step]:
     return [kube_step(svc, objs[f]) for f in files]
+
+
+def onboard_steps(svc: Services, spec: OnboardSpec, rendered: dict, seed: dict,
+                  dry: bool = False) -> list[Step]:
+    """The whole of playbook §3.1–§3.7 in order (see tasks/app.py)."""
+    objs = manifests.load(rendered)
+    return [*kube_steps(svc, objs, ["namespace.yaml", "serviceaccount.yaml"]),
+            *vault_steps(svc, spec, rendered, seed),
+            *kube_steps(svc, objs, ["clustersecretstore.yaml", "externalsecret.yaml",
+                                    "configmap-settings.yaml", "networkpolicy.yaml"]),
+            *db_steps(svc, spec),
+            *kafka_steps(svc, spec, dry=dry)]
 
 
 # --- Vault -----------------------------------------------------------------------------
