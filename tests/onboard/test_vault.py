@@ -1,5 +1,7 @@
 """`inv vault.apply` against a real OpenBao dev server."""
 
+import json
+
 import hvac
 import hvac.exceptions
 import pytest
@@ -110,3 +112,19 @@ def test_token_from_rendered_policy_reads_exactly_the_externalsecret_secret(vaul
         app.secrets.kv.v2.list_secrets(path="shared-infra/va07")
     with pytest.raises(hvac.exceptions.Forbidden):
         app.sys.read_policy("va07")
+
+
+def test_evidence_records_the_run_without_secrets(vault_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("SOMA_EVIDENCE_DIR", str(tmp_path))
+    monkeypatch.setenv("SOMA_SEED_REDIS_PASSWORD", "evidence-s3cret")
+    code, out = inv("vault.apply", "--ns", "va08", "--evidence")
+    assert code == 0, out
+    records = list(tmp_path.glob("sprint-*/vault-apply-*.json"))
+    transcripts = list(tmp_path.glob("sprint-*/vault-apply-*.txt"))
+    assert len(records) == len(transcripts) == 1
+    record = json.loads(records[0].read_text())
+    assert record["outcome"] == "ok" and record["inputs"]["ns"] == "va08"
+    assert [s["state"] for s in record["plans"][0]["steps"]][1:] == ["done", "done", "done"]
+    for path in (records[0], transcripts[0]):
+        assert "evidence-s3cret" not in path.read_text()
+        assert vault_env.token not in path.read_text()
