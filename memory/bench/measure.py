@@ -7,18 +7,22 @@ import time
 import numpy as np
 
 
-def latencies(fn, queries: np.ndarray, warmup: int = 40) -> np.ndarray:
-    """Seconds per single-query call of fn(q) for each query, after `warmup` untimed calls.
-
-    The warm-up also covers the recall guard's calibration window (32 checked queries).
-    """
-    for i in range(warmup):
+def warm_up(fn, queries: np.ndarray, n: int = 40) -> None:
+    """Untimed calls; 40 also covers the recall guard's calibration window (32 checks)."""
+    for i in range(n):
         fn(queries[i % len(queries)])
-    out = np.empty(len(queries))
+
+
+def interleaved(methods, queries: np.ndarray) -> list[np.ndarray]:
+    """Seconds per single-query call, per method; query i goes through every method before i + 1."""
+    out = [np.empty(len(queries)) for _ in methods]
+    order = list(range(len(methods)))
     for i, q in enumerate(queries):
-        t = time.perf_counter()
-        fn(q)
-        out[i] = time.perf_counter() - t
+        for j in order:
+            t = time.perf_counter()
+            methods[j].query(q)
+            out[j][i] = time.perf_counter() - t
+        order = order[1:] + order[:1]
     return out
 
 

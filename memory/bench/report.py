@@ -62,7 +62,8 @@ def markdown(result: dict) -> str:
                 notes.append(f"search_batch (one matrix-matrix product per block): {r['batch_qps']:,.0f} QPS")
             if "guard_recall" in r:
                 notes.append(f"guard: sampled recall {_f(r['guard_recall'], '.3f')} over {r['guard_samples']} "
-                             f"samples, fallback {r['guard_fallback']}")
+                             f"checks, {r.get('guard_widenings', 0)} widenings, fallback to exact "
+                             f"{r['guard_fallback']}")
         if notes:
             lines.append("\n" + "; ".join(notes) + ".")
         lines.append("")

@@ -67,26 +67,32 @@ def run_one(w, k: int, threads: int, log) -> dict:
             "engine ANN hnsw + guard", w, ids, k, norms=w.norms, threads=build_threads, ann="hnsw", ann_min_rows=0,
             ann_ef=EF, hnsw_m=HNSW_M, hnsw_ef_construction=HNSW_EFC)),
     ]
-    rows = []
+    built = []
     for label, build in builders:
         t = time.perf_counter()
         m = build()
-        build_s = time.perf_counter() - t
+        built.append((label, m, time.perf_counter() - t))
+        log(f"  {w.name:9s} n={n:>8,d} built {m.name} in {built[-1][2]:.1f} s")
+    # Interleaved timing: query i runs through every method (in a rotating order) before
+    # query i + 1, so a burst of load from other processes hits all methods alike.
+    ms = [m for _, m, _ in built]
+    for m in ms:
+        measure.warm_up(m.query, w.queries)
         if hasattr(m, "reset"):
             m.reset()
-        lat = measure.latencies(m.query, w.queries)
-        if hasattr(m, "reset"):
-            m.reset()
-        found = [m.query(q) for q in w.queries]   # answers (and bytes) of one clean pass
+    lat = measure.interleaved(ms, w.queries)
+    rows = []
+    for (label, m, build_s), t in zip(built, lat):
+        found = [m.query(q) for q in w.queries]   # answers of one more pass, for recall
         per_q_bytes = m.bytes_per_query()
         row = {"method": m.name, "family": m.family, "build_s": round(build_s, 2),
-               "p50_ms": float(np.percentile(lat, 50) * 1e3), "p95_ms": float(np.percentile(lat, 95) * 1e3),
-               "qps": float(1.0 / lat.mean()), "recall_at_10": measure.recall_at_k(found, truth, k),
+               "p50_ms": float(np.percentile(t, 50) * 1e3), "p95_ms": float(np.percentile(t, 95) * 1e3),
+               "qps": float(1.0 / t.mean()), "recall_at_10": measure.recall_at_k(found, truth, k),
                "bytes_per_query": per_q_bytes, "note": m.note}
         if m.batch is not None and label == "engine f32 exact":
-            t = time.perf_counter()
+            t0 = time.perf_counter()
             m.batch(w.queries)
-            row["batch_qps"] = len(w.queries) / (time.perf_counter() - t)
+            row["batch_qps"] = len(w.queries) / (time.perf_counter() - t0)
         if label.startswith("engine ANN"):
             eng = m.engine
             eng.drain()
@@ -94,11 +100,13 @@ def run_one(w, k: int, threads: int, log) -> dict:
             row["guard_recall"] = st["ann_recall_at_k"]
             row["guard_fallback"] = st["ann_fallback_exact"]
             row["guard_samples"] = st["ann_recall_samples"]
-        m.close()
+            row["guard_widenings"] = st["ann_widenings"]
         rows.append(row)
         log(f"  {w.name:9s} n={n:>8,d} {m.name:30s} p50 {row['p50_ms']:8.3f} ms  recall {row['recall_at_10']:.4f}")
-        del m
-        gc.collect()
+    for m in ms:
+        m.close()
+    del built, ms
+    gc.collect()
     return {"workload": w.name, "n": n, "d": d, "k": k, "queries": len(w.queries), "methods": rows,
             "ratios": ratios(rows, w.weighted)}
 
