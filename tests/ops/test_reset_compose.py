@@ -1,0 +1,112 @@
+"""`inv reset --compose` against a private dockerd (host/none networks only)."""
+
+from __future__ import annotations
+
+import uuid
+
+import docker.errors
+import pytest
+from invoke import Exit
+
+from tasks.reset import run_reset
+from tests.ops.conftest import make_console, make_context, output
+
+pytestmark = pytest.mark.docker
+
+LABEL = "com.docker.compose.project"
+
+
+@pytest.fixture
+def project(docker_daemon):
+    """A compose-labelled project, its named volume, and bystanders that must survive."""
+    client = docker_daemon.client()
+    name = f"soma-{uuid.uuid4().hex[:6]}"
+    named = f"{name}_postgres_data"
+    labels = {LABEL: name, "com.docker.compose.service": "cache"}
+    client.volumes.create(f"{name}_cache", labels={LABEL: name, "com.docker.compose.volume": "cache"})
+    client.volumes.create(named)
+    client.containers.run(docker_daemon.image, ["sleep", "300"], name=f"{name}-cache-1", labels=labels,
+                          network_mode="none", detach=True, volumes={f"{name}_cache": {"bind": "/data"}})
+    client.containers.create(docker_daemon.image, ["true"], name=f"{name}-init-1", labels=labels,
+                             network_mode="host")  # created, never started
+    other = f"other-{uuid.uuid4().hex[:6]}"
+    client.containers.run(docker_daemon.image, ["sleep", "300"], name=other, network_mode="none",
+                          labels={LABEL: "someone-else"}, detach=True)
+    client.volumes.create(f"{other}_data")
+    yield client, name, named, other
+    for container in client.containers.list(all=True, filters={"name": other}):
+        container.remove(force=True)
+    for volume in (f"{other}_data",):
+        try:
+            client.volumes.get(volume).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+    client.close()
+
+
+def compose_context(name: str, volumes: list[str], dry: bool = False):
+    return make_context(dry=dry, soma={"compose": {"project": name, "volumes": volumes}})
+
+
+def test_compose_reset_removes_only_the_project(project):
+    client, name, named, other = project
+    console = make_console()
+
+    result = run_reset(compose_context(name, [named, "not_there_data"]), compose=True,
+                       docker_client=client, console=console)
+
+    assert [(s.name, s.state) for s in result.steps] == [
+        ("remove compose containers", "done"),
+        ("remove compose networks", "ok"),  # --bridge=none: the project has no networks
+        ("remove compose volumes", "done"),
+    ]
+    assert client.containers.list(all=True, filters={"label": f"{LABEL}={name}"}) == []
+    remaining = {v.name for v in client.volumes.list()}
+    assert f"{name}_cache" not in remaining and named not in remaining
+    assert f"{other}_data" in remaining
+    assert client.containers.get(other).status == "running"
+    assert f"removed 2 container(s)" in output(console)
+
+    again = run_reset(compose_context(name, [named]), compose=True, docker_client=client, console=make_console())
+    assert again.outcome == "all-set"
+
+
+def test_compose_dry_run_touches_nothing(project):
+    client, name, named, _ = project
+    console = make_console()
+
+    result = run_reset(compose_context(name, [named], dry=True), compose=True, docker_client=client,
+                       console=console)
+
+    assert result.outcome == "planned"
+    assert [s.state for s in result.steps] == ["change", "ok", "change"]
+    assert len(client.containers.list(all=True, filters={"label": f"{LABEL}={name}"})) == 2
+    assert "docker SDK: containers (label com.docker.compose.project=" in output(console)
+
+
+def test_named_volume_used_outside_the_project_is_a_clear_error(project, docker_daemon):
+    client, name, named, other = project
+    shared = f"{other}_data"
+    user = client.containers.run(docker_daemon.image, ["sleep", "300"], network_mode="none", detach=True,
+                                 name=f"{other}-user", volumes={shared: {"bind": "/data"}})
+    try:
+        with pytest.raises(Exit) as stopped:
+            run_reset(compose_context(name, [named, shared]), compose=True, docker_client=client,
+                      console=make_console())
+        message = str(stopped.value.message)
+        assert f"volume {shared} cannot be removed" in message
+        assert f"{other}-user" in message
+        assert client.volumes.get(shared).name == shared
+    finally:
+        user.remove(force=True)
+
+
+def test_compose_evidence_is_written(project, tmp_path):
+    client, name, named, _ = project
+    ctx = make_context(soma={"compose": {"project": name, "volumes": [named]}, "evidence_dir": str(tmp_path)})
+
+    run_reset(ctx, compose=True, evidence=True, docker_client=client, console=make_console())
+
+    record = next((tmp_path / "sprint-1").glob("reset-*.json")).read_text()
+    assert '"compose": true' in record
+    assert '"outcome": "ok"' in record
