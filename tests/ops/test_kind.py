@@ -1,0 +1,204 @@
+"""`inv kind.*`: kind and `helm install` cannot run here, so their exact argv lists are
+asserted through a RecordingRunner; kubectl goes to the real kube-apiserver and the docker
+SDK to the private dockerd."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import socket
+import uuid
+
+import pytest
+import sh
+import yaml
+
+from tasks.core.config import REPO_ROOT
+from tasks.core.errors import OpsError
+from tasks.core.images import Preloader
+from tasks.core.runner import RecordingRunner
+from tasks.kind import missing_dependencies, run_kind
+from tests.ops.conftest import RoutingRunner, make_console, make_context, output
+
+HELM_VERSION = ["helm", "version", "--template", "{{.Version}}"]
+KIND_VERSION = ["kind", "version"]
+GET_CLUSTERS = ["kind", "get", "clusters"]
+
+
+@pytest.fixture
+def chart(tmp_path) -> pathlib.Path:
+    """A minimal chart with a Chart.lock whose dependency tarball is not vendored yet."""
+    root = tmp_path / "chart"
+    (root / "templates").mkdir(parents=True)
+    (root / "Chart.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "v2", "name": "soma-infra", "version": "0.3.1",
+        "dependencies": [{"name": "redis", "version": "23.1.3", "repository": "https://charts.example"}]}))
+    (root / "Chart.lock").write_text("dependencies: []\n")
+    (root / "values.yaml").write_text("redis:\n  enabled: true\n  replicas: 1\n")
+    for mode in ("dev", "prod"):
+        (root / f"values-{mode}.yaml").write_text(f"redis:\n  replicas: {3 if mode == 'prod' else 1}\n")
+    (tmp_path / "kind.yaml").write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n")
+    return root
+
+
+def kind_context(chart: pathlib.Path, cluster, image: str, ns: str, dry: bool = False):
+    return make_context(dry=dry, soma={
+        "chart": str(chart), "kind_config": str(chart.parent / "kind.yaml"), "namespace": ns,
+        "kubeconfig": cluster.kubeconfig, "context": "soma-test", "images": [image]})
+
+
+@pytest.mark.kube
+@pytest.mark.docker
+def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, chart):
+    ns = f"kind-full-{uuid.uuid4().hex[:6]}"
+    status = {"name": "sharedinfra", "version": 1, "info": {"status": "deployed"}}
+    recorder = RecordingRunner(tools=("helm", "kind"), replies={
+        ("helm", "version"): ("v3.16.4", "", 0),
+        ("kind", "version"): ("kind v0.27.0 go1.23.6 linux/amd64\n", "", 0),
+        ("kind", "get", "clusters"): [("soma\n", "", 0)] * 3 + [("", "No kind clusters found.\n", 0)],
+        ("kind", "delete", "cluster"): ("", "Deleting cluster \"soma\" ...\n", 0),
+        ("kind", "create", "cluster"): ("", "Creating cluster \"soma\" ...\n", 0),
+        ("kind", "load", "docker-image"): ("", "", 0),
+        ("helm", "dependency", "build"): ("Saving 1 charts\n", "", 0),
+        ("helm", "upgrade", "--install"): ('Release "sharedinfra" has been upgraded.\n', "", 0),
+        ("helm", "status"): (json.dumps(status), "", 0),
+    })
+    runner = RoutingRunner(recorder)
+    console = make_console()
+    client = docker_daemon.client()
+    ctx = kind_context(chart, kube_cluster, docker_daemon.image, ns)
+
+    result = run_kind(ctx, "full", mode="dev", runner=runner, docker_client=client, console=console)
+
+    k = ["--kubeconfig", kube_cluster.kubeconfig, "--kube-context", "soma-test"]
+    assert recorder.calls == [
+        HELM_VERSION,                                   # flag names depend on the major version
+        GET_CLUSTERS, GET_CLUSTERS,                     # the preview
+        HELM_VERSION, KIND_VERSION,                     # preflight gates
+        GET_CLUSTERS, ["kind", "delete", "cluster", "--name", "soma"],
+        GET_CLUSTERS, ["kind", "create", "cluster", "--name", "soma", "--config",
+                       str(chart.parent / "kind.yaml"), "--wait", "300s"],
+        ["kind", "load", "docker-image", docker_daemon.image, "--name", "soma"],
+        ["helm", "dependency", "build", str(chart)],
+        ["helm", "upgrade", "--install", "sharedinfra", str(chart), "-n", ns,
+         "-f", str(chart / "values.yaml"), "-f", str(chart / "values-dev.yaml"),
+         "--wait", "--timeout", "300s", *k],
+        ["helm", "status", "sharedinfra", "-n", ns, "-o", "json", *k],
+    ]
+    states = {s.name: s.state for s in result.steps}
+    assert states == {
+        "preflight": "done", "delete kind cluster soma": "done", "create kind cluster soma": "done",
+        "pull 1 images (parallel 3)": "ok", "load images into the kind node": "done",
+        "helm dependency build": "done", f"ensure namespace {ns}": "done",
+        "helm upgrade --install sharedinfra": "done", "readiness gate": "ok",
+    }
+    assert kube_cluster.get_json("namespace", ns)["metadata"]["name"] == ns  # really created
+    assert "helm status: sharedinfra revision 1 deployed" in output(console)
+    kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+@pytest.mark.kube
+@pytest.mark.docker
+def test_helm4_flag_names_and_prod_timeouts(kube_cluster, docker_daemon, chart):
+    ns = f"kind-h4-{uuid.uuid4().hex[:6]}"
+    recorder = RecordingRunner(tools=("helm",), replies={
+        ("helm", "version"): ("v4.1.0", "", 0),
+        ("helm", "dependency", "build"): ("", "", 0),
+        ("helm", "upgrade", "--install"): ("", "", 0),
+        ("helm", "status"): ("{}", "", 0),
+    })
+    ctx = kind_context(chart, kube_cluster, docker_daemon.image, ns)
+
+    run_kind(ctx, "deploy", mode="prod", runner=RoutingRunner(recorder), console=make_console())
+
+    upgrade = next(c for c in recorder.calls if c[:2] == ["helm", "upgrade"])
+    assert upgrade == ["helm", "upgrade", "--install", "sharedinfra", str(chart), "-n", ns,
+                       "-f", str(chart / "values.yaml"), "-f", str(chart / "values-prod.yaml"),
+                       "--wait=watcher", "--timeout", "900s", "--rollback-on-failure",
+                       "--kubeconfig", kube_cluster.kubeconfig, "--kube-context", "soma-test"]
+    kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero():
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if not any(os.path.exists(os.path.join(p, t)) for t in ("kind", "helm")))
+    done = sh.Command(str(REPO_ROOT / ".venv" / "bin" / "inv"))(
+        "kind.full", "--mode=dev", "--dry", _cwd=str(REPO_ROOT), _env={**env, "COLUMNS": "200"},
+        _return_cmd=True, _ok_code=list(range(256)), _tty_out=False)
+    text = done.stdout.decode()
+    assert done.exit_code == 0, done.stderr.decode()
+    for step in ("preflight", "delete kind cluster soma", "create kind cluster soma", "pull 8 images",
+                 "load images into the kind node", "helm dependency build", "ensure namespace soma-infra",
+                 "helm upgrade --install sharedinfra", "readiness gate"):
+        assert step in text
+    assert "install kind" in text  # the reason a step could not be checked
+    assert "dry run: nothing was changed" in text
+
+
+@pytest.mark.docker
+def test_preload_skips_present_images_and_names_every_failed_pull(docker_daemon):
+    with socket.socket() as s:  # a loopback port nobody listens on: pulls fail fast, offline
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    missing = [f"127.0.0.1:{closed}/soma/missing-{i}:1" for i in range(3)]
+    pre = Preloader(docker_daemon.client(), cluster="soma", parallel=2)
+
+    assert pre.missing_locally([docker_daemon.image, *missing]) == missing
+    with pytest.raises(OpsError) as failed:
+        pre.pull([docker_daemon.image, *missing])
+    for image in missing:
+        assert image in str(failed.value)
+    assert [t.action for t in pre.pull([docker_daemon.image])] == ["present"]
+    # No kind node container: every image still has to be loaded.
+    assert pre.node_images() is None
+    assert pre.missing_on_node([docker_daemon.image]) == [docker_daemon.image]
+
+
+@pytest.mark.docker
+def test_preload_task_loads_each_image_into_the_node_and_times_it(docker_daemon, tmp_path, chart):
+    recorder = RecordingRunner(tools=("kind",), replies={
+        ("kind", "version"): ("kind v0.24.0 go1.22.6 linux/amd64\n", "", 0),
+        ("kind", "load"): ("", "", 0)})
+    ctx = make_context(soma={"images": [docker_daemon.image], "evidence_dir": str(tmp_path),
+                             "kind_config": str(chart.parent / "kind.yaml"), "chart": str(chart)})
+
+    run_kind(ctx, "preload", runner=RoutingRunner(recorder), docker_client=docker_daemon.client(),
+             console=make_console(), evidence=True)
+
+    assert recorder.calls[-1] == ["kind", "load", "docker-image", docker_daemon.image, "--name", "soma"]
+    record = json.loads(next((tmp_path / "sprint-1").glob("kind-preload-*.json")).read_text())
+    steps = {s["name"]: s["state"] for s in record["plans"][0]["steps"]}
+    assert steps["pull 1 images (parallel 3)"] == "ok"  # the engine has it: no pull at all
+    assert "pulls" not in record["extra"]
+    assert record["extra"]["loads"][0]["image"] == docker_daemon.image
+    assert isinstance(record["extra"]["loads"][0]["seconds"], float)
+    assert record["tools"]["kind"] == "0.24.0"
+
+
+def test_too_old_kind_stops_at_preflight_before_any_change(chart, tmp_path):
+    recorder = RecordingRunner(tools=("kind",), replies={
+        ("kind", "version"): ("kind v0.22.0 go1.21 linux/amd64\n", "", 0),
+        ("kind", "get", "clusters"): ("", "", 0)})
+    ctx = make_context(soma={"kind_config": str(chart.parent / "kind.yaml"), "chart": str(chart)})
+
+    class Pingable:
+        def ping(self):
+            return True
+
+    from invoke import Exit
+    with pytest.raises(Exit) as stopped:
+        run_kind(ctx, "create", runner=RoutingRunner(recorder), docker_client=Pingable(), console=make_console())
+    assert "install kind >= 0.24 (found 0.22.0)" in str(stopped.value.message)
+    assert not any(call[:2] == ["kind", "create"] for call in recorder.calls)
+
+
+def test_dependency_build_only_when_a_locked_tarball_is_missing(chart):
+    assert missing_dependencies(chart) == ["redis-23.1.3"]
+    (chart / "charts").mkdir()
+    (chart / "charts" / "redis-23.1.3.tgz").write_bytes(b"\x1f\x8b")
+    assert missing_dependencies(chart) == []
+    (chart / "Chart.lock").unlink()
+    (chart / "charts" / "redis-23.1.3.tgz").unlink()
+    assert missing_dependencies(chart) == []  # no lock: nothing to build from
