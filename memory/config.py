@@ -52,6 +52,7 @@ class Settings:
     half_life_s: float = math.inf
     alpha: float = 1.0
     ann: str = ""                     # "", "hnsw" or "faiss"
+    hot_bytes: int = 0                # byte budget of each namespace's in-memory tier; 0 = unlimited
     follow_interval_s: float = 0.2
     log_level: str = "INFO"
 
@@ -109,6 +110,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}EMBEDDER must be 'hash' or 'minilm', got {self.embedder!r}")
         if self.ann not in ("", "hnsw", "faiss"):
             raise ConfigError(f"{PREFIX}ANN must be empty, 'hnsw' or 'faiss', got {self.ann!r}")
+        if self.hot_bytes < 0:
+            raise ConfigError(f"{PREFIX}HOT_BYTES must be >= 0 (0 = unlimited)")
         for name in ("port", "threads", "max_body_bytes", "bulk_max_items", "batch_max_queries",
                      "consumer_max_attempts"):
             if getattr(self, name) <= 0:
@@ -231,6 +234,8 @@ FIELDS = {
     "HALF_LIFE_S": "Decay half-life in seconds (default `inf`: no decay).",
     "ALPHA": "Importance exponent (default 1.0).",
     "ANN": "Approximate index: empty (exact), `hnsw` or `faiss`.",
+    "HOT_BYTES": "Byte budget of each namespace's in-memory tier; past it the lowest-retention "
+                 "memories leave recall (still stored, `memory.evicted`). 0 (default): unlimited.",
     "FOLLOW_INTERVAL_S": "How often a process polls the change log of other writers (default 0.2).",
     "LOG_LEVEL": "Log level (default INFO).",
 }

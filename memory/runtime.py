@@ -18,7 +18,8 @@ log = logging.getLogger("memory.runtime")
 
 def engine_factory(settings: Settings):
     from memory.engine import Engine, EngineConfig
-    cfg = EngineConfig(alpha=settings.alpha, half_life_s=settings.half_life_s, ann=settings.ann or None)
+    cfg = EngineConfig(alpha=settings.alpha, half_life_s=settings.half_life_s, ann=settings.ann or None,
+                       hot_bytes=settings.hot_bytes or None)
     return lambda: Engine(dim=settings.dim, config=cfg)
 
 

@@ -139,9 +139,10 @@ class MemoryService:
                                                             self._normaliser_factory())
         return idx
 
-    def _apply_rows(self, idx: NamespaceIndex, rows: Sequence[MemoryRow]) -> None:
+    def _apply_rows(self, idx: NamespaceIndex, rows: Sequence[MemoryRow]) -> list[str]:
+        """Put rows into the engine; returns ids the hot-tier budget evicted (the store keeps them)."""
         if not rows:
-            return
+            return []
         result = idx.engine.add(
             [r.id for r in rows], np.stack([r.vector for r in rows]),
             importance=[r.importance for r in rows],
@@ -150,8 +151,10 @@ class MemoryService:
             kinds=[MEMORY_TYPES[r.memory_type] for r in rows])
         for r in rows:
             idx.catalog[r.id] = Meta(r.memory_type, r.payload, r.created_at)
-        for gone in getattr(result, "evicted", ()):
+        evicted = list(getattr(result, "evicted", ()))
+        for gone in evicted:
             idx.catalog.pop(gone, None)
+        return evicted
 
     def _remove(self, idx: NamespaceIndex, ids: Sequence[str]) -> None:
         idx.engine.remove(list(ids))
@@ -243,8 +246,21 @@ class MemoryService:
                           for r in rows]
                 tx.add_events(events)
             self._remember_own(e["event_id"] for e in events)
-            self._apply_rows(self._index(namespace), rows)
+            evicted = self._apply_rows(self._index(namespace), rows)
+            if evicted:
+                self._record_evicted(namespace, evicted)
         return [(r, not existing.get(r.id, False)) for r in rows]
+
+    def _record_evicted(self, namespace: str, ids: Sequence[str]) -> None:
+        """memory.evicted events: the rows left this process's hot tier but stay stored."""
+        now = time.time()
+        events = [cloudevents.build("memory.evicted", namespace, i, {"id": i}, time=now) for i in ids]
+        try:
+            with self.store.transaction() as tx:
+                tx.add_events(events)
+            self._remember_own(e["event_id"] for e in events)
+        except StoreUnavailable:  # the write itself committed; an eviction notice is best effort
+            log.warning("could not record %d eviction event(s)", len(events))
 
     def _remember_own(self, event_ids) -> None:
         for e in event_ids:

@@ -221,3 +221,17 @@ def test_cors_closed_by_default_open_when_configured(make_running):
 def test_request_id_echoed(sqlite_app):
     r = sqlite_app.client.get("/v1/memories/none", headers={"X-Request-ID": "abc-123"})
     assert r.headers["X-Request-ID"] == "abc-123" and r.get_json()["request_id"] == "abc-123"
+
+
+def test_hot_tier_budget_evicts_from_recall_but_keeps_the_memory(make_running):
+    app = make_running(hot_bytes=2000)
+    c = app.client
+    for i in range(40):
+        assert c.put(f"/v1/memories/h{i}", json={"vector": vec(i), "importance": 1 + i}).status_code == 201
+    kinds = [json.loads(e.event)["type"] for e in app.store.unpublished(10_000)]
+    evicted = [json.loads(e.event)["subject"] for e in app.store.unpublished(10_000)
+               if json.loads(e.event)["type"] == "memory.evicted"]
+    assert kinds.count("memory.created") == 40 and evicted
+    assert c.get(f"/v1/memories/{evicted[0]}").status_code == 200
+    hits = {h["id"] for h in c.post("/v1/recall", json={"vector": vec(0), "k": 40}).get_json()["results"]}
+    assert evicted[0] not in hits and len(hits) < 40
