@@ -1,0 +1,82 @@
+"""soma_config: invoke.yaml -> mode defaults -> SOMA_* env -> flags, schema-checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sh
+
+from tasks.core.config import MODES, REPO_ROOT, soma_config
+from tasks.core.errors import ConfigError
+from tests.ops.conftest import make_context
+
+
+def test_the_project_file_defines_every_mode_and_the_playbook_names():
+    ctx = make_context()
+    for mode in MODES:
+        cfg = soma_config(ctx, mode=mode, environ={})
+        assert (cfg.cluster, cfg.namespace, cfg.release) == ("soma", "soma-infra", "sharedinfra")
+        assert cfg.values_files == [REPO_ROOT / "infra/helm/soma-infra/values.yaml",
+                                    REPO_ROOT / f"infra/helm/soma-infra/values-{mode}.yaml"]
+        assert cfg.kind_context == "kind-soma"
+        assert cfg.images and all(" " not in image for image in cfg.images)
+
+
+def test_layers_and_their_sources():
+    cfg = soma_config(make_context(), mode="prod",
+                      environ={"SOMA_TIMEOUTS_READINESS": "42", "SOMA_IMAGES": "a:1, b:2",
+                               "SOMA_ROLLBACK_ON_FAILURE": "no", "SOMA_RATE_LIMIT_MAX": "5"},
+                      overrides={"namespace": "infra-x", "timeouts.helm": "77", "release": None})
+    assert cfg.timeouts["helm"] == 77 and cfg.sources["timeouts.helm"] == "flag"
+    assert cfg.timeouts["readiness"] == 42 and cfg.sources["timeouts.readiness"] == "env SOMA_TIMEOUTS_READINESS"
+    assert cfg.timeouts["namespace_delete"] == 300 and cfg.sources["timeouts.namespace_delete"] == "mode:prod"
+    assert cfg.images == ["a:1", "b:2"]
+    assert cfg.rollback_on_failure is False
+    assert cfg.namespace == "infra-x" and cfg.release == "sharedinfra"
+    assert cfg.sources["mode"] == "flag"
+    assert "rate_limit_max" not in cfg.values  # the memory service's SOMA_* never leak in
+
+
+def test_mode_from_environment():
+    cfg = soma_config(make_context(), environ={"SOMA_MODE": "staging"})
+    assert cfg.mode == "staging" and cfg.sources["mode"] == "env SOMA_MODE"
+    assert cfg.timeouts["helm"] == 600
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mode": "qa"}, "unknown mode 'qa'; choose one of: dev, test, staging, prod-lite, prod"),
+    ({"environ": {"SOMA_TIMEOUTS_HELM": "soon"}}, "SOMA_TIMEOUTS_HELM='soon'"),
+    ({"environ": {"SOMA_ROLLBACK_ON_FAILURE": "maybe"}}, "expected true/false"),
+    ({"overrides": {"namspace": "x"}}, "unknown setting 'namspace'"),
+    ({"overrides": {"namespace": "Bad_Name"}}, "invalid setting soma.namespace"),
+    ({"overrides": {"timeouts.helm": 0}}, "invalid setting soma.timeouts.helm"),
+    ({"environ": {"SOMA_PRELOAD_PARALLEL": "100"}}, "invalid setting soma.preload_parallel"),
+])
+def test_bad_input_is_one_clear_error(kwargs, message):
+    kwargs.setdefault("environ", {})
+    with pytest.raises(ConfigError) as bad:
+        soma_config(make_context(), **kwargs)
+    assert message in str(bad.value)
+
+
+def test_missing_section_is_reported():
+    with pytest.raises(ConfigError, match="no `soma` section"):
+        soma_config({"run": {}})
+
+
+def test_config_show_cli_prints_json_with_sources():
+    out = sh.Command(str(REPO_ROOT / ".venv/bin/inv"))("config.show", "--mode=test", "--json", _cwd=str(REPO_ROOT),
+                                                      _env={"PATH": "/usr/bin:/bin", "SOMA_CLUSTER": "lab"},
+                                                      _tty_out=False)
+    shown = json.loads(str(out))
+    assert shown["values"]["mode"] == "test" and shown["values"]["cluster"] == "lab"
+    assert shown["sources"]["cluster"] == "env SOMA_CLUSTER"
+    assert shown["sources"]["timeouts.readiness"] == "mode:test"
+
+
+def test_config_show_cli_rejects_a_bad_mode_with_exit_2():
+    done = sh.Command(str(REPO_ROOT / ".venv/bin/inv"))("config.show", "--mode=qa", _cwd=str(REPO_ROOT),
+                                                       _ok_code=list(range(256)), _return_cmd=True)
+    assert done.exit_code == 2
+    assert "unknown mode 'qa'" in done.stderr.decode()
