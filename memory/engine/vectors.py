@@ -25,12 +25,13 @@ def normalise_batch(vectors, dim: int) -> np.ndarray:
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         raise InvalidVector(f"row {bad}: vector contains NaN or Inf")
-    norms = np.linalg.norm(arr, axis=1)
-    zero = ~(norms > 0.0)
+    peak = np.abs(arr).max(axis=1) if arr.shape[1] else np.zeros(arr.shape[0])
+    zero = ~(peak > 0.0)
     if zero.any():
         bad = int(np.flatnonzero(zero)[0])
         raise InvalidVector(f"row {bad}: zero vector cannot be normalised")
-    return (arr / norms[:, None]).astype(np.float32)
+    arr = arr / peak[:, None]  # so huge finite values (1e200) cannot overflow the norm
+    return (arr / np.linalg.norm(arr, axis=1)[:, None]).astype(np.float32)
 
 
 def normalise_query(query, dim: int) -> np.ndarray:
@@ -52,10 +53,11 @@ def normalise_query(query, dim: int) -> np.ndarray:
         raise DimensionMismatch(f"query has dimension {arr.shape[0]}, engine expects {dim}")
     if not np.isfinite(arr).all():
         raise InvalidVector("query contains NaN or Inf")
-    norm = float(np.linalg.norm(arr))
-    if not norm > 0.0:
+    peak = float(np.abs(arr).max()) if arr.size else 0.0
+    if not peak > 0.0:
         raise InvalidVector("zero query vector cannot be normalised")
-    return (arr / norm).astype(np.float32)
+    arr = arr / peak
+    return (arr / np.linalg.norm(arr)).astype(np.float32)
 
 
 def normalise_queries(queries, dim: int) -> np.ndarray:

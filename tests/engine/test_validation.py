@@ -119,3 +119,12 @@ def test_stored_importance_norm_is_kept(rng):
     res = e.add(["x", "y"], rng.normal(size=(2, 4)), importance=[5.0, 1.0], importance_norm=[0.25, 0.75])
     assert res.importance_norm.tolist() == [0.25, 0.75]
     assert e.row("x")["importance_norm"] == 0.25 and e.row("x")["importance"] == 5.0
+
+
+def test_huge_finite_vectors_are_normalised(rng):
+    e = Engine(4)
+    e.add(["big", "tiny"], [[1e200, 1e200, 0, 0], [1e-300, 0, 0, 0]])
+    np.testing.assert_allclose(e.row("big")["vector"], [2 ** -0.5, 2 ** -0.5, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(e.row("tiny")["vector"], [1, 0, 0, 0], atol=1e-6)
+    (hit, _) = e.search(np.array([1e300, 1e300, 0.0, 0.0]), 2)
+    assert hit.id == "big" and abs(hit.similarity - 1.0) < 1e-6
