@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
 
 TYPES = ("memory.created", "memory.updated", "memory.deleted", "memory.linked", "memory.evicted")
 SOURCE = "/somastack/memory"
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@functools.lru_cache(maxsize=64)
+def _rfc3339(time: float) -> str:
+    # a batch shares one timestamp: format it once
+    return dt.datetime.fromtimestamp(time, dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def build(event_type: str, namespace: str, memory_id: str, data: dict, *, time: float) -> dict:
@@ -21,13 +31,13 @@ def build(event_type: str, namespace: str, memory_id: str, data: dict, *, time: 
         "source": f"{SOURCE}/{namespace}",
         "type": event_type,
         "subject": memory_id,
-        "time": dt.datetime.fromtimestamp(time, dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+        "time": _rfc3339(time),
         "datacontenttype": "application/json",
         "namespace": namespace,  # extension attribute: lower-case alphanumerics, per the spec
         "data": data,
     }
     return {"event_id": event_id, "namespace": namespace, "memory_id": memory_id,
-            "type": event_type, "event": json.dumps(event, separators=(",", ":"))}
+            "type": event_type, "event": _encode(event)}
 
 
 REQUIRED = ("specversion", "id", "source", "type")

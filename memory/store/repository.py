@@ -158,17 +158,25 @@ class Tx:
             self.conn.execute(memories.insert(), [r.to_db() for r in rows])
 
     def _copy_memories(self, rows: Sequence[MemoryRow]) -> None:
+        # binary COPY: a vector travels as raw bytea instead of hex text (3x fewer bytes)
+        from psycopg.types.json import Json
         cols = ["namespace", "id", "memory_type", "vector", "dim", "model", "importance",
                 "importance_norm", "coordinate", "payload", "created_at", "updated_at",
                 "last_access", "access_count", "deleted_at"]
+        types = ["varchar", "varchar", "varchar", "bytea", "int4", "varchar", "float8", "float8",
+                 "json", "json", "float8", "float8", "float8", "int4", "float8"]
         raw = self.conn.connection.driver_connection
         with raw.cursor() as cur:
-            with cur.copy(f"COPY memories ({', '.join(cols)}) FROM STDIN") as copy:
+            with cur.copy(f"COPY memories ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
                 for r in rows:
-                    d = r.to_db()
-                    d["coordinate"] = None if d["coordinate"] is None else json.dumps(d["coordinate"])
-                    d["payload"] = json.dumps(d["payload"])
-                    copy.write_row([d[c] for c in cols])
+                    copy.write_row((
+                        r.namespace, r.id, r.memory_type,
+                        np.ascontiguousarray(r.vector, dtype="<f4").tobytes(), r.dim, r.model,
+                        float(r.importance),
+                        None if r.importance_norm is None else float(r.importance_norm),
+                        None if r.coordinate is None else Json(r.coordinate), Json(r.payload),
+                        r.created_at, r.updated_at, r.last_access, r.access_count, r.deleted_at))
 
     def update_memories(self, rows: Sequence[MemoryRow]) -> None:
         for r in rows:

@@ -1,0 +1,248 @@
+"""`inv memory.bench --http`: the service behind its real WSGI server, against chromadb.
+
+Figures, not assertions. Starts a throw-away PostgreSQL cluster (unless --database-url is
+given) and `python -m memory serve` on a free loopback port, then measures over HTTP with a
+client-supplied vector: single store p50/p95, bulk store p50/p95 and throughput, exact recall
+p50/p95 at each N; in-process ingest into PostgreSQL (service.write, COPY); and chromadb
+(PersistentClient, cosine HNSW, same vectors and queries) ingest and query, with its
+recall@k against the exact answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pct(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values) * 1000
+    return float(np.percentile(a, 50)), float(np.percentile(a, 95))
+
+
+def _unit(rng, n: int, dim: int) -> np.ndarray:
+    v = rng.standard_normal((n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+class Server:
+    """`python -m memory serve` as a child process (sh, argument list)."""
+
+    def __init__(self, database_url: str, dim: int, threads: int):
+        import sh
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "SOMA_MEMORY_DATABASE_URL": database_url, "SOMA_MEMORY_PORT": str(self.port),
+               "SOMA_MEMORY_DIM": str(dim), "SOMA_MEMORY_THREADS": str(threads),
+               "SOMA_MEMORY_RATE_LIMIT": "10000000/minute", "SOMA_MEMORY_LOG_LEVEL": "WARNING",
+               "SOMA_MEMORY_MAX_BODY_BYTES": str(64 * 1024 * 1024)}
+        self.log = tempfile.NamedTemporaryFile(prefix="memory-bench-", suffix=".log", delete=False).name
+        self.proc = sh.Command(sys.executable)("-m", "memory", "serve", _env=env, _bg=True,
+                                               _bg_exc=False, _out=self.log, _err_to_out=True)
+
+    def wait_ready(self, session, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if session.get(self.base + "/readyz", timeout=1).status_code == 200:
+                    return
+            except Exception:
+                pass
+            time.sleep(0.1)
+        raise SystemExit(f"the service did not become ready; log: {self.log}")
+
+    def stop(self) -> None:
+        if self.proc.is_alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait()
+            except Exception:
+                pass
+
+
+def run(args) -> dict:
+    import requests
+    rng = np.random.default_rng(args.seed)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    nmax = sizes[-1]
+    data = _unit(rng, nmax, args.dim)
+    queries = _unit(rng, args.queries, args.dim)
+    results: dict = {"dim": args.dim, "k": args.k, "queries": args.queries, "sizes": sizes,
+                     "bulk_batch": args.batch, "threads": args.threads}
+
+    pg = None
+    url = args.database_url
+    if not url:
+        from tests.fixtures.postgres import PostgresServer, _pg_bin
+        datadir = tempfile.mkdtemp(prefix="soma-bench-pg-")
+        shutil.chown(datadir, "postgres", "postgres")
+        pg = PostgresServer(bindir=_pg_bin(), datadir=datadir, port=_free_port())
+        pg._as_postgres("initdb", "-D", datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        pg.start()  # fsync=off like the test cluster: figures measure the service, not the disk
+        pg.create_database("bench")
+        url = pg.url("bench")
+    from memory.store import Store
+    Store(url).migrate()
+    server = Server(url, args.dim, args.threads)
+    s = requests.Session()
+    try:
+        server.wait_ready(s)
+        # -- single store -------------------------------------------------------------------
+        lat = []
+        for i in range(args.singles):
+            body = json.dumps({"vector": data[i].tolist(), "id": f"s{i}"})
+            t0 = time.perf_counter()
+            r = s.post(server.base + "/v1/memories", data=body, headers={"Content-Type": "application/json"})
+            lat.append(time.perf_counter() - t0)
+            assert r.status_code == 201, r.text
+        results["single_store_ms"] = _pct(lat)
+        s.delete(server.base + "/v1/memories?memory_type=episodic")
+
+        # -- bulk store up to each N, recall at each N ----------------------------------------
+        bulk_lat, loaded, recall = [], 0, {}
+        t_ingest = 0.0
+        for n in sizes:
+            while loaded < n:
+                hi = min(n, loaded + args.batch)
+                items = [{"vector": data[j].tolist(), "id": f"m{j}"} for j in range(loaded, hi)]
+                body = json.dumps({"items": items})
+                t0 = time.perf_counter()
+                r = s.post(server.base + "/v1/memories/bulk", data=body,
+                           headers={"Content-Type": "application/json"})
+                dt = time.perf_counter() - t0
+                assert r.status_code == 201, r.text[:300]
+                bulk_lat.append(dt)
+                t_ingest += dt
+                loaded = hi
+            lat = []
+            for q in queries:
+                body = json.dumps({"vector": q.tolist(), "k": args.k, "exact": True})
+                t0 = time.perf_counter()
+                r = s.post(server.base + "/v1/recall", data=body, headers={"Content-Type": "application/json"})
+                lat.append(time.perf_counter() - t0)
+                assert r.status_code == 200
+            recall[n] = _pct(lat)
+        results["bulk_request_ms"] = _pct(bulk_lat)
+        results["http_bulk_ingest_per_s"] = loaded / t_ingest
+        results["http_recall_ms"] = {str(n): v for n, v in recall.items()}
+    finally:
+        server.stop()
+
+    # -- in-process ingest into PostgreSQL (service.write: one transaction, COPY) ----------
+    from memory import runtime
+    from memory.config import Settings
+    from memory.service import NewMemory
+    settings = Settings(database_url=url, dim=args.dim)
+    store = Store(url)
+    svc = runtime.build_service(settings, follow=False, store=store)
+    svc.delete_scoped("default", "episodic")
+    t0 = time.perf_counter()
+    for lo in range(0, nmax, args.batch * 4):
+        hi = min(nmax, lo + args.batch * 4)
+        svc.write("pgbench", [NewMemory(vector=data[j], model="client", id=f"p{j}") for j in range(lo, hi)],
+                  upsert=True)
+    results["pg_ingest_per_s"] = nmax / (time.perf_counter() - t0)
+    svc.stop()
+    store.close()
+    if pg is not None:
+        pg.stop("immediate")
+        shutil.rmtree(pg.datadir, ignore_errors=True)
+
+    # -- exact ground truth for recall@k ----------------------------------------------------
+    truth = {n: np.argsort(-(queries @ data[:n].T), axis=1)[:, :args.k] for n in sizes}
+
+    # -- chromadb side by side --------------------------------------------------------------
+    try:
+        import chromadb
+    except ImportError:
+        results["chromadb"] = "not installed (pip install -e '.[bench]')"
+        return results
+    chroma_dir = tempfile.mkdtemp(prefix="chroma-bench-")
+    client = chromadb.PersistentClient(path=chroma_dir)
+    col = client.create_collection("bench", metadata={"hnsw:space": "cosine"})
+    loaded, t_ingest, chroma = 0, 0.0, {}
+    max_batch = min(args.batch * 4, client.get_max_batch_size())
+    for n in sizes:
+        while loaded < n:
+            hi = min(n, loaded + max_batch)
+            t0 = time.perf_counter()
+            col.add(ids=[f"m{j}" for j in range(loaded, hi)], embeddings=data[loaded:hi])
+            t_ingest += time.perf_counter() - t0
+            loaded = hi
+        lat, found = [], []
+        for q in queries:
+            t0 = time.perf_counter()
+            res = col.query(query_embeddings=[q], n_results=args.k)
+            lat.append(time.perf_counter() - t0)
+            found.append([int(i[1:]) for i in res["ids"][0]])
+        hit = np.mean([len(set(f) & set(t.tolist())) / args.k for f, t in zip(found, truth[n])])
+        chroma[str(n)] = {"query_ms": _pct(lat), "recall_at_k": float(hit)}
+    results["chromadb"] = {"ingest_per_s": loaded / t_ingest, "query": chroma,
+                           "version": chromadb.__version__}
+    shutil.rmtree(chroma_dir, ignore_errors=True)
+    return results
+
+
+def report(r: dict) -> str:
+    lines = [f"dim {r['dim']}, k {r['k']}, {r['queries']} queries, unit-normal random vectors, "
+             f"bulk batches of {r['bulk_batch']}, waitress threads {r['threads']}", "",
+             "| measure | memory service | chromadb | ratio |", "| --- | --- | --- | --- |"]
+    lines.append("| single store p50 / p95 (HTTP, PostgreSQL commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_ms"]))
+    lines.append("| bulk request p50 / p95 (HTTP, %d items) | %.1f / %.1f ms | | |" % (r["bulk_batch"], *r["bulk_request_ms"]))
+    ch = r["chromadb"] if isinstance(r["chromadb"], dict) else None
+    ing = r["http_bulk_ingest_per_s"]
+    lines.append("| ingest, memories/s (service over HTTP vs chromadb in-process) | %.0f | %s | %s |" % (
+        ing, f"{ch['ingest_per_s']:.0f}" if ch else "-", f"{ing / ch['ingest_per_s']:.1f}x" if ch else "-"))
+    lines.append("| ingest into PostgreSQL in-process (service.write, COPY), memories/s | %.0f | | |" % r["pg_ingest_per_s"])
+    for n, (p50, p95) in r["http_recall_ms"].items():
+        c = ch["query"][n] if ch else None
+        lines.append("| exact recall N=%s p50 / p95 (HTTP; chromadb in-process, recall@k %s) | %.2f / %.2f ms | %s | %s |" % (
+            n, f"{c['recall_at_k']:.3f}" if c else "-", p50, p95,
+            f"{c['query_ms'][0]:.2f} / {c['query_ms'][1]:.2f} ms" if c else "-",
+            f"{p50 / c['query_ms'][0]:.2f}x p50" if c else "-"))
+    if not ch:
+        lines.append(f"\nchromadb: {r['chromadb']}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("-k", type=int, default=10)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--singles", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--database-url", default="")
+    ap.add_argument("--json", default="")
+    ap.add_argument("--markdown", default="")
+    args = ap.parse_args(argv)
+    r = run(args)
+    text = report(r)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(r, f, indent=2)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
