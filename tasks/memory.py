@@ -39,10 +39,14 @@ def bench_argv(*, sizes: str, workloads: str, queries: int, dim: int, k: int, th
     "queries_file": "external queries .npy for --vectors",
     "json": "JSON output path (default bench-results/engine-<time>.json)",
     "markdown": "also write the tables as Markdown here",
+    "http": "benchmark the service over HTTP (waitress, PostgreSQL) against chromadb instead",
 })
 def bench(c, sizes="10000,100000", workloads="uniform,clustered,agent", queries=200, dim=384, k=10, threads=1,
-          seed=0, vectors=None, queries_file=None, json=None, markdown=None):
+          seed=0, vectors=None, queries_file=None, json=None, markdown=None, http=False):
     """Benchmark the engine against numpy, FAISS (flat, fp16) and hnswlib; print a table, write JSON."""
+    if http:
+        return http_bench(sizes=sizes, queries=int(queries), dim=int(dim), k=int(k), seed=int(seed),
+                          json_path=json, markdown=markdown)
     argv = bench_argv(sizes=sizes, workloads=workloads, queries=int(queries), dim=int(dim), k=int(k),
                       threads=int(threads), seed=int(seed), vectors=vectors, query_file=queries_file,
                       json_path=json, markdown=markdown)
@@ -94,3 +98,18 @@ def relay(c, bootstrap=None, topic=None):
 def consume(c, bootstrap=None, topic=None, group=None):
     """Apply events once by id into memory_events; poison messages go to <topic>.dlq."""
     _run_service("consume", kafka_bootstrap=bootstrap, topic=topic, consumer_group=group)
+
+
+def http_bench_argv(*, sizes: str, queries: int, dim: int, k: int, seed: int, json_path: str | None,
+                    markdown: str | None) -> list[str]:
+    argv = ["-m", "memory.http_bench", "--sizes", sizes, "--queries", str(queries), "--dim", str(dim),
+            "-k", str(k), "--seed", str(seed)]
+    for flag, value in (("--json", json_path), ("--markdown", markdown)):
+        if value:
+            argv += [flag, value]
+    return argv
+
+
+def http_bench(**kwargs) -> None:
+    """`inv memory.bench --http`: service behind waitress + PostgreSQL vs chromadb (memory/http_bench.py)."""
+    sh.Command(sys.executable)(*http_bench_argv(**kwargs), _out=sys.stdout, _err=sys.stderr)
