@@ -6,6 +6,8 @@ command to run when the database is not at head.
 
 from __future__ import annotations
 
+import functools
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -22,7 +24,9 @@ def _config(connection=None) -> Config:
     return cfg
 
 
+@functools.lru_cache(maxsize=1)
 def head() -> str:
+    """The code's head revision (read once: the migration files do not change at run time)."""
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
