@@ -97,10 +97,14 @@ def source_tree(runner: Runner, work: pathlib.Path) -> pathlib.Path:
     if not (src / "debian" / "rules").exists():
         work.mkdir(parents=True, exist_ok=True)
         if not glob.glob(str(work / "kubernetes_*.dsc")):
-            runner.run(["apt-get", "source", "--download-only", f"kubernetes={DEBIAN_VERSION}"],
-                       timeout=900, cwd=work, env=APT_ENV)
+            pinned = runner.run(["apt-get", "source", "--download-only", f"kubernetes={DEBIAN_VERSION}"],
+                                timeout=900, cwd=work, env=APT_ENV, check=False)
+            if not pinned.ok:  # a newer Debian security update replaced the pinned revision
+                runner.run(["apt-get", "source", "--download-only", "kubernetes"],
+                           timeout=900, cwd=work, env=APT_ENV)
         dsc = sorted(glob.glob(str(work / "kubernetes_*.dsc")))[-1]
         shutil.rmtree(src, ignore_errors=True)
+        (work / "generated.ok").unlink(missing_ok=True)  # new tree: generate again
         runner.run(["dpkg-source", "-x", dsc, str(src)], timeout=900, cwd=work)
     link = src / ".go" / "src" / "k8s.io" / "kubernetes"
     if not link.exists():

@@ -80,3 +80,12 @@ def test_config_show_cli_rejects_a_bad_mode_with_exit_2():
                                                        _ok_code=list(range(256)), _return_cmd=True)
     assert done.exit_code == 2
     assert "unknown mode 'qa'" in done.stderr.decode()
+
+
+def test_preload_list_covers_every_image_the_chart_pins():
+    from tasks import chart
+
+    cfg_images = set(soma_config(make_context(), environ={}).images)
+    for mode in MODES:
+        pinned = set(chart.images(chart.merged_values(mode)))
+        assert pinned <= cfg_images, f"mode {mode}: add {sorted(pinned - cfg_images)} to soma.images"
