@@ -202,3 +202,50 @@ def test_dependency_build_only_when_a_locked_tarball_is_missing(chart):
     (chart / "Chart.lock").unlink()
     (chart / "charts" / "redis-23.1.3.tgz").unlink()
     assert missing_dependencies(chart) == []  # no lock: nothing to build from
+
+
+@pytest.fixture
+def fresh_registry_images(docker_registry, docker_daemon):
+    """The registry's images, absent from the engine so each test really pulls them."""
+    client = docker_daemon.client()
+    for ref in docker_registry.images:
+        try:
+            client.images.remove(ref)
+        except Exception:  # not present: nothing to remove
+            pass
+    return list(docker_registry.images)
+
+
+@pytest.mark.docker
+def test_parallel_preload_pulls_from_a_local_registry(docker_daemon, fresh_registry_images):
+    client = docker_daemon.client()
+    pre = Preloader(client, cluster="soma", parallel=3)
+    assert pre.missing_locally(fresh_registry_images) == fresh_registry_images
+
+    timings = pre.pull(fresh_registry_images)
+
+    assert [(t.image, t.action) for t in timings] == [(ref, "pulled") for ref in fresh_registry_images]
+    assert all(t.seconds > 0 for t in timings)
+    assert pre.missing_locally(fresh_registry_images) == []
+    assert [t.action for t in pre.pull(fresh_registry_images)] == ["present"] * len(fresh_registry_images)
+
+
+@pytest.mark.docker
+def test_preload_task_records_each_pull_in_the_evidence(docker_daemon, fresh_registry_images, tmp_path, chart):
+    recorder = RecordingRunner(tools=("kind",), replies={
+        ("kind", "version"): ("kind v0.27.0 go1.23.6 linux/amd64\n", "", 0),
+        ("kind", "load"): ("", "", 0)})
+    ctx = make_context(soma={"images": fresh_registry_images, "evidence_dir": str(tmp_path),
+                             "kind_config": str(chart.parent / "kind.yaml"), "chart": str(chart)})
+    console = make_console()
+
+    result = run_kind(ctx, "preload", runner=RoutingRunner(recorder), docker_client=docker_daemon.client(),
+                      console=console, evidence=True)
+
+    assert [s.state for s in result.steps] == ["done", "done", "done"]
+    assert [c for c in recorder.calls if c[:2] == ["kind", "load"]] == [
+        ["kind", "load", "docker-image", ref, "--name", "soma"] for ref in fresh_registry_images]
+    record = json.loads(next((tmp_path / "sprint-1").glob("kind-preload-*.json")).read_text())
+    assert sorted(p["image"] for p in record["extra"]["pulls"]) == sorted(fresh_registry_images)
+    assert {p["action"] for p in record["extra"]["pulls"]} == {"pulled"}
+    assert "3 pulled, 0 present" in output(console)
