@@ -18,7 +18,7 @@ A second run finds nothing to do and says "all set". `--dry` prints the plan onl
 
 from __future__ import annotations
 
-from invoke import task
+from invoke import Exit, task
 from rich.table import Table
 
 from tasks.core.cli import session
@@ -148,7 +148,8 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
         return s.run_plan(plan)
 
 
-@task(default=True, help={
+# No one-letter aliases: --force-finalize and --compose should be spelled out on purpose.
+@task(default=True, auto_shortflags=False, help={
     "mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
     "namespace": "namespace to delete (default: soma.namespace)",
     "release": "helm release to uninstall (default: soma.release)",
@@ -162,5 +163,8 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
 def reset(c, mode=None, namespace=None, release=None, kubeconfig=None, context=None,
           force_finalize=False, compose=False, timeout=None, evidence=False):
     """Uninstall the shared-infra release and delete its namespace (playbook §0); --compose for docker."""
+    # A string flag checked here: Invoke's own int cast answers bad input with a traceback.
+    if timeout is not None and not str(timeout).isdigit():
+        raise Exit(f"reset: --timeout must be a whole number of seconds, not {timeout!r}", code=2)
     run_reset(c, mode, namespace, release, kubeconfig, context, force_finalize, compose,
               int(timeout) if timeout is not None else None, evidence)

@@ -195,3 +195,31 @@ def test_unknown_mode_is_one_clear_error(kube_cluster):
         run_reset(make_context(), mode="qa", namespace="whatever", kubeconfig=kube_cluster.kubeconfig)
     assert stopped.value.code == 2
     assert "unknown mode 'qa'" in str(stopped.value.message)
+
+
+def test_the_inv_command_line_end_to_end(kube_cluster):
+    import sh
+
+    from tasks.core.config import REPO_ROOT
+
+    ns = unique("reset-cli")
+    kube_cluster.kubectl("create", "namespace", ns)
+    hold_with_finalizer(kube_cluster, ns)
+    inv = sh.Command(str(REPO_ROOT / ".venv" / "bin" / "inv"))
+
+    def run(*args):
+        done = inv("reset", f"--namespace={ns}", f"--kubeconfig={kube_cluster.kubeconfig}", *args,
+                   _cwd=str(REPO_ROOT), _ok_code=list(range(256)), _return_cmd=True, _tty_out=False,
+                   _env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+        return done.exit_code, done.stdout.decode(), done.stderr.decode()
+
+    code, out, err = run("--timeout=3")
+    assert code == 1
+    assert "soma.test/hold" in out and "--force-finalize" in err
+    code, out, err = run("--timeout=1", "--force-finalize")
+    assert code == 0, err
+    assert ns not in namespaces(kube_cluster)
+    code, out, _ = run("--timeout=1")
+    assert code == 0 and "all set" in out
+    code, _, err = run("--timeout=soon")
+    assert code == 2 and "--timeout must be a whole number of seconds" in err
