@@ -20,7 +20,7 @@ from tasks.onboard.cli import dry_run, reported, session
 from tasks.onboard.services import Services
 
 
-@task(default=True, help={"ns": "application namespace (DNS-1123 label), e.g. sa01",
+@task(default=True, positional=[], help={"ns": "application namespace (DNS-1123 label), e.g. sa01",
                           "env": "secret environment: dev, test, staging or prod",
                           "mode": "dev, test, staging, prod-lite or prod",
                           "seed_file": "JSON/YAML file of KV properties to seed",

@@ -13,7 +13,7 @@ from tasks.onboard.cli import dry_run, reported, session
 from tasks.onboard.services import Services
 
 
-@task(default=True, help={"ns": "application namespace (DNS-1123 label)",
+@task(default=True, positional=[], help={"ns": "application namespace (DNS-1123 label)",
                           "env": "secret environment whose Vault secret holds the password",
                           "vault": "read the password from Vault (default) or only from "
                                    "SOMA_DB_PASSWORD (--no-vault)",

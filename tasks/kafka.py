@@ -14,7 +14,7 @@ from tasks.onboard.cli import dry_run, reported, session
 from tasks.onboard.services import Services
 
 
-@task(default=True, help={"ns": "application namespace (DNS-1123 label)",
+@task(default=True, positional=[], help={"ns": "application namespace (DNS-1123 label)",
                           "mode": "dev, test, staging, prod-lite or prod (sets replication)",
                           "evidence": "write a transcript and run record to docs/sprints/"})
 def topics(c, ns, mode="dev", evidence=False):

@@ -14,7 +14,7 @@ from tasks.onboard import manifests, settings
 from tasks.onboard.cli import reported
 
 
-@task(default=True, help={"ns": "application namespace (DNS-1123 label), e.g. sa01",
+@task(default=True, positional=[], help={"ns": "application namespace (DNS-1123 label), e.g. sa01",
                           "env": "secret environment: dev, test, staging or prod",
                           "mode": "infrastructure mode (dev, test, staging, prod-lite, prod)",
                           "out": "write the files into this folder instead of printing them"})

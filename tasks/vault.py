@@ -14,7 +14,7 @@ from tasks.onboard.cli import dry_run, reported, session
 from tasks.onboard.services import Services
 
 
-@task(default=True, help={"ns": "application namespace (DNS-1123 label)",
+@task(default=True, positional=[], help={"ns": "application namespace (DNS-1123 label)",
                           "env": "secret environment: dev, test, staging or prod",
                           "seed_file": "JSON/YAML file of KV properties to seed (values "
                                        "never on the command line)",
