@@ -93,7 +93,7 @@ def preflight_step(s, tools: Tools, names: tuple[str, ...]) -> Step:
 
 def cluster_steps(s, tools: Tools, recreate: bool) -> list[Step]:
     cfg, kind = s.cfg, tools.kind
-    create = kind.argv_create(cfg.cluster, cfg.path("kind_config"), cfg.timeouts["kind_create"])
+    create = kind.argv_create(cfg.cluster, cfg.rel(cfg.path("kind_config")), cfg.timeouts["kind_create"])
     steps = []
     if recreate:
         steps.append(Step(f"delete kind cluster {cfg.cluster}",
@@ -152,16 +152,17 @@ def missing_dependencies(chart_dir: pathlib.Path) -> list[str]:
 def deploy_steps(s, tools: Tools) -> list[Step]:
     cfg, helm, kubectl = s.cfg, tools.helm, tools.kubectl
     namespaces = Namespaces(kubectl)
-    upgrade = helm.argv_upgrade_install(cfg.release, cfg.chart_dir, cfg.namespace, cfg.values_files,
-                                        cfg.timeouts["helm"], cfg.values.get("rollback_on_failure", False))
-    dep_build = helm.argv_dependency_build(cfg.chart_dir)
+    upgrade = helm.argv_upgrade_install(cfg.release, cfg.rel(cfg.chart_dir), cfg.namespace,
+                                        [cfg.rel(p) for p in cfg.values_files], cfg.timeouts["helm"],
+                                        cfg.values.get("rollback_on_failure", False))
+    dep_build = helm.argv_dependency_build(cfg.rel(cfg.chart_dir))
 
     def install() -> str:
-        missing = [str(p) for p in cfg.values_files if not p.is_file()]
+        missing = [str(cfg.rel(p)) for p in cfg.values_files if not p.is_file()]
         if missing:
             raise OpsError(f"values file(s) missing for mode {cfg.mode}: {', '.join(missing)}")
-        return s.runner.run(upgrade, timeout=cfg.timeouts["helm"] + 60).stdout.strip().splitlines()[0:1] and \
-            f"release {cfg.release} upgraded"
+        s.runner.run(upgrade, timeout=cfg.timeouts["helm"] + 60)
+        return f"release {cfg.release} installed or upgraded"
 
     def gate() -> str:
         return wait_ready(kubectl, cfg.namespace, cfg.timeouts["readiness"])

@@ -57,7 +57,7 @@ def session(c, name: str, mode: str | None = None, evidence: bool = False,
             runner=None, console: Console | None = None):
     try:
         cfg = soma_config(c, mode=mode, overrides=overrides)
-        runner = runner or Runner(timeout=cfg.timeouts["command"])
+        runner = runner or Runner(timeout=cfg.timeouts["command"], cwd=cfg.root)
         ev = Evidence(cfg.evidence_path, task=name, inputs=dict(inputs or {}, mode=cfg.mode),
                       redact=runner.redact, enabled=evidence, console=console)
         ev.config = cfg.as_dict()

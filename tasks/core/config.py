@@ -88,6 +88,12 @@ class SomaConfig:
     def values_files(self) -> list[pathlib.Path]:
         return [self.chart_dir / "values.yaml", self.chart_dir / f"values-{self.mode}.yaml"]
 
+    def rel(self, path: pathlib.Path) -> pathlib.Path:
+        """The form used in argv lists: relative to the repository root when inside it, so
+        commands and evidence carry no machine paths (the runner's cwd is the root)."""
+        path = pathlib.Path(path)
+        return path.relative_to(self.root) if path.is_relative_to(self.root) else path
+
     @property
     def kind_context(self) -> str:
         return self.values.get("context") or f"kind-{self.cluster}"

@@ -75,11 +75,13 @@ class Runner:
     """Runs argv lists through `sh`; see the module docstring."""
 
     def __init__(self, secrets: Iterable[str] = (), timeout: float = 120,
-                 env: Mapping[str, str] | None = None, echo: Callable[[str], None] | None = None):
+                 env: Mapping[str, str] | None = None, echo: Callable[[str], None] | None = None,
+                 cwd: str | os.PathLike | None = None):
         self.redact = Redactor(secrets)
         self.timeout = timeout
         self.env = dict(env or {})
         self.echo = echo
+        self.cwd = cwd  # default working directory (tasks use the repository root)
 
     def which(self, tool: str) -> str | None:
         return shutil.which(tool)
@@ -101,8 +103,8 @@ class Runner:
                       _timeout=limit, _env={**os.environ, **self.env, **(env or {})})
         if input is not None:
             kwargs["_in"] = input
-        if cwd is not None:
-            kwargs["_cwd"] = str(cwd)
+        if (cwd if cwd is not None else self.cwd) is not None:
+            kwargs["_cwd"] = str(cwd if cwd is not None else self.cwd)
         try:
             done = sh.Command(path)(*argv[1:], **kwargs)
         except sh.TimeoutException:

@@ -120,21 +120,34 @@ def test_helm4_flag_names_and_prod_timeouts(kube_cluster, docker_daemon, chart):
     kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
 
 
-def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero():
+def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                   if not any(os.path.exists(os.path.join(p, t)) for t in ("kind", "helm")))
+    env["SOMA_EVIDENCE_DIR"] = str(tmp_path)
     done = sh.Command(str(REPO_ROOT / ".venv" / "bin" / "inv"))(
-        "kind.full", "--mode=dev", "--dry", _cwd=str(REPO_ROOT), _env={**env, "COLUMNS": "200"},
+        "kind.full", "--mode=dev", "--dry", "--evidence", _cwd=str(REPO_ROOT), _env={**env, "COLUMNS": "200"},
         _return_cmd=True, _ok_code=list(range(256)), _tty_out=False)
     text = done.stdout.decode()
     assert done.exit_code == 0, done.stderr.decode()
-    for step in ("preflight", "delete kind cluster soma", "create kind cluster soma", "pull 8 images",
-                 "load images into the kind node", "helm dependency build", "ensure namespace soma-infra",
-                 "helm upgrade --install sharedinfra", "readiness gate"):
-        assert step in text
     assert "install kind" in text  # the reason a step could not be checked
     assert "dry run: nothing was changed" in text
+    record = json.loads(next((tmp_path / "sprint-1").glob("kind-full-*.json")).read_text())
+    steps = {s["name"]: s for s in record["plans"][0]["steps"]}
+    assert list(steps) == [
+        "preflight", "delete kind cluster soma", "create kind cluster soma", "pull 8 images (parallel 3)",
+        "load images into the kind node", "helm dependency build", "ensure namespace soma-infra",
+        "helm upgrade --install sharedinfra", "readiness gate"]
+    # Repository-relative paths: the commands carry no machine paths (cwd is the root).
+    assert steps["helm upgrade --install sharedinfra"]["detail"] == (
+        "helm upgrade --install sharedinfra infra/helm/soma-infra -n soma-infra -f "
+        "infra/helm/soma-infra/values.yaml -f infra/helm/soma-infra/values-dev.yaml --wait "
+        "--timeout 300s --kube-context kind-soma")
+    assert steps["create kind cluster soma"]["detail"] == (
+        "kind create cluster --name soma --config infra/kind/soma-kind.yaml --wait 300s")
+    assert steps["delete kind cluster soma"]["state"] == "change?"
+    assert record["outcome"] == "ok" and record["plans"][0]["dry"] is True
+    assert str(REPO_ROOT) not in json.dumps(record["plans"])
 
 
 @pytest.mark.docker
