@@ -26,7 +26,7 @@ import yaml
 from invoke import task
 
 from tasks.core.cli import session
-from tasks.core.errors import OpsError
+from tasks.core.errors import OpsError, ToolMissing
 from tasks.core.helm import Helm
 from tasks.core.images import Preloader
 from tasks.core.kindcli import Kind
@@ -85,7 +85,8 @@ def preflight_step(s, tools: Tools, names: tuple[str, ...]) -> Step:
         s.evidence.add("preflight", [c.to_dict() for c in checks])
         failed = [c for c in checks if c.status == "fail"]
         if failed:
-            raise OpsError("preflight failed: " + "; ".join(f"{c.name}: {c.reason}" for c in failed))
+            message = "preflight failed: " + "; ".join(f"{c.name}: {c.reason}" for c in failed)
+            raise (ToolMissing if any(c.name in names for c in failed) else OpsError)(message)
         return f"{len(checks)} checks passed"
 
     return Step("preflight", check, "check", f"gates {', '.join(names)} + config files (inv preflight)")

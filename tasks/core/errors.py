@@ -4,6 +4,9 @@ Every failure a task can report is an `OpsError`; the task layer turns it into
 `invoke.Exit(message, code)` so the operator sees one clear line and a non-zero exit,
 never a traceback. Messages are already redacted by the code that raises them.
 
+Exit codes: 1 a step failed or did not converge (default), 2 bad configuration or flag,
+127 a required tool is missing or too old.
+
     OpsError
     ├── ToolMissing        a binary is absent or older than the minimum ("install X >= v")
     ├── CommandFailed      a process exited non-zero (argv and stderr tail, redacted)
@@ -59,6 +62,8 @@ class StepFailed(OpsError):
         super().__init__(f"step '{step}' failed: {cause}")
         self.step = step
         self.cause = cause
+        # The cause decides the exit code: a missing tool is 127 whether or not a plan ran it.
+        self.exit_code = getattr(cause, "exit_code", 1) if isinstance(cause, OpsError) else 1
 
 
 class NotConverged(OpsError):

@@ -204,6 +204,7 @@ def test_too_old_kind_stops_at_preflight_before_any_change(chart, tmp_path):
     with pytest.raises(Exit) as stopped:
         run_kind(ctx, "create", runner=RoutingRunner(recorder), docker_client=Pingable(), console=make_console())
     assert "install kind >= 0.24 (found 0.22.0)" in str(stopped.value.message)
+    assert stopped.value.code == 127  # a missing or too-old tool, even inside a plan
     assert not any(call[:2] == ["kind", "create"] for call in recorder.calls)
 
 
