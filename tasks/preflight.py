@@ -1,6 +1,7 @@
 """`inv preflight`: tool version gates (kubectl, helm, kind, docker) and capability checks.
 
-Exit 0 when every check passes, 1 when any fails; the table says why each check exists.
+Exit 0 when every check passes, 127 when a tool is missing or too old, 1 when another
+check fails (docker engine down, a config file missing); the table says why each exists.
 jq is no longer needed: versions are parsed in Python.
 """
 
@@ -47,7 +48,9 @@ def run_preflight(c, mode=None, evidence=False, runner=None, docker_ping=None, c
         show(s.console, checks)
         failed = [ch.name for ch in checks if ch.status == "fail"]
         if failed:
-            raise Exit(f"preflight: {len(failed)} check(s) failed: {', '.join(failed)}", code=1)
+            # 127 when a tool is missing or too old (as everywhere else), 1 for the other checks.
+            code = 127 if set(failed) & {"kubectl", "helm", "kind", "docker"} else 1
+            raise Exit(f"preflight: {len(failed)} check(s) failed: {', '.join(failed)}", code=code)
         s.console.print("[green]preflight passed[/]")
         return checks
 

@@ -96,7 +96,7 @@ def test_preflight_names_each_failure_and_detects_helm4():
 
     with pytest.raises(Exit) as failed:
         run_preflight(make_context(), runner=preflight_recorder(), docker_ping=unreachable, console=console)
-    assert failed.value.code == 1
+    assert failed.value.code == 127
     assert "2 check(s) failed: kind, docker engine" in str(failed.value.message)
     text = output(console)
     assert "install kind >= 0.24 (found 0.22.0)" in text and "NetworkPolicy" in text
@@ -110,3 +110,14 @@ def test_preflight_passes_with_current_tools():
     assert {c.name: c.found for c in checks if c.name in ("kubectl", "helm", "kind", "docker")} == {
         "kubectl": "1.30.1", "helm": "3.16.4", "kind": "0.27.0", "docker": "27.1.1"}
     assert "preflight passed" in output(console)
+
+
+def test_preflight_exit_1_when_only_a_capability_is_missing():
+    def unreachable():
+        raise ConnectionError("Cannot connect to the Docker daemon")
+
+    with pytest.raises(Exit) as failed:
+        run_preflight(make_context(), runner=preflight_recorder(kind="kind v0.27.0 go1.23 linux/amd64"),
+                      docker_ping=unreachable, console=make_console())
+    assert failed.value.code == 1
+    assert "1 check(s) failed: docker engine" in str(failed.value.message)
