@@ -55,7 +55,8 @@ def engine_method(name: str, w, ids: list[str], k: int, *, norms, threads: int, 
     def batch(qs):
         return [np.fromiter((index[h.id] for h in hits), np.int64) for hits in eng.search_batch(qs, k, now=now)]
 
-    m = Method(name, "engine", query, per_query_bytes, batch=batch, close=eng.close)
+    note = "index cosines; re-rank reads weights only" if config.ann else ""
+    m = Method(name, "engine", query, per_query_bytes, batch=batch, close=eng.close, note=note)
     m.engine = eng  # type: ignore[attr-defined]
     m.reset = reset_counters  # type: ignore[attr-defined]
     return m

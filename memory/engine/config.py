@@ -42,6 +42,8 @@ class EngineConfig:
     recall_sample: float = 0.02            # share of live ANN queries also run exactly
     recall_window: int = 32                # sampled queries the recall metric averages over
     recall_background: bool = True         # run the sampled exact checks on a worker thread
+    recall_budget: float = 0.05            # checks may cost at most this share of ANN time
+    ann_prefer_faster: bool = True         # take the exact path when it is measured faster
     ann_ef: int = 64                       # hnsw ef_search (widened by the guard)
     ann_candidates: int = 6                # candidates fetched = ann_candidates * k (widened)
     ann_max_widen: int = 3                 # doublings before falling back to exact
@@ -72,6 +74,7 @@ class EngineConfig:
         need(self.ann_min_rows >= 0, "ann_min_rows must be >= 0")
         need(0.0 <= self.recall_floor <= 1.0, "recall_floor must be in [0, 1]")
         need(0.0 <= self.recall_sample <= 1.0, "recall_sample must be in [0, 1]")
+        need(0.0 <= self.recall_budget <= 1.0, "recall_budget must be in [0, 1] (0 = no cap)")
         need(self.recall_window >= 1 and self.ann_ef >= 1 and self.ann_candidates >= 1 and self.ann_max_widen >= 0,
              "recall_window, ann_ef, ann_candidates must be >= 1 and ann_max_widen >= 0")
         need(self.hnsw_m >= 2 and self.hnsw_ef_construction >= 1, "hnsw_m >= 2 and hnsw_ef_construction >= 1")

@@ -76,7 +76,7 @@ class Engine:
             self._ann_built = False
             self._guard = RecallGuard(floor=cfg.recall_floor, sample=cfg.recall_sample, window=cfg.recall_window,
                                       candidates=cfg.ann_candidates, ef=cfg.ann_ef, max_widen=cfg.ann_max_widen,
-                                      background=cfg.recall_background)
+                                      background=cfg.recall_background, budget=cfg.recall_budget)
 
     # ================================================================== writes
     def add(self, ids: Sequence[str], vectors, *, importance: Sequence[float] | None = None,
@@ -294,7 +294,8 @@ class Engine:
             plan, gather = self._plan(now, allowed_ids, kinds, created_range)
             filtered = allowed_ids is not None or kinds is not None or created_range is not None
             parts = None
-            if self._use_ann(exact, filtered):
+            if self._use_ann(exact, filtered) and not (self.config.ann_prefer_faster
+                                                       and self._guard.use_exact_for_speed()):
                 parts, scanned = self._ann_search(q, k, plan, now)
             if parts is None:
                 if gather is not None:
@@ -382,6 +383,7 @@ class Engine:
     def _ann_search(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
         """ANN candidates re-ranked by the full score; None when the exact path must answer."""
         g = self._guard
+        t0 = time.perf_counter()
         labels, sims = self._ann.query(q, g.candidates(k), g.ef(k))
         s, tb = self._slab, self._time
         *parts, seen = jit.ann_topk(labels, sims.astype(np.float32, copy=False), self._label_to_row, s.live,
@@ -390,6 +392,7 @@ class Engine:
         got = parts[0]
         if got.size < min(k, len(s)):
             return None, 0
+        g.time_ann(time.perf_counter() - t0)
         mode = g.sample_mode()
         if mode == "inline" or (mode == "sample" and not g.background):  # we hold the read lock
             g.record(self._recall(q, k, now, got))
@@ -401,12 +404,14 @@ class Engine:
                     g.record(self._recall(q, k, now, got_ids))
 
             g.check(check)
-        return parts, seen
+        return parts, 0  # rows are not scanned: the index supplied the cosines
 
     def _recall(self, q: np.ndarray, k: int, now: float, got) -> float:
         """recall@k of an ANN answer (rows or ids) against the exact answer; read lock held."""
+        t0 = time.perf_counter()
         plan, _ = self._plan(now, None, None, None)
         ref, _, _ = scan.topk(self._kernel, self._slab.vec, q, k, plan)
+        self._guard.time_exact(time.perf_counter() - t0)
         ref_ids = set(self._slab.row_id[ref].tolist())
         got_ids = set(self._slab.row_id[got].tolist()) if isinstance(got, np.ndarray) else set(got)
         return len(got_ids & ref_ids) / max(1, len(ref_ids))

@@ -20,7 +20,9 @@ def data():
 
 def make(data, **kw):
     rng, ids, vecs = data
-    cfg = dict(ann="hnsw", ann_min_rows=1000, recall_sample=1.0, recall_window=8, ann_ef=64, recall_background=False)
+    # every query checked, no cost thinning, no speed-based bypass: the guard's logic alone
+    cfg = dict(ann="hnsw", ann_min_rows=1000, recall_sample=1.0, recall_window=8, ann_ef=64, recall_background=False,
+               recall_budget=0.0, ann_prefer_faster=False)
     cfg.update(kw)
     eng = Engine(D, EngineConfig(**cfg))
     eng.add(ids, vecs)
@@ -71,7 +73,7 @@ def test_guard_widens_then_falls_back(data):
     created = rng.uniform(0, 100, N)
     eng = Engine(D, EngineConfig(ann="hnsw", ann_min_rows=1000, recall_sample=1.0, recall_window=8,
                                  recall_floor=0.999, ann_ef=10, ann_candidates=1, ann_max_widen=1, half_life_s=5.0,
-                                 recall_background=False))
+                                 recall_background=False, recall_budget=0.0, ann_prefer_faster=False))
     eng.add(ids, vecs, created=created)
     for _ in range(40):
         eng.search(rng.normal(size=D), 10, now=100.0)
@@ -111,7 +113,7 @@ def test_background_guard_checks_off_the_query_path(data):
 def test_faiss_adapter_reranks_and_forgets_deleted_rows(data):
     rng, ids, vecs = data
     eng = Engine(D, EngineConfig(ann="faiss", ann_min_rows=1000, recall_sample=1.0, recall_window=8,
-                                 recall_background=False))
+                                 recall_background=False, recall_budget=0.0, ann_prefer_faster=False))
     eng.add(ids, vecs)
     q = vecs[11]
     first = [h.id for h in eng.search(q, 10)]
@@ -120,3 +122,21 @@ def test_faiss_adapter_reranks_and_forgets_deleted_rows(data):
     assert not set(first) & {h.id for h in eng.search(q, 30)}
     st = eng.stats()
     assert st["ann_built"] and st["ann_recall_samples"] == 2 and st["ann_recall_at_k"] >= 0.95
+
+
+def test_default_guard_answers_stay_exact_or_reranked(data):
+    """With cost thinning and the speed bypass on (defaults), answers are still well formed
+    and the timings the guard decides on are exposed."""
+    rng, ids, vecs = data
+    eng = Engine(D, EngineConfig(ann="hnsw", ann_min_rows=1000))
+    eng.add(ids, vecs)
+    for _ in range(80):
+        q = vecs[rng.integers(N)]
+        hits = eng.search(q, 10)
+        assert len(hits) == 10 and len({h.id for h in hits}) == 10
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    eng.drain()
+    st = eng.stats()
+    assert st["ann_ms"] is not None and st["exact_ms"] is not None
+    assert st["ann_recall_samples"] >= 32 and st["ann_recall_at_k"] >= 0.95
+    eng.close()

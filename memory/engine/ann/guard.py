@@ -10,6 +10,12 @@ Calibration: the first `recall_window` ANN queries after the guard starts, and a
 widening, are all checked inline, so the guard judges a new setting within a window instead
 of after window / recall_sample queries.
 
+Cost control: the guard times ANN queries and exact checks (moving averages). Sampling is
+thinned so the checks cost at most `budget` of the ANN time (every
+max(1/recall_sample, t_exact / (budget * t_ann))-th query), and when the exact path is
+measured faster than ANN (pruning makes exact search cheap on weighted data) queries take
+the exact path, with one ANN probe every PROBE_EVERY queries to keep both timings fresh.
+
 With `background=True` the exact reference runs on one worker thread off the caller's path
 (at most MAX_PENDING checks queued; further samples are skipped and counted), so the guard
 costs a sampled query almost nothing; `drain()` waits for queued checks.
@@ -19,14 +25,17 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import math
 import threading
 
 MAX_PENDING = 4
+PROBE_EVERY = 64
+EWMA = 0.05
 
 
 class RecallGuard:
     def __init__(self, *, floor: float, sample: float, window: int, candidates: int, ef: int, max_widen: int,
-                 background: bool = True) -> None:
+                 background: bool = True, budget: float = 0.05) -> None:
         self.floor = floor
         self.every = 0 if sample <= 0 else max(1, round(1.0 / sample))
         self.window = window
@@ -41,6 +50,11 @@ class RecallGuard:
         self._count = 0
         self._lock = threading.Lock()
         self._calibrate = window
+        self.budget = budget
+        self.t_ann: float | None = None
+        self.t_exact: float | None = None
+        self._since_probe = 0
+        self.exact_for_speed = 0
         self.skipped = 0
         self._background = background
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -91,8 +105,34 @@ class RecallGuard:
                 return "inline"
             if not self.every:
                 return None
+            every = self.every
+            if self.t_ann and self.t_exact and self.budget > 0:
+                every = max(every, math.ceil(self.t_exact / (self.budget * self.t_ann)))
             self._count += 1
-            return "sample" if self._count % self.every == 0 else None
+            if self._count >= every:
+                self._count = 0
+                return "sample"
+            return None
+
+    def use_exact_for_speed(self) -> bool:
+        """True when exact search is measured faster than ANN (then skip ANN, probing now and then)."""
+        with self._lock:
+            if self._calibrate > 0 or not (self.t_ann and self.t_exact) or self.t_exact >= self.t_ann:
+                return False
+            self._since_probe += 1
+            if self._since_probe >= PROBE_EVERY:
+                self._since_probe = 0
+                return False
+            self.exact_for_speed += 1
+            return True
+
+    def time_ann(self, seconds: float) -> None:
+        with self._lock:
+            self.t_ann = seconds if self.t_ann is None else self.t_ann + EWMA * (seconds - self.t_ann)
+
+    def time_exact(self, seconds: float) -> None:
+        with self._lock:
+            self.t_exact = seconds if self.t_exact is None else self.t_exact + EWMA * (seconds - self.t_exact)
 
     def record(self, recall: float) -> None:
         with self._lock:
@@ -118,4 +158,7 @@ class RecallGuard:
     def metrics(self) -> dict:
         return {"ann_recall_at_k": self.recall, "ann_recall_samples": self.samples,
                 "ann_widen_level": self.level, "ann_widenings": self.widenings,
-                "ann_fallback_exact": self.fallback, "ann_recall_skipped": self.skipped}
+                "ann_fallback_exact": self.fallback, "ann_recall_skipped": self.skipped,
+                "ann_ms": None if self.t_ann is None else self.t_ann * 1e3,
+                "exact_ms": None if self.t_exact is None else self.t_exact * 1e3,
+                "ann_exact_for_speed": self.exact_for_speed}
