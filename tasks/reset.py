@@ -27,7 +27,7 @@ from tasks.core.errors import NotConverged, OpsError
 from tasks.core.helm import Helm
 from tasks.core.kubectl import Kubectl
 from tasks.core.namespace import Blockers, Namespaces
-from tasks.core.plan import Plan, Step
+from tasks.core.plan import Step
 from tasks.core.runner import format_argv
 from tasks.core.versions import MINIMUMS, Version
 
