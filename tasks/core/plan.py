@@ -28,7 +28,7 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.table import Table
 
-from tasks.core.errors import OpsError, StepFailed
+from tasks.core.errors import StepFailed
 
 KINDS = ("cli", "sdk", "check")
 
@@ -112,7 +112,7 @@ class Plan:
             return record
         try:
             record.state = "change" if step.needed() else "ok"
-        except OpsError as exc:
+        except Exception as exc:  # the preview never crashes; the step's own turn will fail
             # The last line of a failure is the tool's own reason (e.g. connection refused).
             lines = [line for line in self.redact(str(exc)).splitlines() if line.strip()] or ["?"]
             record.state, record.note = "change?", f"cannot check: {lines[-1].strip()}"
