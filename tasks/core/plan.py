@@ -21,7 +21,9 @@ any machine; in a real run the step asks again when its turn comes and fails the
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -150,6 +152,29 @@ class Plan:
         result.outcome, result.seconds = "done", time.monotonic() - started
         return result
 
+    @contextmanager
+    def _progress(self, name: str, every_s: float = 15.0):
+        """A spinner with the elapsed time on a terminal; elsewhere (CI logs, evidence) one
+        "still running" line every `every_s` seconds, so a long wait is never silent."""
+        done, t0 = threading.Event(), time.monotonic()
+        with self.console.status(f"{name} …", spinner="dots") as status:
+            def tick():
+                last = 0.0
+                while not done.wait(1.0):
+                    elapsed = time.monotonic() - t0
+                    status.update(f"{name} … {elapsed:.0f}s")
+                    if not self.console.is_terminal and elapsed - last >= every_s:
+                        last = elapsed
+                        self.console.print(f"  … {name}: still running ({elapsed:.0f}s)")
+
+            ticker = threading.Thread(target=tick, name="plan-progress", daemon=True)
+            ticker.start()
+            try:
+                yield
+            finally:
+                done.set()
+                ticker.join()
+
     def _execute(self, step: Step, record: StepRecord, result: PlanResult) -> None:
         t0 = time.monotonic()
         try:
@@ -159,7 +184,7 @@ class Plan:
                 record.state = "ok"
                 self.console.print(f"[green]ok[/]   {step.name}" + (f" ({record.note})" if record.note else ""))
                 return
-            with self.console.status(f"{step.name} …", spinner="dots"):
+            with self._progress(step.name):
                 record.output = step.action()
             record.state = "done"
         except Exception as exc:  # any failure stops the plan, named by step

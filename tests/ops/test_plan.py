@@ -105,3 +105,15 @@ def test_bad_steps_are_rejected():
         plan.add(Step("a", lambda: None))
     with pytest.raises(ValueError, match="kind"):
         Step("b", lambda: None, kind="shell")
+
+
+def test_a_long_step_reports_progress_in_a_log():
+    import time
+
+    console = make_console()  # not a terminal: progress comes as log lines
+    plan = Plan("inv demo", console=console)
+    plan.add(Step("wait a bit", lambda: time.sleep(2.5)))
+    original = plan._progress
+    plan._progress = lambda name: original(name, every_s=1.0)
+    plan.run()
+    assert "wait a bit: still running (" in output(console)
