@@ -102,12 +102,15 @@ def document(settings: Settings) -> dict:
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     }
     # the vector length is a deployment setting: state it where the schema is
+    b64_len = 4 * ((settings.dim * 4 + 2) // 3)
     for name in ("MemoryIn", "RecallIn", "QueryIn"):
-        vec = comps.get(name, {}).get("properties", {}).get("vector")
-        if vec:
-            for alt in vec.get("anyOf", []):
-                if alt.get("type") == "array":
-                    alt["minItems"] = alt["maxItems"] = settings.dim
+        props = comps.get(name, {}).get("properties", {})
+        for alt in props.get("vector", {}).get("anyOf", []):
+            if alt.get("type") == "array":
+                alt["minItems"] = alt["maxItems"] = settings.dim
+        for alt in props.get("vector_b64", {}).get("anyOf", []):
+            if alt.get("type") == "string":
+                alt["minLength"] = alt["maxLength"] = b64_len
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "SomaStack memory service", "version": "1",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 
@@ -40,13 +42,16 @@ def _vectors(items: list) -> tuple[np.ndarray, list[str]]:
     dim = svc.settings.dim
     out = np.empty((len(items), dim), dtype=np.float32)
     models = []
-    texts = [(i, it.text) for i, it in enumerate(items) if it.vector is None]
+    texts = [(i, it.text) for i, it in enumerate(items) if it.text is not None]
     if texts:
         embedded = svc.embedder.embed([t for _, t in texts])
         for (i, _), vec in zip(texts, embedded):
             out[i] = vec
     for i, it in enumerate(items):
-        if it.vector is not None:
+        if it.vector_b64 is not None:
+            out[i] = _decode_b64(i, it.vector_b64, dim)
+            models.append("client")
+        elif it.vector is not None:
             if len(it.vector) != dim:
                 raise RequestInvalid(f"item {i}: vector has {len(it.vector)} dims, the service uses {dim}")
             vec = np.asarray(it.vector, dtype=np.float64)
@@ -59,6 +64,22 @@ def _vectors(items: list) -> tuple[np.ndarray, list[str]]:
         else:
             models.append(svc.embedder.model_id)
     return out, models
+
+
+def _decode_b64(i: int, text: str, dim: int) -> np.ndarray:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestInvalid(f"item {i}: vector_b64 is not valid base64") from None
+    if len(raw) != dim * 4:
+        raise RequestInvalid(f"item {i}: vector_b64 holds {len(raw) / 4:g} float32 values, "
+                             f"the service uses {dim} dims")
+    vec = np.frombuffer(raw, dtype="<f4")
+    if not np.isfinite(vec).all():
+        raise RequestInvalid(f"item {i}: vector_b64 contains NaN or Inf")
+    if not vec.any():
+        raise RequestInvalid(f"item {i}: vector must be non-zero in float32")
+    return vec
 
 
 def _new(items: list[s.MemoryIn]) -> list[NewMemory]:

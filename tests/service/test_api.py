@@ -235,3 +235,23 @@ def test_hot_tier_budget_evicts_from_recall_but_keeps_the_memory(make_running):
     assert c.get(f"/v1/memories/{evicted[0]}").status_code == 200
     hits = {h["id"] for h in c.post("/v1/recall", json={"vector": vec(0), "k": 40}).get_json()["results"]}
     assert evicted[0] not in hits and len(hits) < 40
+
+
+def test_base64_float32_vectors(sqlite_app):
+    import base64
+
+    import numpy as np
+    c = sqlite_app.client
+    v = np.asarray(vec(5), dtype="<f4")
+    b64 = base64.b64encode(v.tobytes()).decode()
+    r = c.post("/v1/memories", json={"vector_b64": b64, "id": "b64"})
+    assert r.status_code == 201 and r.get_json()["embedding_model"] == "client"
+    stored = c.get("/v1/memories/b64?include_vector=true").get_json()["vector"]
+    assert np.allclose(stored, v)
+    hits = c.post("/v1/recall", json={"vector_b64": b64, "k": 1}).get_json()["results"]
+    assert hits[0]["id"] == "b64"
+    nan = base64.b64encode(np.full(DIM, np.nan, dtype="<f4").tobytes()).decode()
+    for bad, fragment in [(b64[:-8], "float32 values"), ("***", "base64"), (nan, "NaN")]:
+        r = c.post("/v1/memories", json={"vector_b64": bad})
+        assert r.status_code == 400 and fragment in r.get_json()["detail"]
+    assert c.post("/v1/memories", json={"vector_b64": b64, "vector": vec(1)}).status_code == 400
