@@ -11,6 +11,7 @@ recall@k against the exact answer.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -31,6 +32,10 @@ def _free_port() -> int:
 def _pct(values: list[float]) -> tuple[float, float]:
     a = np.asarray(values) * 1000
     return float(np.percentile(a, 50)), float(np.percentile(a, 95))
+
+
+def _b64(v: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(v, dtype="<f4").tobytes()).decode()
 
 
 def _unit(rng, n: int, dim: int) -> np.ndarray:
@@ -109,6 +114,26 @@ def run(args) -> dict:
             lat.append(time.perf_counter() - t0)
             assert r.status_code == 201, r.text
         results["single_store_ms"] = _pct(lat)
+        lat = []
+        for i in range(args.singles):
+            body = json.dumps({"vector_b64": _b64(data[i])})
+            t0 = time.perf_counter()
+            r = s.put(server.base + f"/v1/memories/b{i}", data=body, headers={"Content-Type": "application/json"})
+            lat.append(time.perf_counter() - t0)
+            assert r.status_code == 201, r.text
+        results["single_store_b64_ms"] = _pct(lat)
+        # bulk with JSON float arrays, measured apart (then deleted) so N stays exact below
+        lat = []
+        for b in range(args.json_batches):
+            items = [{"vector": data[j].tolist(), "id": f"j{j}"} for j in range(b * args.batch, (b + 1) * args.batch)]
+            body = json.dumps({"items": items})
+            t0 = time.perf_counter()
+            r = s.post(server.base + "/v1/memories/bulk", data=body, headers={"Content-Type": "application/json"})
+            lat.append(time.perf_counter() - t0)
+            assert r.status_code == 201, r.text[:300]
+        if lat:
+            results["bulk_json_request_ms"] = _pct(lat)
+            results["http_bulk_json_per_s"] = args.batch * len(lat) / sum(lat)
         s.delete(server.base + "/v1/memories?memory_type=episodic")
 
         # -- bulk store up to each N, recall at each N ----------------------------------------
@@ -117,7 +142,7 @@ def run(args) -> dict:
         for n in sizes:
             while loaded < n:
                 hi = min(n, loaded + args.batch)
-                items = [{"vector": data[j].tolist(), "id": f"m{j}"} for j in range(loaded, hi)]
+                items = [{"vector_b64": _b64(data[j]), "id": f"m{j}"} for j in range(loaded, hi)]
                 body = json.dumps({"items": items})
                 t0 = time.perf_counter()
                 r = s.post(server.base + "/v1/memories/bulk", data=body,
@@ -200,11 +225,15 @@ def report(r: dict) -> str:
     lines = [f"dim {r['dim']}, k {r['k']}, {r['queries']} queries, unit-normal random vectors, "
              f"bulk batches of {r['bulk_batch']}, waitress threads {r['threads']}", "",
              "| measure | memory service | chromadb | ratio |", "| --- | --- | --- | --- |"]
-    lines.append("| single store p50 / p95 (HTTP, PostgreSQL commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_ms"]))
-    lines.append("| bulk request p50 / p95 (HTTP, %d items) | %.1f / %.1f ms | | |" % (r["bulk_batch"], *r["bulk_request_ms"]))
+    lines.append("| single store p50 / p95 (HTTP, JSON floats, PostgreSQL commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_ms"]))
+    lines.append("| single store p50 / p95 (HTTP, vector_b64, PostgreSQL commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_b64_ms"]))
+    if "bulk_json_request_ms" in r:
+        lines.append("| bulk request p50 / p95 (HTTP, %d items, JSON floats) | %.1f / %.1f ms (%.0f memories/s) | | |" % (
+            r["bulk_batch"], *r["bulk_json_request_ms"], r["http_bulk_json_per_s"]))
+    lines.append("| bulk request p50 / p95 (HTTP, %d items, vector_b64) | %.1f / %.1f ms | | |" % (r["bulk_batch"], *r["bulk_request_ms"]))
     ch = r["chromadb"] if isinstance(r["chromadb"], dict) else None
     ing = r["http_bulk_ingest_per_s"]
-    lines.append("| ingest, memories/s (service over HTTP vs chromadb in-process) | %.0f | %s | %s |" % (
+    lines.append("| ingest, memories/s (service over HTTP, vector_b64, vs chromadb in-process) | %.0f | %s | %s |" % (
         ing, f"{ch['ingest_per_s']:.0f}" if ch else "-", f"{ing / ch['ingest_per_s']:.1f}x" if ch else "-"))
     lines.append("| ingest into PostgreSQL in-process (service.write, COPY), memories/s | %.0f | | |" % r["pg_ingest_per_s"])
     for n, (p50, p95) in r["http_recall_ms"].items():
@@ -226,6 +255,7 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--singles", type=int, default=500)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--json-batches", type=int, default=10, help="bulk requests sent as JSON float arrays")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--database-url", default="")
