@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pathlib
+import sys
 
 import pytest
 import sh
@@ -66,7 +68,7 @@ def test_missing_section_is_reported():
 
 
 def test_config_show_cli_prints_json_with_sources():
-    out = sh.Command(str(REPO_ROOT / ".venv/bin/inv"))("config.show", "--mode=test", "--json", _cwd=str(REPO_ROOT),
+    out = sh.Command(str(pathlib.Path(sys.executable).parent / "inv"))("config.show", "--mode=test", "--json", _cwd=str(REPO_ROOT),
                                                       _env={"PATH": "/usr/bin:/bin", "SOMA_CLUSTER": "lab"},
                                                       _tty_out=False)
     shown = json.loads(str(out))
@@ -76,7 +78,7 @@ def test_config_show_cli_prints_json_with_sources():
 
 
 def test_config_show_cli_rejects_a_bad_mode_with_exit_2():
-    done = sh.Command(str(REPO_ROOT / ".venv/bin/inv"))("config.show", "--mode=qa", _cwd=str(REPO_ROOT),
+    done = sh.Command(str(pathlib.Path(sys.executable).parent / "inv"))("config.show", "--mode=qa", _cwd=str(REPO_ROOT),
                                                        _ok_code=list(range(256)), _return_cmd=True)
     assert done.exit_code == 2
     assert "unknown mode 'qa'" in done.stderr.decode()

@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import socket
+import sys
 import uuid
 
 import pytest
@@ -125,7 +126,7 @@ def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                   if not any(os.path.exists(os.path.join(p, t)) for t in ("kind", "helm")))
     env["SOMA_EVIDENCE_DIR"] = str(tmp_path)
-    done = sh.Command(str(REPO_ROOT / ".venv" / "bin" / "inv"))(
+    done = sh.Command(str(pathlib.Path(sys.executable).parent / "inv"))(
         "kind.full", "--mode=dev", "--dry", "--evidence", _cwd=str(REPO_ROOT), _env={**env, "COLUMNS": "200"},
         _return_cmd=True, _ok_code=list(range(256)), _tty_out=False)
     text = done.stdout.decode()

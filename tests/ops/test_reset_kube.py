@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pathlib
+import sys
 import uuid
 
 import pytest
@@ -197,7 +199,7 @@ def test_unknown_mode_is_one_clear_error(kube_cluster):
     assert "unknown mode 'qa'" in str(stopped.value.message)
 
 
-def test_the_inv_command_line_end_to_end(kube_cluster):
+def test_the_inv_command_line_end_to_end(kube_cluster, tmp_path):
     import sh
 
     from tasks.core.config import REPO_ROOT
@@ -205,12 +207,13 @@ def test_the_inv_command_line_end_to_end(kube_cluster):
     ns = unique("reset-cli")
     kube_cluster.kubectl("create", "namespace", ns)
     hold_with_finalizer(kube_cluster, ns)
-    inv = sh.Command(str(REPO_ROOT / ".venv" / "bin" / "inv"))
+    inv = sh.Command(str(pathlib.Path(sys.executable).parent / "inv"))
 
     def run(*args):
         done = inv("reset", f"--namespace={ns}", f"--kubeconfig={kube_cluster.kubeconfig}", *args,
                    _cwd=str(REPO_ROOT), _ok_code=list(range(256)), _return_cmd=True, _tty_out=False,
-                   _env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+                   # HOME keeps kubectl's discovery cache out of the repository
+                   _env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(tmp_path)})
         return done.exit_code, done.stdout.decode(), done.stderr.decode()
 
     code, out, err = run("--timeout=3")
