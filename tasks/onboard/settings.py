@@ -58,7 +58,8 @@ def load(c, ns: str, env: str = "dev", mode: str | None = "dev",
         try:
             spec_kwargs[key] = typ(raw)
         except (TypeError, ValueError):
-            raise InvalidInput(f"soma.onboard.{key}={raw!r} is not a {typ.__name__}") from None
+            kind = "an integer" if typ is int else "a string"
+            raise InvalidInput(f"soma.onboard.{key}={raw!r} is not {kind}") from None
     endpoints = {}
     for key, names in ENDPOINT_ENV.items():
         value = next((environ[n] for n in names if environ.get(n)), section.get(key, ""))

@@ -1,5 +1,7 @@
 """Bad input is refused with a clear message before any step runs."""
 
+import re
+
 import pytest
 
 from tasks.onboard.errors import InvalidInput
@@ -43,3 +45,37 @@ def test_onboard_refuses_before_any_step(vault_env, argv, message):
     assert "┏" not in out  # no plan table was even printed
     client = vault_env.client()
     assert "sa09" not in client.sys.list_policies()["data"]["policies"]
+
+
+def _config(onboard=None):
+    from tests.onboard.cli import collection
+    soma = collection().configuration()["soma"]
+    if onboard is not None:
+        soma = {**soma, "onboard": onboard}
+    return {"soma": soma}
+
+
+def test_onboard_settings_come_from_config_and_environment():
+    from tasks.onboard import settings
+    spec, endpoints, _ = settings.load(
+        _config({"partitions": 12, "vault_addr": "https://vault.example:8200"}), "sa01",
+        environ={"SOMA_ONBOARD_TOKEN_TTL": "3600", "SOMA_KAFKA_BOOTSTRAP": "k:9092"})
+    assert (spec.partitions, spec.token_ttl) == (12, 3600)
+    assert endpoints.vault_addr == "https://vault.example:8200"
+    assert endpoints.kafka_bootstrap == "k:9092"
+
+
+@pytest.mark.parametrize("onboard, environ, message", [
+    ({"partitons": 6}, {}, "unknown soma.onboard settings ['partitons']"),
+    ({}, {"SOMA_ONBOARD_TOKEN_TTL": "a day"}, "soma.onboard.token_ttl='a day' is not an integer"),
+])
+def test_bad_onboard_settings_are_refused(onboard, environ, message):
+    from tasks.onboard import settings
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        settings.load(_config(onboard), "sa01", environ=environ)
+
+
+def test_missing_seed_file_is_refused_before_any_step(tmp_path):
+    code, out = inv("app.onboard", "--ns", "sa01", "--seed-file", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "cannot read seed file" in out
+    assert "┏" not in out
