@@ -108,8 +108,10 @@ def test_onboard_sa01_produces_every_artefact_and_second_run_is_a_no_op(all_serv
     cm = kube.get_json("configmap", "sa01-settings", "-n", "sa01")
     assert cm["data"]["VAULT_ROLE"] == "sa01" and cm["data"]["VAULT_ADDR"].startswith("https://")
     np = kube.get_json("networkpolicy", "allow-from-sa01", "-n", "soma-infra")
-    assert np["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"][
-        "kubernetes.io/metadata.name"] == "sa01"
+    selector = np["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]
+    assert selector["kubernetes.io/metadata.name"] == "sa01"
+    # The policy really selects the live namespace (every label it asks for is there).
+    assert selector.items() <= ns["metadata"]["labels"].items()
 
     # Vault: policy, role, KV seed with a derived DSN.
     client = vault.client()
