@@ -140,3 +140,31 @@ def test_default_guard_answers_stay_exact_or_reranked(data):
     assert st["ann_ms"] is not None and st["exact_ms"] is not None
     assert st["ann_recall_samples"] >= 32 and st["ann_recall_at_k"] >= 0.95
     eng.close()
+
+
+def test_labels_follow_rows_through_reorganisation(data):
+    rng, ids, vecs = data
+    eng = Engine(D, EngineConfig(ann="hnsw", ann_min_rows=1000, block_rows=256, recall_sample=0.0,
+                                 ann_prefer_faster=False, recall_window=1))
+    eng.add(ids, vecs)
+    before = eng.stats()["reorganizations"]
+    gone = ids[::3]
+    eng.remove(gone)                                   # holes, then refills and a re-pack
+    extra = [f"x{i}" for i in range(1500)]
+    eng.add(extra, rng.normal(size=(1500, D)))
+    assert eng.stats()["reorganizations"] > before
+    for i in list(range(1, N, 97)):
+        if ids[i] in gone:
+            continue
+        hits = eng.search(vecs[i], 10)
+        assert hits[0].id == ids[i] and abs(hits[0].similarity - 1.0) < 1e-5  # its label maps to its row
+        assert not set(gone) & {h.id for h in hits}
+
+
+def test_kinds_and_batch_filters(rng):
+    eng = Engine(8)
+    v = rng.normal(size=(60, 8))
+    eng.add([f"k{i}" for i in range(60)], v, kinds=[i % 3 for i in range(60)], created=np.arange(60.0))
+    for hits in eng.search_batch(v[:4], 5, kinds=[2], created_range=(10.0, None)):
+        assert hits and all(int(h.id[1:]) % 3 == 2 and int(h.id[1:]) >= 10 for h in hits)
+    assert {h.id for h in eng.search(v[0], 100, allowed_ids={"k1", "k2", "nope"})} == {"k1", "k2"}
