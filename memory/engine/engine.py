@@ -505,6 +505,7 @@ class Engine:
                 "bytes_scanned": self._rows_scanned * self.dim * item,
                 "scan_share": (self._rows_scanned / self._rows_total) if self._rows_total else None,
                 "ann": self.config.ann, "ann_built": bool(self._ann is not None and self._ann_built),
+                "ann_index_slots": getattr(self._ann, "slots", None) if self._ann is not None else None,
             }
             out.update(self._hot.metrics(len(s), held))
             if self._guard is not None:

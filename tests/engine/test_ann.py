@@ -168,3 +168,16 @@ def test_kinds_and_batch_filters(rng):
     for hits in eng.search_batch(v[:4], 5, kinds=[2], created_range=(10.0, None)):
         assert hits and all(int(h.id[1:]) % 3 == 2 and int(h.id[1:]) >= 10 for h in hits)
     assert {h.id for h in eng.search(v[0], 100, allowed_ids={"k1", "k2", "nope"})} == {"k1", "k2"}
+
+
+def test_hnsw_reuses_deleted_slots(rng):
+    eng = Engine(D, EngineConfig(ann="hnsw", ann_min_rows=100, recall_sample=0.0, ann_prefer_faster=False))
+    eng.add([f"s{i}" for i in range(300)], rng.normal(size=(300, D)))
+    for rnd in range(5):
+        eng.remove([f"s{i}" for i in range(100)] if rnd == 0 else [f"u{rnd - 1}-{i}" for i in range(100)])
+        fresh = [f"u{rnd}-{i}" for i in range(100)]
+        v = rng.normal(size=(100, D))
+        eng.add(fresh, v)
+        assert eng.search(v[7], 1)[0].id == fresh[7]
+    assert eng.stats()["ann_index_slots"] <= 300  # five rounds of 100 updates did not grow the graph
+    assert len(eng) == 300

@@ -52,3 +52,8 @@ class FaissHnswAdapter(AnnAdapter):
 
     def __len__(self) -> int:
         return self._live
+
+    @property
+    def slots(self) -> int:
+        """Elements the graph holds, live and tombstoned (faiss HNSW cannot reuse them)."""
+        return int(self._index.ntotal)

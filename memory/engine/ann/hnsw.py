@@ -23,7 +23,10 @@ class HnswAdapter(AnnAdapter):
             raise EngineError("ann='hnsw' needs hnswlib: pip install 'somastack[ann]'") from exc
         self._threads = threads
         self._index = hnswlib.Index(space="ip", dim=dim)
-        self._index.init_index(max_elements=1024, M=m, ef_construction=ef_construction)
+        # Deleted slots are reused by later inserts, so a long-running engine with updates
+        # does not grow its graph without bound.
+        self._index.init_index(max_elements=1024, M=m, ef_construction=ef_construction, allow_replace_deleted=True)
+        self._deleted = 0
         self._live = 0
         self._ef = None
         self._ef_lock = threading.Lock()  # ef is index-global in hnswlib
@@ -31,10 +34,15 @@ class HnswAdapter(AnnAdapter):
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         if labels.size == 0:
             return
-        need = self._index.get_current_count() + labels.size
+        reuse = min(self._deleted, labels.size)
+        need = self._index.get_current_count() + labels.size - reuse
         if need > self._index.get_max_elements():
             self._index.resize_index(max(need, 2 * self._index.get_max_elements()))
-        self._index.add_items(vectors, labels, num_threads=self._threads)
+        if reuse:
+            self._index.add_items(vectors[:reuse], labels[:reuse], num_threads=self._threads, replace_deleted=True)
+            self._deleted -= reuse
+        if reuse < labels.size:
+            self._index.add_items(vectors[reuse:], labels[reuse:], num_threads=self._threads)
         self._live += labels.size
 
     def remove(self, labels: np.ndarray) -> None:
@@ -42,6 +50,7 @@ class HnswAdapter(AnnAdapter):
             try:
                 self._index.mark_deleted(int(label))
                 self._live -= 1
+                self._deleted += 1
             except RuntimeError:
                 pass  # already deleted or never indexed
 
@@ -65,3 +74,8 @@ class HnswAdapter(AnnAdapter):
 
     def __len__(self) -> int:
         return self._live
+
+    @property
+    def slots(self) -> int:
+        """Elements the graph holds, live and deleted (bounded by reuse of deleted slots)."""
+        return self._index.get_current_count()
