@@ -11,6 +11,7 @@ import sys
 
 import sh
 from invoke import task
+from invoke.exceptions import Exit
 
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
@@ -51,7 +52,10 @@ def bench(c, sizes="10000,100000", workloads="uniform,clustered,agent", queries=
                       threads=int(threads), seed=int(seed), vectors=vectors, query_file=queries_file,
                       json_path=json, markdown=markdown)
     env = {**os.environ, **{var: str(threads) for var in BLAS_THREAD_VARS}}
-    sh.Command(sys.executable)(*argv, _env=env, _out=sys.stdout, _err=sys.stderr)
+    try:
+        sh.Command(sys.executable)(*argv, _env=env, _out=sys.stdout, _err=sys.stderr)
+    except sh.ErrorReturnCode as exc:  # the child already printed its error (argparse, data)
+        raise Exit(code=exc.exit_code) from None
 
 
 # -- the service: serve, migrate, relay, consume (configuration: SOMA_MEMORY_* variables) --
