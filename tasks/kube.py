@@ -6,7 +6,11 @@ dependency. The build follows debian/rules: GOPATH mode (module mode fails with 
 go.mod needed, disabled by -mod=vendor"), `make generated_files` first (else
 `undefined: openapi.GetOpenAPIDefinitions`), then `go build` per command.
 
-The result is cached OUTSIDE the repository, in ~/.cache/somastack/kube/<version>/ (the Go
+The vendored `modern-go/reflect2` 1.0.1 faults under Go >= 1.18 (`fatal error: fault` on the
+first custom-resource write), so before building, it and `json-iterator/go` are replaced with the
+sources of Debian's own fixed packages (reflect2 1.0.2, json-iterator 1.1.12).
+
+The result is cached OUTSIDE the repository, in ~/.cache/somastack/kube/<version>-<recipe>/ (the Go
 cache is ~1.6 GB, the binaries ~110 MB each), so `ensure_binaries()` builds only when a binary
 is missing. A file lock keeps two builds from running at once; binaries are written under a
 temporary name and renamed, so a killed build never leaves a half-written binary behind.
@@ -29,6 +33,15 @@ from tasks.core.runner import Runner
 # Pinned: the cache folder is named after the upstream release inside this Debian version.
 DEBIAN_VERSION = "1.20.5+really1.20.2-1.1+deb12u1"
 KUBE_VERSION = "v1.20.2"
+# Bumped whenever the build recipe changes, so binaries from an older recipe are never reused.
+RECIPE = "r2"
+# vendor path -> (Debian package, path of its Go source inside the package)
+VENDOR_FIXES = {
+    "vendor/github.com/modern-go/reflect2": (
+        "golang-github-modern-go-reflect2-dev", "usr/share/gocode/src/github.com/modern-go/reflect2"),
+    "vendor/github.com/json-iterator/go": (
+        "golang-github-json-iterator-go-dev", "usr/share/gocode/src/github.com/json-iterator/go"),
+}
 BINARIES = ("kube-apiserver", "kube-controller-manager")
 BUILD_DEPS = {"golang-go": "/usr/bin/go", "dpkg-dev": "/usr/bin/dpkg-source",
               "rsync": "/usr/bin/rsync", "jq": "/usr/bin/jq", "make": "/usr/bin/make"}
@@ -48,7 +61,7 @@ def cache_root() -> pathlib.Path:
 
 
 def binary_dir(version: str = KUBE_VERSION) -> pathlib.Path:
-    return cache_root() / version
+    return cache_root() / f"{version}-{RECIPE}"
 
 
 def binary_paths(version: str = KUBE_VERSION) -> dict[str, pathlib.Path]:
@@ -104,13 +117,35 @@ def source_tree(runner: Runner, work: pathlib.Path) -> pathlib.Path:
                            timeout=900, cwd=work, env=APT_ENV)
         dsc = sorted(glob.glob(str(work / "kubernetes_*.dsc")))[-1]
         shutil.rmtree(src, ignore_errors=True)
-        (work / "generated.ok").unlink(missing_ok=True)  # new tree: generate again
+        for stale in ("generated.ok", *(m.name for m in work.glob("vendor-*.ok"))):
+            (work / stale).unlink(missing_ok=True)  # new tree: generate and patch again
         runner.run(["dpkg-source", "-x", dsc, str(src)], timeout=900, cwd=work)
     link = src / ".go" / "src" / "k8s.io" / "kubernetes"
     if not link.exists():
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to("../../..")
     return link
+
+
+def patch_vendor(runner: Runner, work: pathlib.Path) -> bool:
+    """Swap the Go-1.18-incompatible vendored packages for Debian's fixed sources (once)."""
+    marker = work / f"vendor-{RECIPE}.ok"
+    if marker.exists():
+        return False
+    debs = work / "debs"
+    shutil.rmtree(debs, ignore_errors=True)
+    debs.mkdir(parents=True)
+    packages = sorted({pkg for pkg, _ in VENDOR_FIXES.values()})
+    runner.run(["apt-get", "download", *packages], timeout=600, cwd=debs, env=APT_ENV)
+    for deb in sorted(debs.glob("*.deb")):
+        runner.run(["dpkg-deb", "-x", str(deb), str(debs / "root")], timeout=300)
+    for vendor_path, (_pkg, source) in VENDOR_FIXES.items():
+        target = work / "src" / vendor_path
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(debs / "root" / source, target,
+                        ignore=shutil.ignore_patterns("*_test.go", "testdata"), symlinks=False)
+    marker.write_text("ok\n")
+    return True
 
 
 def go_env(work: pathlib.Path) -> dict[str, str]:
@@ -131,6 +166,8 @@ def compile_binaries(runner: Runner, version: str = KUBE_VERSION, log=print) -> 
     if install_build_deps(runner):
         log("kube.build: installed build dependencies")
     pkg = source_tree(runner, work)
+    if patch_vendor(runner, work):
+        log("kube.build: vendored reflect2/json-iterator replaced with Debian's fixed sources")
     env = go_env(work)
     (work / "home").mkdir(parents=True, exist_ok=True)
     marker = work / "generated.ok"

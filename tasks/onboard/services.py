@@ -6,19 +6,16 @@ import os
 
 from tasks.core.kubectl import Kubectl
 from tasks.core.runner import Runner
-from tasks.onboard import db_ops, kafka_ops, manifests, vault_ops
+from tasks.onboard import db_ops, kafka_ops, vault_ops
 from tasks.onboard.settings import Endpoints
 
 
 class Services:
     def __init__(self, endpoints: Endpoints, runner: Runner | None = None,
-                 environ: dict | None = None, custom_runner=None):
+                 environ: dict | None = None):
         self.endpoints = endpoints
         self.environ = os.environ if environ is None else environ
         self.runner = runner or Runner(timeout=endpoints.timeout)
-        # Runner for kubectl calls on custom resources (ExternalSecret, ClusterSecretStore);
-        # the same runner unless a test injects a recording seam (see docs/onboarding.md).
-        self.custom_runner = custom_runner or self.runner
         self._pg = None
 
     def secret(self, *values: str) -> None:
@@ -47,14 +44,6 @@ class Services:
     def kubectl(self) -> Kubectl:
         return Kubectl(self.runner, kubeconfig=self.endpoints.kubeconfig or None,
                        context=self.endpoints.context or None, timeout=self.endpoints.timeout)
-
-    @functools.cached_property
-    def custom_kubectl(self) -> Kubectl:
-        return Kubectl(self.custom_runner, kubeconfig=self.endpoints.kubeconfig or None,
-                       context=self.endpoints.context or None, timeout=self.endpoints.timeout)
-
-    def kubectl_for(self, manifest: dict) -> Kubectl:
-        return self.custom_kubectl if manifests.is_custom(manifest) else self.kubectl
 
     def close(self) -> None:
         if self._pg is not None and not self._pg.closed:

@@ -15,8 +15,8 @@ def kube_step(svc: Services, manifest: dict) -> Step:
     meta = manifest["metadata"]
     name = f"apply {manifest['kind']} {meta['name']}"
     return Step(name=name, kind="cli", detail=kube_ops.describe(manifest),
-                needed=lambda: kube_ops.needs_apply(svc.kubectl_for(manifest), manifest),
-                action=lambda: kube_ops.apply(svc.kubectl_for(manifest), manifest))
+                needed=lambda: kube_ops.needs_apply(svc.kubectl, manifest),
+                action=lambda: kube_ops.apply(svc.kubectl, manifest))
 
 
 def kube_steps(svc: Services, objs: dict, files: list[str]) -> list[Step]:

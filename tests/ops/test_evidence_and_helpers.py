@@ -58,7 +58,7 @@ def test_deb_src_detection_reads_both_apt_formats(tmp_path):
 
 def test_kube_binaries_are_cached_outside_the_repository(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert kube.binary_dir() == tmp_path / "somastack" / "kube" / kube.KUBE_VERSION
+    assert kube.binary_dir() == tmp_path / "somastack" / "kube" / f"{kube.KUBE_VERSION}-{kube.RECIPE}"
     assert kube.missing_binaries() == list(kube.BINARIES)
     for path in kube.binary_paths().values():
         path.parent.mkdir(parents=True, exist_ok=True)
