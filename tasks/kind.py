@@ -25,18 +25,18 @@ import pathlib
 import yaml
 from invoke import task
 
+from tasks.core import dockerengine, helm
 from tasks.core.cli import session
-from tasks.core.errors import OpsError, ToolMissing
-from tasks.core.helm import Helm
+from tasks.core.errors import OpsError
 from tasks.core.images import Preloader
 from tasks.core.kindcli import Kind
 from tasks.core.kubectl import Kubectl
 from tasks.core.namespace import Namespaces
 from tasks.core.plan import Step
-from tasks.core.preflight import run_checks
-from tasks.core.release import readiness, release_drift, wait_ready
+from tasks.core.preflight import run_checks, verdict
+from tasks.core.readiness import readiness, wait_ready
+from tasks.core.release import release_drift
 from tasks.core.runner import format_argv
-from tasks.core.versions import Version
 
 HELP = {"mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
         "cluster": "kind cluster name (default: soma.cluster)",
@@ -51,25 +51,12 @@ class Tools:
         cfg = s.cfg
         self.kind = Kind(s.runner)
         self.kubectl = Kubectl(s.runner, cfg.kubeconfig, cfg.kind_context, timeout=cfg.timeouts["command"])
-        version = Version(3, 13, 0)
-        if s.runner.which("helm"):
-            try:
-                version = s.runner.version("helm")
-            except OpsError:
-                pass  # preflight reports it
-        self.helm = Helm(s.runner, version, cfg.kubeconfig, cfg.kind_context)
+        self.helm = helm.detect(s.runner, cfg.kubeconfig, cfg.kind_context)
         self._docker = docker_client
 
     def docker(self):
         if self._docker is None:
-            import docker
-
-            try:
-                self._docker = docker.from_env()
-                self._docker.ping()
-            except docker.errors.DockerException as exc:
-                self._docker = None
-                raise OpsError(f"cannot reach the docker engine: {exc}") from None
+            self._docker = dockerengine.connect()
         return self._docker
 
     def preloader(self) -> Preloader:
@@ -83,10 +70,9 @@ def preflight_step(s, tools: Tools, names: tuple[str, ...]) -> Step:
         checks, versions = run_checks(s.runner, s.cfg, tools=names, docker_ping=ping)
         s.evidence.tools.update({k: str(v) for k, v in versions.items()})
         s.evidence.add("preflight", [c.to_dict() for c in checks])
-        failed = [c for c in checks if c.status == "fail"]
+        failed = verdict(checks, names)
         if failed:
-            message = "preflight failed: " + "; ".join(f"{c.name}: {c.reason}" for c in failed)
-            raise (ToolMissing if any(c.name in names for c in failed) else OpsError)(message)
+            raise failed
         return f"{len(checks)} checks passed"
 
     return Step("preflight", check, "check", f"gates {', '.join(names)} + config files (inv preflight)")
@@ -151,12 +137,12 @@ def missing_dependencies(chart_dir: pathlib.Path) -> list[str]:
 
 
 def deploy_steps(s, tools: Tools) -> list[Step]:
-    cfg, helm, kubectl = s.cfg, tools.helm, tools.kubectl
+    cfg, helm_cli, kubectl = s.cfg, tools.helm, tools.kubectl
     namespaces = Namespaces(kubectl)
-    upgrade = helm.argv_upgrade_install(cfg.release, cfg.rel(cfg.chart_dir), cfg.namespace,
+    upgrade = helm_cli.argv_upgrade_install(cfg.release, cfg.rel(cfg.chart_dir), cfg.namespace,
                                         [cfg.rel(p) for p in cfg.values_files], cfg.timeouts["helm"],
                                         cfg.values.get("rollback_on_failure", False))
-    dep_build = helm.argv_dependency_build(cfg.rel(cfg.chart_dir))
+    dep_build = helm_cli.argv_dependency_build(cfg.rel(cfg.chart_dir))
 
     def install() -> str:
         missing = [str(cfg.rel(p)) for p in cfg.values_files if not p.is_file()]

@@ -32,6 +32,9 @@ from tasks.core.errors import ConfigError
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODES = ("dev", "test", "staging", "prod-lite", "prod")
 
+# A Kubernetes DNS label (RFC 1123): namespaces, and by Helm's rule also release names.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_HELP = "lower-case letters, digits and '-', starting and ending with a letter or digit"
 _TIMEOUT = {"type": "integer", "minimum": 1}
 SCHEMA = {
     "type": "object",
@@ -40,9 +43,9 @@ SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "mode": {"enum": list(MODES)},
-        "cluster": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
-        "namespace": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63},
-        "release": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 53},
+        "cluster": {"type": "string", "pattern": DNS_LABEL, "description": _DNS_HELP},
+        "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63, "description": _DNS_HELP},
+        "release": {"type": "string", "pattern": DNS_LABEL, "maxLength": 53, "description": _DNS_HELP},
         "chart": {"type": "string", "minLength": 1},
         "kind_config": {"type": "string", "minLength": 1},
         "kubeconfig": {"type": "string"},
@@ -164,15 +167,20 @@ def section(c) -> dict:
     return _plain(raw)
 
 
+def check_mode(mode: str) -> str:
+    """The mode itself, or ConfigError naming the five that exist."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    return mode
+
+
 def soma_config(c, mode: str | None = None, overrides: Mapping[str, Any] | None = None,
                 environ: Mapping[str, str] | None = None, root: pathlib.Path = REPO_ROOT) -> SomaConfig:
     environ = os.environ if environ is None else environ
     base = section(c)
     modes = base.pop("modes", {}) or {}
     mode_source = "flag" if mode else "env SOMA_MODE" if environ.get("SOMA_MODE") else "config"
-    mode = mode or environ.get("SOMA_MODE") or base.get("mode") or "dev"
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    mode = check_mode(mode or environ.get("SOMA_MODE") or base.get("mode") or "dev")
     values = copy.deepcopy(base)
     sources = {key: "config" for key in _flatten(values)}
     for key, value in _flatten(modes.get(mode) or {}).items():
@@ -198,5 +206,8 @@ def soma_config(c, mode: str | None = None, overrides: Mapping[str, Any] | None 
         jsonschema.validate(values, SCHEMA)
     except jsonschema.ValidationError as exc:
         where = ".".join(str(p) for p in exc.absolute_path) or "soma"
-        raise ConfigError(f"invalid setting soma.{where}: {exc.message}") from None
+        # The schema's description says what a valid value looks like, in words, not a regex.
+        why = exc.schema.get("description") if isinstance(exc.schema, dict) else None
+        raise ConfigError(f"invalid setting soma.{where}: {exc.message}"
+                          + (f" ({why})" if why else "")) from None
     return SomaConfig(values, sources, root)

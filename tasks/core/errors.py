@@ -14,7 +14,12 @@ Exit codes: 1 a step failed or did not converge (default), 2 bad configuration o
     ├── ConfigError        bad mode, bad override, bad invoke.yaml `soma` section
     ├── VersionError       a tool printed a version we cannot parse
     ├── StepFailed         a plan step raised; carries the step name
-    └── NotConverged       a wait or readiness gate ran out of time (names what blocks)
+    ├── NotConverged       a wait or readiness gate ran out of time (names what blocks)
+    └── ChartError         the chart or a values file is missing or unreadable
+        ├── ValuesError    merged values break values.schema.json (every violation listed)
+        ├── LintError      `helm lint` found errors or unexpected warnings
+        ├── RenderError    the Helm engine could not render a template
+        └── ManifestError  a rendered manifest breaks the Kubernetes schema
 """
 
 
@@ -68,3 +73,27 @@ class StepFailed(OpsError):
 
 class NotConverged(OpsError):
     """A wait or readiness gate timed out; the message names what still blocks."""
+
+
+class ChartError(OpsError):
+    """The chart or one of its values files cannot be used."""
+
+
+class ValuesError(ChartError):
+    """Merged values violate values.schema.json."""
+
+    def __init__(self, message: str, violations=()):
+        super().__init__(message)
+        self.violations = list(violations)
+
+
+class LintError(ChartError):
+    """`helm lint` reported errors or unexpected warnings."""
+
+
+class RenderError(ChartError):
+    """The Helm engine failed to render the chart."""
+
+
+class ManifestError(ChartError):
+    """A rendered manifest is not valid for the target Kubernetes version."""

@@ -10,7 +10,7 @@ import os
 import pytest
 import yaml
 
-from tasks import chart
+from tasks.core import chart
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import helm_python as helm
 import yaml
 
-from tasks import chart
+from tasks.core import chart
+from tasks.core.runner import Runner
+from tasks.core.config import MODES, REPO_ROOT
+from tasks.core.values import read_values_file
 
 # reference-upstream §4.9 (latest pins; OPA from the first revision, before it was dropped).
 EXPECTED = {
@@ -43,13 +44,12 @@ def test_every_condition_is_a_boolean_in_base_values_and_every_overlay(merged):
 
 
 def test_no_dependency_tarball_is_committed():
-    tracked = subprocess.run(["git", "ls-files", str(chart.CHART_DIR)], capture_output=True,
-                             text=True, check=True, cwd=chart.REPO_ROOT).stdout.split()
+    tracked = Runner(cwd=REPO_ROOT).run(["git", "ls-files", str(chart.CHART_DIR)]).stdout.split()
     assert tracked, "the chart is not tracked by git"
     assert not [p for p in tracked if p.endswith(".tgz") or "/charts/" in p]
 
 
 def test_every_mode_has_an_overlay_naming_itself():
-    for mode in chart.MODES:
-        overlay = chart.read_values_file(chart.overlay_path(mode))
+    for mode in MODES:
+        overlay = read_values_file(chart.overlay_path(mode))
         assert overlay["mode"] == mode

@@ -10,9 +10,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tasks import chart
+from tasks.core import chart
+from tasks.core.config import MODES, REPO_ROOT
 
-KIND_CONFIG = chart.REPO_ROOT / "infra" / "kind" / "soma-kind.yaml"
+KIND_CONFIG = REPO_ROOT / "infra" / "kind" / "soma-kind.yaml"
 # Field names of kind's v1alpha4 Cluster and Node types (pkg/apis/config/v1alpha4/types.go).
 CLUSTER_FIELDS = {"kind", "apiVersion", "name", "nodes", "networking", "featureGates", "runtimeConfig",
                   "kubeadmConfigPatches", "kubeadmConfigPatchesJSON6902", "containerdConfigPatches",
@@ -50,7 +51,7 @@ def test_node_image_is_pinned_by_digest_to_a_validated_kubernetes(config):
 def test_chart_manifests_are_valid_for_the_kind_node_version(config, rendered):
     major, minor, _ = PINNED.match(config["nodes"][0]["image"]).groups()
     version = f"{major}.{minor}.0"
-    for mode in chart.MODES:
+    for mode in MODES:
         docs = rendered[mode].documents()
         assert chart.validate_manifests(docs, version) == len(docs)
 

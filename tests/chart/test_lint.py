@@ -6,10 +6,12 @@ import shutil
 
 import pytest
 
-from tasks import chart
+from tasks.core import chart
+from tasks.core.config import MODES
+from tasks.core.errors import ChartError, LintError, RenderError
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_every_mode_lints_clean(mode):
     report = chart.lint(mode)
     assert report.mode == mode
@@ -30,9 +32,9 @@ def chart_copy(tmp_path):
 def test_a_template_error_fails_lint_and_render(chart_copy):
     (chart_copy / "templates" / "broken.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.mode | nosuchfunction }}\n")
-    with pytest.raises(chart.LintError, match="nosuchfunction"):
+    with pytest.raises(LintError, match="nosuchfunction"):
         chart.lint("dev", chart_dir=chart_copy)
-    with pytest.raises(chart.RenderError, match="nosuchfunction"):
+    with pytest.raises(RenderError, match="nosuchfunction"):
         chart.render("dev", chart_dir=chart_copy)
 
 
@@ -40,10 +42,10 @@ def test_a_warning_other_than_missing_tarballs_fails_lint(chart_copy):
     # An object name Kubernetes would refuse: helm lint warns (severity 2), and that counts.
     (chart_copy / "templates" / "odd.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Odd_Name\n")
-    with pytest.raises(chart.LintError, match="templates/odd.yaml: object name does not conform"):
+    with pytest.raises(LintError, match="templates/odd.yaml: object name does not conform"):
         chart.lint("dev", chart_dir=chart_copy)
 
 
 def test_a_directory_without_chart_yaml_is_rejected(tmp_path):
-    with pytest.raises(chart.ChartError, match="no Chart.yaml"):
+    with pytest.raises(ChartError, match="no Chart.yaml"):
         chart.lint("dev", chart_dir=tmp_path)

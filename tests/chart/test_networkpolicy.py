@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import chart
+from tasks.core import chart
+from tasks.core.config import MODES
 
 from .conftest import by_kind, write_yaml
 
@@ -16,13 +17,13 @@ def policies(rendered_mode):
     return {name.removeprefix(PREFIX): doc["spec"] for name, doc in by_kind(rendered_mode, "NetworkPolicy").items()}
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_default_deny_covers_every_pod_both_ways(rendered, mode):
     deny = policies(rendered[mode])["default-deny"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_only_labelled_namespaces_get_in(rendered, mode):
     spec = policies(rendered[mode])["allow-labelled-namespaces"]
     assert spec["podSelector"] == {}
@@ -31,7 +32,7 @@ def test_only_labelled_namespaces_get_in(rendered, mode):
     assert spec["egress"] == [{"to": [{"namespaceSelector": {"matchLabels": LABEL}}]}]
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_same_namespace_traffic_is_allowed(rendered, mode):
     spec = policies(rendered[mode])["allow-same-namespace"]
     # A podSelector peer without namespaceSelector means "this namespace".
@@ -39,7 +40,7 @@ def test_same_namespace_traffic_is_allowed(rendered, mode):
     assert spec["egress"] == [{"to": [{"podSelector": {}}]}]
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_dns_egress_goes_to_kube_dns_only(rendered, mode):
     spec = policies(rendered[mode])["allow-dns"]
     assert spec["policyTypes"] == ["Egress"] and "ingress" not in spec
@@ -49,7 +50,7 @@ def test_dns_egress_goes_to_kube_dns_only(rendered, mode):
     assert sorted((p["protocol"], p["port"]) for p in rule["ports"]) == [("TCP", 53), ("UDP", 53)]
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_no_rule_opens_everything(rendered, mode):
     for name, spec in policies(rendered[mode]).items():
         for rule in spec.get("ingress", []):
@@ -61,7 +62,7 @@ def test_no_rule_opens_everything(rendered, mode):
 
 
 def test_api_server_egress_only_where_a_mode_enables_it(rendered, merged):
-    for mode in chart.MODES:
+    for mode in MODES:
         spec = policies(rendered[mode]).get("allow-apiserver")
         api = merged[mode]["networkPolicy"]["apiServer"]
         if not api["enabled"]:

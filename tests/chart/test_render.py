@@ -7,7 +7,9 @@ import copy
 import kubernetes_validate
 import pytest
 
-from tasks import chart
+from tasks.core import chart
+from tasks.core.config import MODES
+from tasks.core.errors import ChartError, ManifestError
 
 from .conftest import by_kind, write_yaml
 
@@ -21,7 +23,7 @@ KUBE_VERSIONS = sorted({chart.KUBE_VERSION, kubernetes_validate.latest_version()
 
 
 @pytest.mark.parametrize("version", KUBE_VERSIONS)
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_every_manifest_is_valid_kubernetes_strict(rendered, mode, version):
     docs = rendered[mode].documents()
     assert chart.validate_manifests(docs, version) == len(docs) > 0
@@ -32,7 +34,7 @@ def test_validation_rejects_what_the_api_server_would(rendered):
     policy["spec"]["policyTypes"] = "Ingress"  # must be a list
     typo = copy.deepcopy(next(d for d in rendered["dev"].documents() if d["kind"] == "ConfigMap"))
     typo["metadata"]["lables"] = {"a": "b"}  # strict: unknown fields fail
-    with pytest.raises(chart.ManifestError) as caught:
+    with pytest.raises(ManifestError) as caught:
         chart.validate_manifests([policy, typo], chart.KUBE_VERSION)
     message = str(caught.value)
     assert f"NetworkPolicy/{policy['metadata']['name']}" in message
@@ -40,12 +42,12 @@ def test_validation_rejects_what_the_api_server_would(rendered):
 
 
 def test_unknown_kind_is_reported_not_skipped():
-    with pytest.raises(chart.ManifestError, match="no schema for example.com/v1 Widget"):
+    with pytest.raises(ManifestError, match="no schema for example.com/v1 Widget"):
         chart.validate_manifests([{"apiVersion": "example.com/v1", "kind": "Widget",
                                    "metadata": {"name": "w"}}], chart.KUBE_VERSION)
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_manifests_carry_namespace_and_recommended_labels(rendered, mode):
     for doc in rendered[mode].documents():
         meta = doc["metadata"]
@@ -57,7 +59,7 @@ def test_manifests_carry_namespace_and_recommended_labels(rendered, mode):
         assert meta["labels"]["soma.sh/mode"] == mode
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_endpoints_configmap_publishes_the_contract(rendered, merged, mode):
     data = by_kind(rendered[mode], "ConfigMap")["sharedinfra-endpoints"]["data"]
     assert CONTRACT_KEYS <= set(data)
@@ -97,7 +99,7 @@ def test_release_and_namespace_flow_into_every_name(tmp_path):
 
 
 def test_invalid_release_name_is_refused():
-    with pytest.raises(chart.ChartError, match="invalid release name 'Bad_Release'"):
+    with pytest.raises(ChartError, match="invalid release name 'Bad_Release'"):
         chart.render("dev", release="Bad_Release")
 
 
@@ -120,9 +122,9 @@ def test_stream_is_a_helm_template_style_yaml_stream(rendered):
 
 
 def test_invalid_namespace_and_unknown_kubernetes_version_are_refused(rendered):
-    with pytest.raises(chart.ChartError, match="invalid namespace 'Soma_Infra'"):
+    with pytest.raises(ChartError, match="invalid namespace 'Soma_Infra'"):
         chart.render("dev", namespace="Soma_Infra")
-    with pytest.raises(chart.ChartError, match=r"no Kubernetes schemas for version '1.99.0'; known: 1\.\d+\.0 to 1\.\d+\.0"):
+    with pytest.raises(ChartError, match=r"no Kubernetes schemas for version '1.99.0'; known: 1\.\d+\.0 to 1\.\d+\.0"):
         chart.validate_manifests(rendered["dev"].documents(), "1.99.0")
 
 

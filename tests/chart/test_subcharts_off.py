@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import chart
+from tasks.core import chart
+from tasks.core.config import MODES
 
 from .conftest import by_kind
 
@@ -17,7 +18,7 @@ def test_conditions_come_from_chart_yaml():
     assert chart.conditions_off() == {a: {"enabled": False} for a in ALIASES}
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_lint_render_and_validate_with_every_condition_false(mode, rendered):
     values = chart.check_values(mode, subcharts=False)
     assert not any(values[a]["enabled"] for a in ALIASES)

@@ -6,21 +6,23 @@ import pytest
 import yaml
 from invoke import Config, Context, Exit
 
-from tasks import chart
+from tasks import chart as chart_tasks
+from tasks.core import chart
+from tasks.core.config import MODES, REPO_ROOT
 from tasks.core.errors import ConfigError
 
 
 @pytest.fixture()
 def ctx():
     # The project's invoke.yaml `soma` section, loaded the way `inv` loads it.
-    config = Config(project_location=str(chart.REPO_ROOT))
+    config = Config(project_location=str(REPO_ROOT))
     config.load_project()
     return Context(config)
 
 
 def test_render_to_a_directory_writes_one_file_per_template(ctx, tmp_path, capsys):
     out = tmp_path / "rendered"
-    chart.render_task(ctx, mode="test", out=str(out))
+    chart_tasks.render_task(ctx, mode="test", out=str(out))
     names = sorted(p.name for p in out.iterdir())
     assert names == ["NOTES.txt", "configmap-endpoints.yaml", "networkpolicy.yaml"]
     printed = capsys.readouterr().out.split()
@@ -31,7 +33,7 @@ def test_render_to_a_directory_writes_one_file_per_template(ctx, tmp_path, capsy
 
 
 def test_render_to_stdout_uses_the_configured_mode_release_and_namespace(ctx, capsys):
-    chart.render_task(ctx, release="other", namespace="infra-x")
+    chart_tasks.render_task(ctx, release="other", namespace="infra-x")
     docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
     assert {d["metadata"]["namespace"] for d in docs} == {"infra-x"}
     assert {d["metadata"]["labels"]["soma.sh/mode"] for d in docs} == {ctx.config.soma.mode}
@@ -40,31 +42,31 @@ def test_render_to_stdout_uses_the_configured_mode_release_and_namespace(ctx, ca
 
 def test_bad_inputs_exit_with_one_clear_line(ctx, tmp_path):
     with pytest.raises(Exit) as caught:
-        chart.render_task(ctx, mode="qa")
+        chart_tasks.render_task(ctx, mode="qa")
     assert caught.value.code == ConfigError.exit_code
     assert str(caught.value.message) == "chart: unknown mode 'qa'; choose one of: dev, test, staging, prod-lite, prod"
     blocker = tmp_path / "file"
     blocker.write_text("keep me")
     with pytest.raises(Exit, match="exists and is not a directory"):
-        chart.render_task(ctx, mode="dev", out=str(blocker))
+        chart_tasks.render_task(ctx, mode="dev", out=str(blocker))
     assert blocker.read_text() == "keep me"
     with pytest.raises(Exit, match="no Chart.yaml"):
-        chart.lint_task(ctx, chart=str(tmp_path))
+        chart_tasks.lint_task(ctx, chart=str(tmp_path))
 
 
 def test_lint_and_check_cover_every_mode(ctx, capsys):
-    chart.lint_task(ctx)
-    chart.check(ctx)
+    chart_tasks.lint_task(ctx)
+    chart_tasks.check(ctx)
     out = capsys.readouterr().out
-    for mode in chart.MODES:
+    for mode in MODES:
         assert mode in out
     assert "dependency tarballs not vendored" in out and "valid" in out
-    assert out.count("all off") == len(chart.MODES)  # check also runs with every condition false
+    assert out.count("all off") == len(MODES)  # check also runs with every condition false
 
 
 def test_images_match_the_preload_list(ctx, capsys):
     """What kind.preload loads (invoke.yaml soma.images) is what the dev values pin."""
-    chart.images_task(ctx, mode="dev")
+    chart_tasks.images_task(ctx, mode="dev")
     printed = capsys.readouterr().out.split()
     assert sorted(printed) == sorted(ctx.config.soma.images)
     assert len(printed) == len(set(printed)) == 8
@@ -81,4 +83,4 @@ def test_out_directory_that_cannot_be_created_is_a_clear_error(ctx, tmp_path):
     parent.mkdir()
     (parent / "afile").write_text("x")
     with pytest.raises(Exit, match="cannot create --out"):
-        chart.render_task(ctx, mode="dev", out=str(parent / "afile" / "sub"))
+        chart_tasks.render_task(ctx, mode="dev", out=str(parent / "afile" / "sub"))

@@ -9,7 +9,9 @@ import helm_python as helm
 import jsonschema
 import pytest
 
-from tasks import chart
+from tasks.core import chart
+from tasks.core.config import MODES
+from tasks.core.errors import ChartError, ValuesError
 from tasks.core.errors import ConfigError
 
 from .conftest import write_yaml
@@ -21,7 +23,7 @@ def test_schema_is_valid_draft_07():
     jsonschema.Draft7Validator.check_schema(schema)
 
 
-@pytest.mark.parametrize("mode", chart.MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_every_overlay_passes_the_schema(mode, merged):
     assert chart.schema_violations(merged[mode], chart.load_schema()) == []
     with helm.Chart.load(str(chart.CHART_DIR)) as loaded:
@@ -61,7 +63,7 @@ BROKEN = [
 @pytest.mark.parametrize("mode,extra,path,reason", BROKEN, ids=[f"{b[0]}:{b[2]}:{b[3]}" for b in BROKEN])
 def test_broken_overlay_is_rejected(tmp_path, mode, extra, path, reason):
     extra_file = write_yaml(tmp_path / "broken.yaml", extra)
-    with pytest.raises(chart.ValuesError) as caught:
+    with pytest.raises(ValuesError) as caught:
         chart.check_values(mode, extra_files=[extra_file])
     hits = [v for v in caught.value.violations if v.startswith(f"{path}:")]
     assert hits, caught.value.violations
@@ -74,7 +76,7 @@ def test_broken_overlay_is_rejected(tmp_path, mode, extra, path, reason):
 
 def test_render_refuses_values_that_break_the_schema(tmp_path):
     extra = write_yaml(tmp_path / "even.yaml", {"kafka": {"controller": {"replicaCount": 2}}})
-    with pytest.raises(chart.ValuesError, match="kafka.controller.replicaCount"):
+    with pytest.raises(ValuesError, match="kafka.controller.replicaCount"):
         chart.render("prod-lite", extra_files=[extra])
 
 
@@ -83,13 +85,13 @@ def test_unknown_mode_and_unreadable_overlay_are_clear_errors(tmp_path):
         chart.check_values("qa")
     bad = tmp_path / "bad.yaml"
     bad.write_text("kafka: [unclosed\n")
-    with pytest.raises(chart.ChartError, match="bad.yaml is not valid YAML"):
+    with pytest.raises(ChartError, match="bad.yaml is not valid YAML"):
         chart.check_values("dev", extra_files=[bad])
     scalar = tmp_path / "scalar.yaml"
     scalar.write_text("just a string\n")
-    with pytest.raises(chart.ChartError, match="must hold a mapping"):
+    with pytest.raises(ChartError, match="must hold a mapping"):
         chart.check_values("dev", extra_files=[scalar])
-    with pytest.raises(chart.ChartError, match="cannot read"):
+    with pytest.raises(ChartError, match="cannot read"):
         chart.check_values("dev", extra_files=[tmp_path / "absent.yaml"])
 
 
@@ -98,7 +100,7 @@ def test_chart_without_an_overlay_for_a_mode_is_reported(tmp_path):
     copy_dir = tmp_path / "soma-infra"
     shutil.copytree(chart.CHART_DIR, copy_dir)
     (copy_dir / "values-staging.yaml").unlink()
-    with pytest.raises(chart.ChartError, match="values-staging.yaml is missing"):
+    with pytest.raises(ChartError, match="values-staging.yaml is missing"):
         chart.render("staging", chart_dir=copy_dir)
 
 

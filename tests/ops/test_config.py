@@ -85,7 +85,7 @@ def test_config_show_cli_rejects_a_bad_mode_with_exit_2():
 
 
 def test_preload_list_covers_every_image_the_chart_pins():
-    from tasks import chart
+    from tasks.core import chart
 
     cfg_images = set(soma_config(make_context(), environ={}).images)
     for mode in MODES:

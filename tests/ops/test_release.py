@@ -12,8 +12,9 @@ from invoke import Exit
 
 from tasks.core.errors import NotConverged
 from tasks.core.kubectl import Kubectl
-from tasks.core.release import (deployed_release, encode_release, readiness, release_drift,
-                                values_from_files, wait_ready)
+from tasks.core.readiness import readiness, wait_ready
+from tasks.core.release import deployed_release, encode_release, release_drift
+from tasks.core.values import values_from_files
 from tasks.core.runner import RecordingRunner, Runner
 from tasks.kind import run_kind
 from tests.ops.conftest import RoutingRunner, make_console, make_context, output
