@@ -7,26 +7,14 @@ jq is no longer needed: versions are parsed in Python.
 
 from __future__ import annotations
 
-from invoke import Exit, task
+from invoke import task
 from rich.table import Table
 
+from tasks.core import dockerengine
 from tasks.core.cli import session
-from tasks.core.preflight import run_checks
+from tasks.core.preflight import run_checks, verdict
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
-
-
-def docker_pinger():
-    def ping():
-        import docker
-
-        client = docker.from_env()
-        try:
-            return client.ping()
-        finally:
-            client.close()
-
-    return ping
 
 
 def show(console, checks) -> None:
@@ -42,15 +30,13 @@ def show(console, checks) -> None:
 
 def run_preflight(c, mode=None, evidence=False, runner=None, docker_ping=None, console=None):
     with session(c, "preflight", mode=mode, evidence=evidence, runner=runner, console=console) as s:
-        checks, versions = run_checks(s.runner, s.cfg, docker_ping=docker_ping or docker_pinger())
+        checks, versions = run_checks(s.runner, s.cfg, docker_ping=docker_ping or dockerengine.ping)
         s.evidence.tools.update({k: str(v) for k, v in versions.items()})
         s.evidence.add("checks", [ch.to_dict() for ch in checks])
         show(s.console, checks)
-        failed = [ch.name for ch in checks if ch.status == "fail"]
+        failed = verdict(checks)
         if failed:
-            # 127 when a tool is missing or too old (as everywhere else), 1 for the other checks.
-            code = 127 if set(failed) & {"kubectl", "helm", "kind", "docker"} else 1
-            raise Exit(f"preflight: {len(failed)} check(s) failed: {', '.join(failed)}", code=code)
+            raise failed  # the session turns it into one line and exit 127 (tool) or 1
         s.console.print("[green]preflight passed[/]")
         return checks
 

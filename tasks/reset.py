@@ -21,22 +21,16 @@ from __future__ import annotations
 from invoke import Exit, task
 from rich.table import Table
 
+from tasks.core import dockerengine, helm
 from tasks.core.cli import session
 from tasks.core.compose import ComposeProject
 from tasks.core.errors import NotConverged, OpsError
-from tasks.core.helm import Helm
 from tasks.core.kubectl import Kubectl
 from tasks.core.namespace import Blockers, Namespaces
 from tasks.core.plan import Step
+from tasks.core.release import release_secrets
 from tasks.core.runner import format_argv
-from tasks.core.versions import MINIMUMS, Version
-
-
-def helm_release_exists(kubectl: Kubectl, release: str, namespace: str) -> bool:
-    if kubectl.get_json("namespace", namespace) is None:
-        return False
-    found = kubectl.get_json("secrets", namespace=namespace, selector=f"owner=helm,name={release}")
-    return bool(found and found.get("items"))
+from tasks.core.versions import MINIMUMS
 
 
 def show_blockers(console, blockers: Blockers) -> None:
@@ -52,10 +46,10 @@ def show_blockers(console, blockers: Blockers) -> None:
         console.print(f"  {condition}")
 
 
-def kube_steps(s, kubectl: Kubectl, helm: Helm, force_finalize: bool, timeout_s: int) -> list[Step]:
+def kube_steps(s, kubectl: Kubectl, helm_cli: helm.Helm, force_finalize: bool, timeout_s: int) -> list[Step]:
     cfg, ns, release = s.cfg, s.cfg.namespace, s.cfg.release
     namespaces = Namespaces(kubectl)
-    uninstall = helm.argv_uninstall(release, ns, timeout_s=cfg.timeouts["helm"])
+    uninstall = helm_cli.argv_uninstall(release, ns, timeout_s=cfg.timeouts["helm"])
 
     def wait() -> str:
         if namespaces.wait_gone(ns, timeout_s):
@@ -69,12 +63,12 @@ def kube_steps(s, kubectl: Kubectl, helm: Helm, force_finalize: bool, timeout_s:
         return f"still Terminating after {timeout_s}s; forcing finalize next"
 
     def uninstall_release() -> str:
-        s.runner.require("helm", MINIMUMS["helm"])
+        s.evidence.tools["helm"] = str(s.runner.require("helm", MINIMUMS["helm"]))
         return s.runner.run(uninstall, timeout=cfg.timeouts["helm"] + 30).stdout.strip()
 
     steps = [
         Step("uninstall helm release", uninstall_release, "cli", format_argv(uninstall),
-             needed=lambda: helm_release_exists(kubectl, release, ns)),
+             needed=lambda: bool(release_secrets(kubectl, release, ns))),
         Step(f"delete namespace {ns}", lambda: namespaces.delete(ns), "cli",
              format_argv(kubectl.argv("delete", "namespace", ns, "--wait=false", "--ignore-not-found")),
              needed=lambda: namespaces.exists(ns) and not namespaces.terminating(ns)),
@@ -118,15 +112,8 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
     with session(c, "reset", mode=mode, evidence=evidence, overrides=overrides, inputs=inputs,
                  runner=runner, console=console) as s:
         if compose:
-            client = docker_client
-            if client is None:
-                import docker
-
-                try:
-                    client = docker.from_env()
-                    s.evidence.tools["docker-engine"] = client.version().get("Version")
-                except docker.errors.DockerException as exc:
-                    raise OpsError(f"cannot reach the docker engine: {exc}") from None
+            client = docker_client or dockerengine.connect()
+            s.evidence.tools["docker-engine"] = client.version().get("Version")
             project = ComposeProject(client, s.cfg.compose["project"], tuple(s.cfg.compose["volumes"]))
             plan = s.plan(f"inv reset --compose (project {project.project})")
             plan.extend(compose_steps(project))
@@ -138,13 +125,9 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
                 raise
             s.console.print(f"[yellow]kubectl >= {MINIMUMS['kubectl']} not found; the plan is a guess[/]")
         kubectl = Kubectl(s.runner, s.cfg.kubeconfig, s.cfg.context, timeout=s.cfg.timeouts["command"])
-        helm_version = Version(3, 13, 0)
-        if s.runner.which("helm"):
-            helm_version = s.runner.version("helm")
-            s.evidence.tools["helm"] = str(helm_version)
-        helm = Helm(s.runner, helm_version, s.cfg.kubeconfig, s.cfg.context)
+        helm_cli = helm.detect(s.runner, s.cfg.kubeconfig, s.cfg.context)
         plan = s.plan(f"inv reset (namespace {s.cfg.namespace}, release {s.cfg.release})")
-        plan.extend(kube_steps(s, kubectl, helm, force_finalize, s.cfg.timeouts["namespace_delete"]))
+        plan.extend(kube_steps(s, kubectl, helm_cli, force_finalize, s.cfg.timeouts["namespace_delete"]))
         return s.run_plan(plan)
 
 

@@ -16,6 +16,7 @@ import json
 import pathlib
 from typing import Sequence
 
+from tasks.core.errors import OpsError
 from tasks.core.versions import Version, helm_is_v4
 
 
@@ -63,13 +64,33 @@ class Helm:
     def argv_status(self, release: str, namespace: str) -> list[str]:
         return [self.binary, "status", release, "-n", namespace, "-o", "json"] + self._globals()
 
-    def release_exists(self, release: str, namespace: str) -> bool:
-        result = self.runner.run(self.argv_status(release, namespace), check=False, timeout=60)
-        if result.ok:
-            return True
-        if "not found" in result.stderr:
-            return False
-        raise self.runner.failure(result) if hasattr(self.runner, "failure") else RuntimeError(result.stderr)
-
     def status(self, release: str, namespace: str) -> dict:
-        return json.loads(self.runner.run(self.argv_status(release, namespace), timeout=60).stdout)
+        """`helm status -o json`, trimmed by `status_summary` (it is meant for evidence)."""
+        return status_summary(json.loads(self.runner.run(self.argv_status(release, namespace), timeout=60).stdout))
+
+
+def detect(runner, kubeconfig: str | None = None, context: str | None = None) -> Helm:
+    """A Helm builder with the installed version's flag names; without a readable helm it
+    assumes the minimum (3.13), so a plan can still be shown; preflight reports the gap."""
+    version = Version(3, 13, 0)
+    if runner.which("helm"):
+        try:
+            version = runner.version("helm")
+        except OpsError:
+            pass  # the preflight step names the problem; the preview still builds its argv
+    return Helm(runner, version, kubeconfig, context)
+
+
+# What `helm status` shows a person. The JSON form also carries `config` (the values, with
+# any passwords in them) and `manifest` (rendered Secrets), which must never reach the
+# evidence files that get committed.
+STATUS_KEYS = ("name", "namespace", "version", "info")
+CHART_KEYS = ("name", "version", "appVersion")
+
+
+def status_summary(release: dict) -> dict:
+    summary = {k: release[k] for k in STATUS_KEYS if k in release}
+    meta = (release.get("chart") or {}).get("metadata") or {}
+    if meta:
+        summary["chart"] = {k: meta[k] for k in CHART_KEYS if k in meta}
+    return summary

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from tasks.core.errors import CommandFailed
 from tasks.core.runner import Result
 
 
@@ -55,8 +54,7 @@ class Kubectl:
         if name and _not_found(result):
             return None
         if not result.ok:
-            raise self.runner.failure(result) if hasattr(self.runner, "failure") else CommandFailed(
-                f"exit {result.exit_code}: {' '.join(result.argv)}\n{result.stderr}")
+            raise self.runner.failure(result)
         return json.loads(result.stdout)
 
     def exists(self, kind: str, name: str, namespace: str | None = None) -> bool:

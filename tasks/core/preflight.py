@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable
 
-from tasks.core.errors import OpsError
+from tasks.core.errors import OpsError, ToolMissing
 from tasks.core.versions import MINIMUMS, Version, helm_is_v4
 
 WHY = {
@@ -73,3 +73,17 @@ def run_checks(runner, cfg, tools: Iterable[str] = ("kubectl", "helm", "kind", "
         checks.append(Check(label, "pass" if path.is_file() else "fail", str(rel) if path.is_file() else "missing",
                             "file exists", why))
     return checks, versions
+
+
+def verdict(checks: list[Check], tools: Iterable[str] = tuple(MINIMUMS)) -> OpsError | None:
+    """None when every check passed; else one error naming each failed check and why.
+
+    A missing or too-old tool makes it a ToolMissing (exit 127), anything else (engine down,
+    a config file missing) a plain OpsError (exit 1).
+    """
+    failed = [c for c in checks if c.status == "fail"]
+    if not failed:
+        return None
+    message = (f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}\n  "
+               + "\n  ".join(f"{c.name}: {c.reason}" for c in failed))
+    return (ToolMissing if any(c.name in tuple(tools) for c in failed) else OpsError)(message)

@@ -179,10 +179,10 @@ class RecordingRunner:
         else:
             result = Result(argv, "", f"no recorded reply for {format_argv(argv)}", 127)
         if check and not result.ok:
-            raise CommandFailed(f"exit {result.exit_code}: {format_argv(argv)}\n{result.stderr}",
-                                argv=argv, exit_code=result.exit_code, stderr=result.stderr)
+            raise self.failure(result)
         return result
 
+    failure = Runner.failure
     version = Runner.version
     require = Runner.require
 

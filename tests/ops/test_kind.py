@@ -51,9 +51,13 @@ def kind_context(chart: pathlib.Path, cluster, image: str, ns: str, dry: bool = 
 
 @pytest.mark.kube
 @pytest.mark.docker
-def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, chart):
+def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, chart, tmp_path):
     ns = f"kind-full-{uuid.uuid4().hex[:6]}"
-    status = {"name": "sharedinfra", "version": 1, "info": {"status": "deployed"}}
+    # `helm status -o json` prints the whole release: values and rendered Secrets included.
+    status = {"name": "sharedinfra", "version": 1, "info": {"status": "deployed"},
+              "chart": {"metadata": {"name": "soma-infra", "version": "0.3.1"}, "values": {"pw": "chart-pw-1"}},
+              "config": {"redis": {"auth": {"password": "values-pw-2"}}},
+              "manifest": "kind: Secret\ndata:\n  password: bWFuaWZlc3QtcHctMw==\n"}
     recorder = RecordingRunner(tools=("helm", "kind"), replies={
         ("helm", "version"): ("v3.16.4", "", 0),
         ("kind", "version"): ("kind v0.27.0 go1.23.6 linux/amd64\n", "", 0),
@@ -69,8 +73,10 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     console = make_console()
     client = docker_daemon.client()
     ctx = kind_context(chart, kube_cluster, docker_daemon.image, ns)
+    ctx.config.soma["evidence_dir"] = str(tmp_path)
 
-    result = run_kind(ctx, "full", mode="dev", runner=runner, docker_client=client, console=console)
+    result = run_kind(ctx, "full", mode="dev", runner=runner, docker_client=client, console=console,
+                      evidence=True)
 
     k = ["--kubeconfig", kube_cluster.kubeconfig, "--kube-context", "soma-test"]
     assert recorder.calls == [
@@ -96,6 +102,13 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     }
     assert kube_cluster.get_json("namespace", ns)["metadata"]["name"] == ns  # really created
     assert "helm status: sharedinfra revision 1 deployed" in output(console)
+    record = next((tmp_path / "sprint-1").glob("kind-full-*.json")).read_text()
+    assert json.loads(record)["extra"]["helm_status"] == {
+        "name": "sharedinfra", "version": 1, "info": {"status": "deployed"},
+        "chart": {"name": "soma-infra", "version": "0.3.1"}}
+    evidence = record + next((tmp_path / "sprint-1").glob("kind-full-*.txt")).read_text()
+    for secret in ("chart-pw-1", "values-pw-2", "bWFuaWZlc3QtcHctMw=="):
+        assert secret not in evidence  # the evidence gets committed: no values, no manifest
     kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
 
 
