@@ -40,13 +40,22 @@ def _start_server(env: dict, port: int, log: str):
     pytest.fail(f"memory server did not become ready; log:\n{open(log).read()[-3000:]}")
 
 
-def test_kill_9_during_writes_loses_no_acknowledged_write(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def kill_db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kill.db'}"
+    server = request.getfixturevalue("postgres_server")
+    name = f"kill{uuid.uuid4().hex[:6]}"
+    server.create_database(name)
+    return server.url(name)
+
+
+def test_kill_9_during_writes_loses_no_acknowledged_write(tmp_path, kill_db_url):
     """10 cycles: write from two threads, SIGKILL the server mid-loop, restart, check every
     acknowledged id (and the index) after the restart."""
-    db = tmp_path / "kill.db"
-    Store(f"sqlite:///{db}").migrate()
+    Store(kill_db_url).migrate()
     port = free_port()
-    env = {**os.environ, "SOMA_MEMORY_DATABASE_URL": f"sqlite:///{db}", "SOMA_MEMORY_PORT": str(port),
+    env = {**os.environ, "SOMA_MEMORY_DATABASE_URL": kill_db_url, "SOMA_MEMORY_PORT": str(port),
            "SOMA_MEMORY_DIM": str(DIM), "SOMA_MEMORY_LOG_LEVEL": "WARNING"}
     base = f"http://127.0.0.1:{port}"
     acked: list[str] = []

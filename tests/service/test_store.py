@@ -121,3 +121,20 @@ def test_embedded_default_migrates_itself(tmp_path):
     finally:
         svc.stop()
         svc.store.close()
+
+
+def test_follower_thread_picks_up_other_writers(make_running, pg_url):
+    import time
+    follower = make_running(pg_url, follow=True, follow_interval_s=0.05)
+    writer = make_running(pg_url, migrate=False)
+    writer.service.write("f", [_item(i) for i in range(3)], upsert=True)
+    writer.service.delete("f", "m1")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        idx = follower.service._indexes.get("f")
+        if idx is not None and sorted(idx.engine.ids()) == ["m0", "m2"]:
+            break
+        time.sleep(0.05)
+    assert sorted(follower.service._indexes["f"].engine.ids()) == ["m0", "m2"]
+    [hits] = follower.service.recall("f", np.asarray([vec(2)], np.float32), 3)
+    assert [h.id for h, _ in hits][0] == "m2" and "m1" not in {h.id for h, _ in hits}
