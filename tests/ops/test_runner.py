@@ -41,7 +41,8 @@ def test_secrets_are_redacted_from_echo_and_errors():
 
 
 def test_check_false_returns_the_failure():
-    result = Runner().run(["sh", "-c", "echo out; echo err >&2; exit 7"], check=False)
+    script = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(7)"
+    result = Runner().run([sys.executable, "-c", script], check=False)
     assert (result.stdout, result.stderr, result.exit_code, result.ok) == ("out\n", "err\n", 7, False)
 
 
