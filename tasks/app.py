@@ -14,9 +14,9 @@ Environment: VAULT_ADDR + VAULT_TOKEN, SOMA_PG_ADMIN_DSN, SOMA_KAFKA_BOOTSTRAP, 
 
 from invoke import task
 
-from tasks.kafka import report_drift
+from tasks.core.cli import is_dry
 from tasks.onboard import manifests, settings, steps, vault_ops
-from tasks.onboard.cli import dry_run, reported, session
+from tasks.onboard.cli import print_topic_drift, print_vault_diff, reported, session
 from tasks.onboard.services import Services
 
 
@@ -31,22 +31,18 @@ def onboard(c, ns, env="dev", mode="dev", seed_file="", evidence=False):
         run(c, ns, env, mode, seed_file=seed_file, evidence=evidence)
 
 
-def run(c, ns, env="dev", mode="dev", seed_file="", evidence=False, services=Services):
-    """The task body; `services` builds the clients from the endpoints (injectable)."""
+def run(c, ns, env="dev", mode="dev", seed_file="", evidence=False):
+    """The task body; returns the plan's result."""
     spec, endpoints, cfg = settings.load(c, ns, env, mode)
     seed = vault_ops.derive_dsn(spec, vault_ops.seed_values(seed_file=seed_file or None))
     rendered = manifests.render(spec)
     manifests.validate_builtin(manifests.load(rendered))
-    svc = services(endpoints)
+    svc = Services(endpoints)
     svc.secret(*seed.values())
-    inputs = {"ns": ns, "env": env, "mode": mode, "seed_keys": sorted(seed), "dry": dry_run(c)}
-    with session(c, "app.onboard", cfg, svc, inputs, evidence) as (console, new_plan, ev):
-        diff = steps.vault_diffs(svc, spec, rendered)
-        console.print(diff.rstrip() if diff else "vault: policy and role match",
-                      highlight=False, markup=False, soft_wrap=True)
-        report_drift(console, steps.kafka_drift(svc, spec))
-        plan = new_plan(f"inv app.onboard --ns {ns} --env {env} --mode {mode}")
-        plan.extend(steps.onboard_steps(svc, spec, rendered, seed, dry=dry_run(c)))
-        result = plan.run(dry=dry_run(c))
-        ev.add_plan(result)
-        return result
+    inputs = {"ns": ns, "env": env, "mode": mode, "seed_keys": sorted(seed), "dry": is_dry(c)}
+    with session(c, "app.onboard", cfg, svc, inputs, evidence) as s:
+        print_vault_diff(s.console, steps.vault_diffs(svc, spec, rendered))
+        print_topic_drift(s.console, steps.kafka_drift(svc, spec))
+        plan = s.plan(f"inv app.onboard --ns {ns} --env {env} --mode {mode}")
+        plan.extend(steps.onboard_steps(svc, spec, rendered, seed, dry=s.dry))
+        return s.run_plan(plan)

@@ -9,7 +9,8 @@ connection is SOMA_PG_ADMIN_DSN; the role's password is `postgres_password` from
 from invoke import task
 
 from tasks.onboard import settings, steps
-from tasks.onboard.cli import dry_run, reported, session
+from tasks.core.cli import is_dry
+from tasks.onboard.cli import reported, session
 from tasks.onboard.services import Services
 
 
@@ -23,8 +24,8 @@ def provision(c, ns, env="dev", vault=True, evidence=False):
     with reported():
         spec, endpoints, cfg = settings.load(c, ns, env, mode=None)
         svc = Services(endpoints)
-        inputs = {"ns": ns, "env": env, "vault": vault, "dry": dry_run(c)}
-        with session(c, "db.provision", cfg, svc, inputs, evidence) as (_, new_plan, ev):
-            plan = new_plan(f"inv db.provision --ns {ns}")
+        inputs = {"ns": ns, "env": env, "vault": vault, "dry": is_dry(c)}
+        with session(c, "db.provision", cfg, svc, inputs, evidence) as s:
+            plan = s.plan(f"inv db.provision --ns {ns}")
             plan.extend(steps.db_steps(svc, spec, use_vault=vault))
-            ev.add_plan(plan.run(dry=dry_run(c)))
+            s.run_plan(plan)

@@ -10,7 +10,8 @@ soma.onboard.kafka_bootstrap).
 from invoke import task
 
 from tasks.onboard import settings, steps
-from tasks.onboard.cli import dry_run, reported, session
+from tasks.core.cli import is_dry
+from tasks.onboard.cli import print_topic_drift, reported, session
 from tasks.onboard.services import Services
 
 
@@ -22,18 +23,9 @@ def topics(c, ns, mode="dev", evidence=False):
     with reported():
         spec, endpoints, cfg = settings.load(c, ns, "dev", mode)
         svc = Services(endpoints)
-        inputs = {"ns": ns, "mode": mode, "dry": dry_run(c)}
-        with session(c, "kafka.topics", cfg, svc, inputs, evidence) as (console, new_plan, ev):
-            report_drift(console, steps.kafka_drift(svc, spec))
-            plan = new_plan(f"inv kafka.topics --ns {ns} --mode {mode}")
-            plan.extend(steps.kafka_steps(svc, spec, dry=dry_run(c)))
-            ev.add_plan(plan.run(dry=dry_run(c)))
-
-
-def report_drift(console, drift: list[str]) -> None:
-    if drift:
-        console.print("[yellow]topic drift[/]:")
-        for line in drift:
-            console.print(f"  - {line}", highlight=False, markup=False, soft_wrap=True)
-    else:
-        console.print("topics: no drift on existing topics")
+        inputs = {"ns": ns, "mode": mode, "dry": is_dry(c)}
+        with session(c, "kafka.topics", cfg, svc, inputs, evidence) as s:
+            print_topic_drift(s.console, steps.kafka_drift(svc, spec))
+            plan = s.plan(f"inv kafka.topics --ns {ns} --mode {mode}")
+            plan.extend(steps.kafka_steps(svc, spec, dry=s.dry))
+            s.run_plan(plan)

@@ -10,7 +10,8 @@ Vault is reached at VAULT_ADDR (or soma.onboard.vault_addr) with VAULT_TOKEN.
 from invoke import task
 
 from tasks.onboard import manifests, settings, steps, vault_ops
-from tasks.onboard.cli import dry_run, reported, session
+from tasks.core.cli import is_dry
+from tasks.onboard.cli import print_vault_diff, reported, session
 from tasks.onboard.services import Services
 
 
@@ -27,12 +28,9 @@ def apply(c, ns, env="dev", seed_file="", evidence=False):
         svc = Services(endpoints)
         svc.secret(*seed.values())
         rendered = manifests.render(spec)
-        inputs = {"ns": ns, "env": env, "seed_keys": sorted(seed), "dry": dry_run(c)}
-        with session(c, "vault.apply", cfg, svc, inputs, evidence) as (console, new_plan, ev):
-            diff = steps.vault_diffs(svc, spec, rendered)
-            console.print(diff.rstrip() if diff else "policy and role match the rendered ones",
-                          highlight=False, markup=False, soft_wrap=True)
-            plan = new_plan(f"inv vault.apply --ns {ns} --env {env}")
+        inputs = {"ns": ns, "env": env, "seed_keys": sorted(seed), "dry": is_dry(c)}
+        with session(c, "vault.apply", cfg, svc, inputs, evidence) as s:
+            print_vault_diff(s.console, steps.vault_diffs(svc, spec, rendered))
+            plan = s.plan(f"inv vault.apply --ns {ns} --env {env}")
             plan.extend(steps.vault_steps(svc, spec, rendered, seed))
-            ev.add_plan(plan.run(dry=dry_run(c)))
-
+            s.run_plan(plan)

@@ -1,41 +1,55 @@
 """The glue every onboarding task shares: errors become one line and an exit code, plans
-run with Invoke's `--dry`, and `--evidence` records the run."""
+run with Invoke's `--dry` inside the operations library's `Session`, and `--evidence`
+records the run (the plan included, also when a step fails)."""
 
 import contextlib
 
 from invoke import Exit
-from rich.console import Console
 
+from tasks.core.cli import Session, is_dry
 from tasks.core.errors import OpsError
 from tasks.core.evidence import Evidence
-from tasks.core.plan import Plan
 
 
 @contextlib.contextmanager
 def reported():
-    """OpsError -> invoke.Exit: the operator sees one clear line, never a traceback."""
+    """OpsError -> invoke.Exit for what runs before a session (input checks, config, seed
+    file): the operator sees one clear line, never a traceback."""
     try:
         yield
     except OpsError as exc:
-        raise Exit(f"error: {exc}", code=getattr(exc, "exit_code", 1) or 1) from None
-
-
-def dry_run(c) -> bool:
-    return bool(c.config.run.dry)
+        raise Exit(f"error: {exc}", code=exc.exit_code) from None
 
 
 @contextlib.contextmanager
 def session(c, task: str, cfg, svc, inputs: dict, evidence: bool = False):
-    """Yields (console, new_plan, evidence); closes the service clients at the end."""
+    """Yields a `Session` on the services' runner, so one redactor (which learns every
+    secret as the services read it) covers the plan table, the evidence and the error line.
+    The service clients are closed at the end."""
     ev = Evidence(cfg.evidence_path, task=task, inputs=inputs, redact=svc.runner.redact,
-                  enabled=evidence, console=Console(record=evidence))
+                  enabled=evidence)
     ev.config = cfg.as_dict()
-
-    def new_plan(title: str) -> Plan:
-        return Plan(title, console=ev.console, redact=svc.runner.redact)
-
     try:
         with ev.recording() as console:
-            yield console, new_plan, ev
+            yield Session(task, cfg, svc.runner, console, is_dry(c), ev)
+    except OpsError as exc:
+        # A driver's message can quote what it was given (a DSN, a server reply); the
+        # redactor has seen the secrets by now, so the line is safe to print.
+        raise Exit(f"error: {svc.runner.redact(str(exc))}", code=exc.exit_code) from None
     finally:
         svc.close()
+
+
+def print_vault_diff(console, diff: str) -> None:
+    """The policy/role diff against Vault (names and paths only, never KV values)."""
+    console.print(diff.rstrip() if diff else "vault: policy and role match the rendered ones",
+                  highlight=False, markup=False, soft_wrap=True)
+
+
+def print_topic_drift(console, drift: list[str]) -> None:
+    if not drift:
+        console.print("topics: no drift on existing topics")
+        return
+    console.print("[yellow]topic drift[/]:")
+    for line in drift:
+        console.print(f"  - {line}", highlight=False, markup=False, soft_wrap=True)

@@ -3,8 +3,6 @@ object is missing or differs in a field we set (server-added fields are ignored)
 
 import json
 
-from tasks.core.errors import CommandFailed
-
 
 def contains(live, desired) -> bool:
     """True when every field of `desired` is present with the same value in `live`."""
@@ -27,8 +25,7 @@ def live_object(kubectl, manifest: dict) -> dict | None:
     res = kubectl.run("get", "-f", "-", "-o", "json", "--ignore-not-found",
                       input=json.dumps(manifest), check=False)
     if not res.ok:
-        raise kubectl.runner.failure(res) if hasattr(kubectl.runner, "failure") else CommandFailed(
-            f"exit {res.exit_code}: kubectl get -f -\n{res.stderr}")
+        raise kubectl.runner.failure(res)
     if not res.stdout.strip():
         return None
     live = json.loads(res.stdout)
