@@ -25,8 +25,7 @@ ROLE_FIELDS = ("bound_service_account_names", "bound_service_account_namespaces"
                "token_policies", "token_ttl", "audience")
 
 
-def client(addr: str, token: str | None = None, timeout: int = 30) -> hvac.Client:
-    token = token if token is not None else os.environ.get("VAULT_TOKEN", "")
+def client(addr: str, token: str, timeout: int = 30) -> hvac.Client:
     if not addr:
         raise InvalidInput("no Vault address: set VAULT_ADDR or soma.vault.addr")
     if not token:
@@ -41,6 +40,16 @@ def _call(what: str, fn, *args, **kwargs):
         raise VaultError(f"Vault refused to {what}: {exc}") from exc
     except requests.RequestException as exc:
         raise VaultError(f"Vault unreachable while trying to {what}: {exc}") from exc
+
+
+def _read(what: str, fn, *args, **kwargs):
+    """Like `_call`, but a path Vault does not have is an answer (None), not an error."""
+    try:
+        return _call(what, fn, *args, **kwargs)
+    except VaultError as exc:
+        if isinstance(exc.__cause__, hvac.exceptions.InvalidPath):
+            return None
+        raise
 
 
 def diff_text(current: str, desired: str, name: str) -> str:
@@ -65,12 +74,7 @@ def enable_auth_mount(cl: hvac.Client, mount: str) -> None:
 # --- policy ----------------------------------------------------------------------------
 
 def read_policy(cl: hvac.Client, name: str) -> str:
-    try:
-        res = cl.sys.read_policy(name)
-    except hvac.exceptions.InvalidPath:
-        return ""
-    except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-        raise VaultError(f"Vault refused to read policy {name}: {exc}") from exc
+    res = _read(f"read policy {name}", cl.sys.read_policy, name)
     data = res.get("data", res) if res else {}
     return data.get("rules", "") or ""
 
@@ -91,12 +95,7 @@ def _role_path(mount: str, name: str) -> str:
 
 
 def read_role(cl: hvac.Client, mount: str, name: str) -> dict | None:
-    try:
-        res = cl.adapter.get(_role_path(mount, name))
-    except hvac.exceptions.InvalidPath:
-        return None
-    except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-        raise VaultError(f"Vault refused to read role {name}: {exc}") from exc
+    res = _read(f"read role {name}", cl.adapter.get, _role_path(mount, name))
     if not res:
         return None
     data = res.get("data", {})
@@ -138,8 +137,13 @@ def seed_values(environ: dict | None = None, seed_file: str | None = None) -> di
         path = pathlib.Path(seed_file)
         try:
             loaded = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidInput(f"cannot read seed file {path}: {exc}") from exc
+        except OSError as exc:
+            raise InvalidInput(f"cannot read seed file {path}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            # Only the problem and its position: PyYAML's message quotes the offending
+            # line, which holds a secret value.
+            raise InvalidInput(f"seed file {path} is not valid YAML/JSON: {_yaml_problem(exc)}"
+                               ) from None
         if not isinstance(loaded, dict):
             raise InvalidInput(f"seed file {path} must hold a mapping of property: value")
         values.update(loaded)
@@ -156,6 +160,12 @@ def seed_values(environ: dict | None = None, seed_file: str | None = None) -> di
     return values
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot parse"
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
 def derive_dsn(spec: OnboardSpec, values: dict[str, str]) -> dict[str, str]:
     """Fill postgres_dsn from postgres_password when only the password is given, so the
     runtime Secret's DSN always matches the role db.provision creates."""
@@ -169,13 +179,10 @@ def derive_dsn(spec: OnboardSpec, values: dict[str, str]) -> dict[str, str]:
 
 def kv_read(cl: hvac.Client, mount: str, path: str) -> tuple[dict, int | None]:
     """Current data and version of a KV v2 secret; ({}, None) when absent."""
-    try:
-        res = cl.secrets.kv.v2.read_secret_version(path=path, mount_point=mount,
-                                                   raise_on_deleted_version=True)
-    except hvac.exceptions.InvalidPath:
+    res = _read(f"read {mount}/{path}", cl.secrets.kv.v2.read_secret_version, path=path,
+                mount_point=mount, raise_on_deleted_version=True)
+    if res is None:
         return {}, None
-    except (hvac.exceptions.VaultError, requests.RequestException) as exc:
-        raise VaultError(f"Vault refused to read {mount}/{path}: {exc}") from exc
     return res["data"]["data"] or {}, res["data"]["metadata"]["version"]
 
 

@@ -79,6 +79,16 @@ def test_unknown_seed_property_is_refused(vault_env, tmp_path):
     assert "va05" not in vault_env.client().sys.list_policies()["data"]["policies"]
 
 
+def test_malformed_seed_file_is_refused_without_echoing_its_values(vault_env, tmp_path):
+    # PyYAML's own message quotes the offending line, which holds a secret value.
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("redis_password: s3cr3t-in-file: x\n")
+    code, out = inv("vault.apply", "--ns", "va09", "--seed-file", str(seed))
+    assert code == 2 and "is not valid YAML/JSON" in out and "line 1" in out, out
+    assert "s3cr3t-in-file" not in out
+    assert "va09" not in vault_env.client().sys.list_policies()["data"]["policies"]
+
+
 def test_missing_token_is_a_clear_error(vault_server, monkeypatch):
     monkeypatch.setenv("VAULT_ADDR", vault_server.addr)
     code, out = inv("vault.apply", "--ns", "va06")
