@@ -10,21 +10,31 @@ from the environment or Vault, never argv.
 import os
 
 import psycopg
-from psycopg import sql
+from psycopg import conninfo, sql
 
-from tasks.onboard.errors import DatabaseError, SecretMissing
+from tasks.onboard.errors import DatabaseError, InvalidInput, SecretMissing
 
 ADMIN_DSN_ENV = "SOMA_PG_ADMIN_DSN"
 PASSWORD_ENV = "SOMA_DB_PASSWORD"
 DB_PRIVILEGES = ("CONNECT", "CREATE", "TEMPORARY")
 
 
-def admin_dsn(environ: dict | None = None) -> str:
+def admin_dsn(environ: dict | None = None) -> tuple[str, str]:
+    """The admin DSN and its password (for the redactor), checked before any connection:
+    libpq's own parse errors and a mis-split host quote the string, password included."""
     environ = os.environ if environ is None else environ
     dsn = environ.get(ADMIN_DSN_ENV, "")
     if not dsn:
         raise SecretMissing(f"no admin connection: set {ADMIN_DSN_ENV} in the environment")
-    return dsn
+    try:
+        params = conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        raise InvalidInput(f"{ADMIN_DSN_ENV} is not a valid PostgreSQL connection string "
+                           "(check its quoting and percent-encoding)") from None
+    if "@" in str(params.get("host") or ""):
+        raise InvalidInput(f"{ADMIN_DSN_ENV}: the host part holds '@'; percent-encode an '@' "
+                           "in the user or password as %40")
+    return dsn, str(params.get("password") or "")
 
 
 def choose_password(from_vault: str | None, environ: dict | None = None) -> str:

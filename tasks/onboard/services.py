@@ -31,8 +31,8 @@ class Services:
     @property
     def pg(self):
         if self._pg is None or self._pg.closed:
-            dsn = db_ops.admin_dsn(self.environ)
-            self.secret(dsn)
+            dsn, password = db_ops.admin_dsn(self.environ)
+            self.secret(dsn, password)
             self._pg = db_ops.connect(dsn)
         return self._pg
 

@@ -1,5 +1,7 @@
 """`inv db.provision` against a real PostgreSQL cluster."""
 
+import json
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -68,6 +70,28 @@ def test_no_password_anywhere_is_a_clear_error(pg_env):
 def test_missing_admin_dsn_is_a_clear_error(postgres_server):
     code, out = inv("db.provision", "--ns", "db05", "--no-vault")
     assert code == 1 and "SOMA_PG_ADMIN_DSN" in out
+
+
+@pytest.mark.parametrize("dsn, message", [
+    ("postgresql://admin:t0p%zzs3cret@127.0.0.1/postgres",
+     "SOMA_PG_ADMIN_DSN is not a valid PostgreSQL connection string"),
+    ("postgresql://admin:t0p@zzs3cret@127.0.0.1/postgres", "percent-encode an '@'"),
+])
+def test_malformed_admin_dsn_is_refused_without_echoing_it(monkeypatch, tmp_path, dsn, message):
+    # libpq quotes a DSN it cannot parse, and a password holding '@' becomes part of the
+    # host it fails to resolve: neither may reach the console or the evidence.
+    monkeypatch.setenv("SOMA_PG_ADMIN_DSN", dsn)
+    monkeypatch.setenv("SOMA_DB_PASSWORD", "x-pass")
+    monkeypatch.setenv("SOMA_EVIDENCE_DIR", str(tmp_path))
+    code, out = inv("db.provision", "--ns", "db07", "--no-vault", "--evidence")
+    assert code == 2 and message in out, out
+    assert "zzs3cret" not in out
+    record = json.loads(next(tmp_path.glob("sprint-*/db-provision-*.json")).read_text())
+    assert record["outcome"].startswith("failed")
+    # The plan is in the record even though a step failed.
+    assert [s["state"] for s in record["plans"][0]["steps"]] == ["failed", "not-run", "not-run"]
+    for path in tmp_path.glob("sprint-*/db-provision-*"):
+        assert "zzs3cret" not in path.read_text()
 
 
 def test_dry_run_creates_nothing(pg_env, monkeypatch):
