@@ -13,6 +13,7 @@ import json
 import math
 import os
 import pathlib
+import re
 from typing import Mapping
 
 from memory.errors import ConfigError
@@ -20,6 +21,7 @@ from memory.errors import ConfigError
 PREFIX = "SOMA_MEMORY_"
 EMBEDDED_DB_PATH = "data/memory.db"
 SCOPES = frozenset({"read", "write", "admin"})
+NAMESPACE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")  # also a Kafka topic part
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +122,10 @@ class Settings:
             raise ConfigError(f"{PREFIX}HALF_LIFE_S must be > 0 (inf disables decay)")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
             raise ConfigError(f"{PREFIX}DATABASE_URL must be sqlite:/// or postgresql://")
+        if not NAMESPACE.match(self.default_namespace):
+            raise ConfigError(f"{PREFIX}DEFAULT_NAMESPACE must be 1-64 letters, digits, '.', '_' or '-'")
+        if "{" in self.topic.replace("{namespace}", ""):
+            raise ConfigError(f"{PREFIX}TOPIC may only use the placeholder {{namespace}}")
         if not self.auth_enabled and not is_loopback(self.host):
             raise ConfigError(
                 f"refusing to listen on {self.host} without tokens: set {PREFIX}TOKENS or "
@@ -181,8 +187,8 @@ def load_tokens(env: Mapping[str, str]) -> dict[str, Token]:
     for tok, ns, scopes in items:
         if not tok or len(tok) < 8:
             raise ConfigError("every token must be at least 8 characters")
-        if not ns or not isinstance(ns, str):
-            raise ConfigError("every token needs a namespace")
+        if not isinstance(ns, str) or not NAMESPACE.match(ns):
+            raise ConfigError("every token needs a namespace of 1-64 letters, digits, '.', '_' or '-'")
         scopes = frozenset(scopes or ())
         if not scopes or not scopes <= SCOPES:
             raise ConfigError(f"token scopes must be a non-empty subset of {sorted(SCOPES)}")
@@ -222,7 +228,8 @@ FIELDS = {
     "TOKENS": "Bearer tokens: JSON `{token: {namespace, scopes}}` or `tok=ns:read,write;...`.",
     "TOKENS_FILE": "File holding the same JSON; wins over TOKENS.",
     "KAFKA_BOOTSTRAP": "Kafka bootstrap servers; empty: no broker, events stay in the outbox.",
-    "TOPIC": "Event topic (default `memory.events`; the playbook names `<namespace>.events`).",
+    "TOPIC": "Event topic (default `memory.events`); `{namespace}.events` gives one topic per "
+             "namespace, as the playbook names them.",
     "RELAY_IN_PROCESS": "Run the outbox relay inside `serve` when a broker is set (default true).",
     "CONSUMER_GROUP": "Consumer group of `inv memory.consume` (default `memory-consumer`).",
     "CONSUMER_MAX_ATTEMPTS": "Attempts before a message goes to `<topic>.dlq` (default 5).",

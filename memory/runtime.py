@@ -55,7 +55,7 @@ def build_relay(settings: Settings, store: Store):
     if not settings.kafka_bootstrap:
         raise ConfigError("SOMA_MEMORY_KAFKA_BOOTSTRAP is not set: there is no broker to relay to")
     return Relay(store, lambda: kafka.make_producer(settings.kafka_bootstrap), settings.topic,
-                 ensure_topic=lambda: kafka.ensure_topics(settings.kafka_bootstrap, [settings.topic]))
+                 ensure_topic=lambda topic: kafka.ensure_topics(settings.kafka_bootstrap, [topic]))
 
 
 def build_consumer(settings: Settings, store: Store):
@@ -64,7 +64,8 @@ def build_consumer(settings: Settings, store: Store):
     from memory.events.consumer import EventConsumer, consumer_config
     if not settings.kafka_bootstrap:
         raise ConfigError("SOMA_MEMORY_KAFKA_BOOTSTRAP is not set: there is no broker to consume from")
-    kafka.ensure_topics(settings.kafka_bootstrap, [settings.topic, settings.topic + ".dlq"])
+    if "{namespace}" not in settings.topic:  # per-namespace topics appear with their namespaces
+        kafka.ensure_topics(settings.kafka_bootstrap, [settings.topic, settings.topic + ".dlq"])
     group = settings.consumer_group
     return EventConsumer(Consumer(consumer_config(settings.kafka_bootstrap, group)),
                          kafka.make_producer(settings.kafka_bootstrap), settings.topic,

@@ -8,6 +8,7 @@ the message's fault: the consumer waits for the store instead of dead-lettering.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Callable
 
@@ -29,7 +30,7 @@ class EventConsumer:
         self.consumer = consumer
         self.dlq_producer = dlq_producer
         self.topic = topic
-        self.dlq_topic = f"{topic}.dlq"
+        self.dlq_topic = f"{topic}.dlq"  # with a {namespace} template: <source topic>.dlq
         self.apply = apply
         self.max_attempts = max_attempts
         self._retrying = tenacity.Retrying(
@@ -52,7 +53,7 @@ class EventConsumer:
         headers = [("error", str(error)[:500].encode()), ("attempts", str(attempts).encode()),
                    ("source-topic", msg.topic().encode()),
                    ("source-offset", str(msg.offset()).encode())]
-        self.dlq_producer.produce(self.dlq_topic, key=msg.key(), value=msg.value(), headers=headers)
+        self.dlq_producer.produce(f"{msg.topic()}.dlq", key=msg.key(), value=msg.value(), headers=headers)
         if self.dlq_producer.flush(10) != 0:
             raise RuntimeError("dead-letter topic unreachable; not committing the offset")
         self.dead_lettered += 1
@@ -89,8 +90,15 @@ class EventConsumer:
         self.process(msg, stop)
         return 1
 
+    def subscription(self) -> str:
+        """The topic, or for a `{namespace}` template a regex over every namespace's topic."""
+        if "{namespace}" not in self.topic:
+            return self.topic
+        head, _, tail = self.topic.partition("{namespace}")
+        return "^" + re.escape(head) + r"[A-Za-z0-9_\-]+" + re.escape(tail) + "$"
+
     def run(self, stop: threading.Event) -> None:
-        self.consumer.subscribe([self.topic])
+        self.consumer.subscribe([self.subscription()])
         log.info("consuming %s (dead letters to %s)", self.topic, self.dlq_topic)
         try:
             while not stop.is_set():

@@ -24,14 +24,14 @@ log = logging.getLogger("memory.relay")
 class Relay:
     def __init__(self, store: Store, producer_factory: Callable[[], object], topic: str, *,
                  batch: int = 2000, idle_s: float = 0.2,
-                 ensure_topic: Callable[[], None] | None = None, in_flight_ttl_s: float = 60.0):
+                 ensure_topic: Callable[[str], None] | None = None, in_flight_ttl_s: float = 60.0):
         self.store = store
         self.topic = topic
         self.batch = batch
         self.idle_s = idle_s
         self._factory = producer_factory
         self._ensure_topic = ensure_topic
-        self._topic_ready = ensure_topic is None
+        self._ready_topics: set[str] = set()
         self._producer = None
         self._in_flight: dict[int, float] = {}  # seq -> when produced
         self._in_flight_ttl = in_flight_ttl_s     # past this a lost delivery report is assumed
@@ -56,6 +56,7 @@ class Relay:
             log.warning("producer hit a fatal error; recreating it")
             self._producer = None
             self._in_flight.clear()
+            self._ready_topics.clear()  # a broker that lost its state lost its topics too
             self._fatal = False
         if self._producer is None:
             self._producer = self._factory()
@@ -67,13 +68,6 @@ class Relay:
             return self._run_once(flush_timeout)
 
     def _run_once(self, flush_timeout: float) -> int:
-        if not self._topic_ready:
-            try:
-                self._ensure_topic()
-                self._topic_ready = True
-            except Exception as exc:  # broker down: retry next round, writes are unaffected
-                log.warning("cannot ensure topic %s yet: %s", self.topic, exc)
-                return 0
         producer = self._get_producer()
         try:
             self._publish(producer, flush_timeout)
@@ -88,6 +82,21 @@ class Relay:
         self.published_total += n
         return n
 
+    def topic_for(self, namespace: str) -> str:
+        """The configured topic; `{namespace}` in it gives one topic per namespace."""
+        return self.topic.replace("{namespace}", namespace)
+
+    def _topic_ready(self, topic: str) -> bool:
+        if self._ensure_topic is None or topic in self._ready_topics:
+            return True
+        try:
+            self._ensure_topic(topic)
+        except Exception as exc:  # broker down: retry next round, writes are unaffected
+            log.warning("cannot ensure topic %s yet: %s", topic, exc)
+            return False
+        self._ready_topics.add(topic)
+        return True
+
     def _publish(self, producer, flush_timeout: float) -> None:
         producer.poll(0)
         now = time.monotonic()
@@ -96,10 +105,13 @@ class Relay:
                 del self._in_flight[seq]
         rows = [r for r in self.store.unpublished(self.batch) if r.seq not in self._in_flight]
         for row in rows:
+            topic = self.topic_for(row.namespace)
+            if not self._topic_ready(topic):
+                continue
             self._in_flight[row.seq] = now
             while True:
                 try:
-                    producer.produce(self.topic, key=row.memory_id.encode(), value=row.event.encode(),
+                    producer.produce(topic, key=row.memory_id.encode(), value=row.event.encode(),
                                      on_delivery=self._on_delivery(row.seq))
                     break
                 except BufferError:  # local queue full: let deliveries drain

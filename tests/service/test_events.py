@@ -36,7 +36,7 @@ def _drain_topic(bootstrap: str, topic: str, want: int, timeout: float = 20) -> 
 
 def _relay(store, broker, topic):
     return Relay(store, lambda: kafka.make_producer(broker.bootstrap), topic,
-                 ensure_topic=lambda: kafka.ensure_topics(broker.bootstrap, [topic]))
+                 ensure_topic=lambda t: kafka.ensure_topics(broker.bootstrap, [t]))
 
 
 def test_relay_publishes_cloudevents_keyed_by_id(make_running, pg_url, kafka_broker):
@@ -94,4 +94,34 @@ def test_consumer_applies_once_and_dead_letters_poison(pg_url, kafka_broker):
     dlq = _drain_topic(kafka_broker.bootstrap, topic + ".dlq", 2)
     assert sorted(m.key() for m in dlq) == [b"bad", b"boom"]
     assert all(dict(m.headers())["source-topic"] == topic.encode() for m in dlq)
+    store.close()
+
+
+def test_per_namespace_topics_and_pattern_consumer(make_running, pg_url, kafka_broker):
+    app = make_running(pg_url)
+    prefix = f"ns{uuid.uuid4().hex[:6]}"
+    template = prefix + ".{namespace}.events"
+    for ns in ("n1", "n2"):
+        app.service.write(ns, [NewMemory(vector=np.asarray(vec(1), np.float32), model="client", id=f"{ns}-m")],
+                          upsert=True)
+    relay = _relay(app.store, kafka_broker, template)
+    assert relay.drain(30)
+    for ns in ("n1", "n2"):
+        [msg] = _drain_topic(kafka_broker.bootstrap, f"{prefix}.{ns}.events", 1)
+        assert json.loads(msg.value())["subject"] == f"{ns}-m"
+
+    store = Store(pg_url)
+    consumer = EventConsumer(Consumer(consumer_config(kafka_broker.bootstrap, f"g-{prefix}")),
+                             kafka.make_producer(kafka_broker.bootstrap), template,
+                             lambda e: store.apply_event("pattern", e))
+    assert consumer.subscription() == "^" + prefix + r"\.[A-Za-z0-9_\-]+\.events$"
+    stop = threading.Event()
+    t = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 40
+    while consumer.applied < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    t.join(20)
+    assert consumer.applied == 2
     store.close()

@@ -113,7 +113,7 @@ def test_broker_outage_loses_no_event_and_consumer_applies_once(make_running, po
     topic = f"outage-{uuid.uuid4().hex[:6]}"
     app = make_running(pg_url)
     relay = Relay(app.store, lambda: kafka.make_producer(kafka_broker.bootstrap, **{"message.timeout.ms": 4000}),
-                  topic, ensure_topic=lambda: kafka.ensure_topics(kafka_broker.bootstrap, [topic]))
+                  topic, ensure_topic=lambda t: kafka.ensure_topics(kafka_broker.bootstrap, [t]))
     sink_name = f"sink{uuid.uuid4().hex[:6]}"
     postgres_server.create_database(sink_name)
     sink = Store(postgres_server.url(sink_name))
