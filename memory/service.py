@@ -203,16 +203,19 @@ class MemoryService:
 
     def _rows(self, namespace: str, items: Sequence[NewMemory], now: float) -> list[MemoryRow]:
         idx = self._index(namespace)
-        rows = []
-        for it in items:
-            rows.append(MemoryRow(
-                namespace=namespace, id=it.id or uuid.uuid4().hex, memory_type=it.memory_type,
-                vector=np.asarray(it.vector, dtype=np.float32), model=it.model,
-                importance=float(it.importance),
-                importance_norm=float(idx.normaliser.normalise(float(it.importance))),
-                payload=it.payload, created_at=it.created_at if it.created_at is not None else now,
-                updated_at=now, coordinate=it.coordinate))
-        return rows
+        raw = np.asarray([float(it.importance) for it in items], dtype=np.float64)
+        # a batch is one insert event, as in the engine: observe every raw value, then map
+        # each with the resulting state, so the mapping is monotonic across the batch
+        for r in raw.tolist():
+            idx.normaliser.observe(r)
+        norms = idx.normaliser.map_many(raw).tolist() if len(raw) else []
+        return [MemoryRow(
+                    namespace=namespace, id=it.id or uuid.uuid4().hex, memory_type=it.memory_type,
+                    vector=np.asarray(it.vector, dtype=np.float32), model=it.model,
+                    importance=float(r), importance_norm=float(n),
+                    payload=it.payload, created_at=it.created_at if it.created_at is not None else now,
+                    updated_at=now, coordinate=it.coordinate)
+                for it, r, n in zip(items, raw.tolist(), norms)]
 
     def write(self, namespace: str, items: Sequence[NewMemory], *, upsert: bool) -> list[tuple[MemoryRow, bool]]:
         """Store items in one transaction. Returns (row, created) per item, in order.

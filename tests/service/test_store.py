@@ -138,3 +138,14 @@ def test_follower_thread_picks_up_other_writers(make_running, pg_url):
     assert sorted(follower.service._indexes["f"].engine.ids()) == ["m0", "m2"]
     [hits] = follower.service.recall("f", np.asarray([vec(2)], np.float32), 3)
     assert [h.id for h, _ in hits][0] == "m2" and "m1" not in {h.id for h, _ in hits}
+
+
+def test_importance_normalised_once_monotonic_across_a_batch(make_running):
+    app = make_running()
+    raw = [5.0, 1.0, 100.0, 3.0, 50.0, 0.5]
+    rows = app.service.write("imp", [_item(i, importance=r) for i, r in enumerate(raw)], upsert=True)
+    norms = [r.importance_norm for r, _ in rows]
+    assert [raw[i] for i in np.argsort(norms, kind="stable")] == sorted(raw)
+    assert all(0.0 <= n <= 1.0 for n in norms)
+    stored = {r.id: r.importance_norm for r in app.store.get_many("imp", [f"m{i}" for i in range(6)])}
+    assert stored == {r.id: r.importance_norm for r, _ in rows}
