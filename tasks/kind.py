@@ -103,7 +103,8 @@ def preload_steps(s, tools: Tools) -> list[Step]:
     images = list(cfg.images)
 
     def pull() -> str:
-        timings = tools.preloader().pull(images)
+        pre = tools.preloader()
+        timings = pre.pull(pre.missing_on_node(images))  # what the node holds needs no pull
         s.evidence.add("pulls", [t.to_dict() for t in timings])
         for t in timings:
             s.console.print(f"  {t.action:8} {t.seconds:6.1f}s  {t.image}")
@@ -119,10 +120,10 @@ def preload_steps(s, tools: Tools) -> list[Step]:
 
     return [
         Step(f"pull {len(images)} images (parallel {cfg.preload_parallel})", pull, "sdk",
-             "docker SDK images.pull for images the engine lacks",
-             needed=lambda: bool(tools.preloader().missing_locally(images))),
+             "docker SDK images.pull for images neither the node nor the engine has",
+             needed=lambda: bool(tools.preloader().needs_pull(images))),
         Step("load images into the kind node", load, "cli",
-             format_argv(tools.kind.argv_load(["<image>"], cfg.cluster)) + "  (per image the node lacks)",
+             format_argv(tools.kind.argv_load(["IMAGE"], cfg.cluster)) + "  (per IMAGE the node lacks)",
              needed=lambda: bool(tools.preloader().missing_on_node(images))),
     ]
 

@@ -5,6 +5,7 @@
     pre.missing_locally(images)     # not in the local engine -> need a pull
     pre.pull(images)                # [ImageTiming], in parallel, errors collected not raised
     pre.missing_on_node(images)     # not in the node's containerd (crictl via the SDK exec)
+    pre.needs_pull(images)          # neither on the node nor in the engine
     pre.load(images)                # one `kind load docker-image` per image, timed
 
 A failed pull does not stop the others; the step then fails once, naming every image that
@@ -139,6 +140,10 @@ class Preloader:
         if held is None:
             return list(images)
         return [image for image in images if not (_normalise(image) & held)]
+
+    def needs_pull(self, images) -> list[str]:
+        """Images neither the kind node nor the local engine holds: the only ones to pull."""
+        return self.missing_locally(self.missing_on_node(images))
 
     def load(self, images) -> list[ImageTiming]:
         timings = []

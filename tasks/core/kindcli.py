@@ -26,8 +26,8 @@ class Kind:
                 "--wait", f"{int(wait_s)}s"]
 
     def argv_load(self, images: Sequence[str], name: str) -> list[str]:
-        # One call for all images: kind saves them in one archive and skips nodes that
-        # already hold the same image ID.
+        # kind takes several images at once, but the preloader passes one per call so each
+        # load is timed; kind itself skips nodes that already hold the same image ID.
         return [self.binary, "load", "docker-image", *images, "--name", name]
 
     def clusters(self) -> list[str]:

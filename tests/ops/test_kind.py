@@ -277,3 +277,27 @@ def test_preload_task_records_each_pull_in_the_evidence(docker_daemon, fresh_reg
     assert sorted(p["image"] for p in record["extra"]["pulls"]) == sorted(fresh_registry_images)
     assert {p["action"] for p in record["extra"]["pulls"]} == {"pulled"}
     assert "3 pulled, 0 present" in output(console)
+
+
+class NodeHolding(Preloader):
+    """The kind node cannot run here; this seam stands in for its containerd image list."""
+
+    def __init__(self, *args, held=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.held = set(held)
+
+    def node_images(self):
+        return self.held
+
+
+@pytest.mark.docker
+def test_images_the_node_already_holds_are_neither_pulled_nor_loaded(docker_daemon, fresh_registry_images):
+    on_node, *others = fresh_registry_images
+    pre = NodeHolding(docker_daemon.client(), cluster="soma", parallel=2, held={on_node})
+
+    assert pre.missing_on_node(fresh_registry_images) == others
+    assert pre.needs_pull(fresh_registry_images) == others
+    timings = pre.pull(pre.missing_on_node(fresh_registry_images))
+
+    assert [(t.image, t.action) for t in timings] == [(ref, "pulled") for ref in others]
+    assert pre.missing_locally([on_node]) == [on_node]  # never pulled: the node had it
