@@ -8,7 +8,10 @@ schema kept here) are installed on the test API server, which stores and serves 
 """
 
 import json
+import pathlib
 
+import hvac
+import hvac.exceptions
 import psycopg
 import pytest
 
@@ -24,6 +27,8 @@ pytestmark = [pytest.mark.kube, pytest.mark.vault, pytest.mark.postgres, pytest.
 
 SEED = {"SOMA_SEED_POSTGRES_PASSWORD": "sa01-pg-pass", "SOMA_SEED_REDIS_PASSWORD": "sa01-redis",
         "SOMA_SEED_KAFKA_SASL_PASSWORD": "sa01-sasl"}
+# What the seed becomes in Vault: the three properties given and the DSN derived from them.
+SEED_PROPERTIES = ("postgres_password", "redis_password", "kafka_sasl_password", "postgres_dsn")
 
 
 @pytest.fixture
@@ -84,8 +89,7 @@ def test_onboard_sa01_produces_every_artefact_and_second_run_is_a_no_op(all_serv
     assert client.sys.read_policy("sa01")["data"]["rules"] == rendered["vault-policy.hcl"]
     assert vault_ops.read_role(client, "kubernetes", "sa01") == manifests.vault_role(rendered)
     data, _ = vault_ops.kv_read(client, "secret", "shared-infra/sa01/dev")
-    assert set(data) == {"postgres_password", "redis_password", "kafka_sasl_password",
-                         "postgres_dsn"}
+    assert set(data) == set(SEED_PROPERTIES)
 
     # PostgreSQL: role with Vault's password, database owned by it.
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
@@ -142,3 +146,50 @@ def test_drift_in_the_cluster_is_converged(all_services, onboard):
         "soma.sh/allow-shared-infra"] == "true"
     assert kube.get_json("configmap", "sa03-settings", "-n", "sa03")["data"][
         "VAULT_ADDR"].startswith("https://")
+
+
+def test_the_rendered_role_logs_in_only_the_app_service_account_and_reads_only_its_secret(
+        all_services, onboard):
+    """Vault's kubernetes auth against the real API server: a token the API server issues for
+    `<ns>-sa` (audience `vault`) logs in through the rendered role and reads exactly the key
+    the ExternalSecret names; any other service account or audience is refused."""
+    kube, vault, *_ = all_services
+    assert onboard("sa05")[0].outcome == "done"
+    root = vault.client()
+    # The auth method's connection to the API server belongs to the shared-infra deployment
+    # (onboarding only enables the mount); the test points it at the test API server.
+    ca = pathlib.Path(kube.root, "certs", "apiserver.crt").read_text()
+    root.auth.kubernetes.configure(kubernetes_host=kube.server, kubernetes_ca_cert=ca,
+                                   token_reviewer_jwt=kube.token, disable_local_ca_jwt=True)
+    kube.kubectl("create", "serviceaccount", "intruder", "-n", "sa05")
+    # The same service account name in a namespace the role is not bound to.
+    kube.kubectl("create", "namespace", "elsewhere")
+    kube.kubectl("create", "serviceaccount", "sa05-sa", "-n", "elsewhere")
+    kv = root.secrets.kv.v2
+    for path in ("shared-infra/sa05/prod", "shared-infra/other05/dev"):
+        kv.create_or_update_secret(path=path, secret={"postgres_password": path})
+
+    def jwt(sa, ns="sa05", audience="vault"):
+        return kube.kubectl("create", "token", sa, "-n", ns, "--audience", audience).strip()
+
+    app_client = hvac.Client(url=vault.addr)
+    auth = app_client.auth.kubernetes.login("sa05", jwt("sa05-sa"))["auth"]
+    assert sorted(auth["token_policies"]) == ["default", "sa05"]
+    assert auth["lease_duration"] == 86400
+    es = manifests.load(manifests.render(OnboardSpec("sa05")))["externalsecret.yaml"]
+    key = es["spec"]["data"][0]["remoteRef"]["key"]
+    got = app_client.secrets.kv.v2.read_secret_version(path=key, raise_on_deleted_version=True)
+    assert set(got["data"]["data"]) == set(SEED_PROPERTIES)
+    for other in ("shared-infra/sa05/prod", "shared-infra/other05/dev"):
+        with pytest.raises(hvac.exceptions.Forbidden):
+            app_client.secrets.kv.v2.read_secret_version(path=other, raise_on_deleted_version=True)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        app_client.secrets.kv.v2.create_or_update_secret(path=key, secret={"x": "y"})
+
+    for sa, ns, audience, why in (
+            ("intruder", "sa05", "vault", "service account name not authorized"),
+            ("default", "sa05", "vault", "service account name not authorized"),
+            ("sa05-sa", "elsewhere", "vault", "namespace not authorized"),
+            ("sa05-sa", "sa05", "other", "invalid audience")):
+        with pytest.raises(hvac.exceptions.VaultError, match=why):
+            hvac.Client(url=vault.addr).auth.kubernetes.login("sa05", jwt(sa, ns, audience))
