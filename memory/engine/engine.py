@@ -30,6 +30,7 @@ from .slab import Slab
 from .vectors import normalise_batch, normalise_queries, normalise_query
 
 GATHER_SHARE = 8  # an id filter smaller than rows/8 is answered by gathering those rows
+_NO_MASK = np.zeros(0, dtype=bool)
 
 
 def _floats(name: str, values, n: int, *, lo: float = -math.inf, hi: float = math.inf) -> np.ndarray:
@@ -301,9 +302,8 @@ class Engine:
                 if gather is not None:
                     rows, _, scanned = scan.topk_rows(self._kernel, self._slab.vec, q, k, gather, plan.weights)
                     parts = self._parts(rows, q, now)
-                else:  # hit_parts orders the heap itself
-                    heap, scanned = scan.topk_heap(self._kernel, self._slab.vec, q, k, plan)
-                    parts = self._parts(heap.r[: heap.size], q, now)
+                else:
+                    parts, scanned = self._exact(q, k, plan, now)
             hits = self._make_hits(parts)
         self._count(time.perf_counter() - t0, scanned, plan.top)
         return hits
@@ -425,6 +425,17 @@ class Engine:
         """Stop the recall guard's worker thread (a later sampled query starts it again)."""
         if self._guard is not None:
             self._guard.close()
+
+    def _exact(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
+        """Pruned exact top-k with score parts, in one compiled call."""
+        s, tb = self._slab, self._time
+        los, his, bounds = scan.scan_order(plan)
+        use = plan.mask is not None
+        *parts, scanned = jit.exact_topk(self._kernel.flat(s.vec), q, plan.weights,
+                                         plan.mask if use else _NO_MASK, use, los, his, bounds, k, s.imp_norm,
+                                         s.created, float(self.config.alpha), float(tb.tau), float(tb.floor),
+                                         float(now))
+        return parts, int(scanned)
 
     def _parts(self, rows: np.ndarray, q: np.ndarray, now: float):
         """(rows, score, similarity, importance, decay) in float64, best first."""

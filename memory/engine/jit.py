@@ -185,7 +185,10 @@ def ann_topk(labels, sims, label_to_row, live, weights, k, imp_norm, created, al
 
 @njit(fastmath=False, nogil=True, cache=True)
 def hit_parts(rows, flat, q, imp_norm, created, alpha, tau, floor, now):  # pragma: no cover
-    """float64 score parts of the hits, best first: (rows, score, similarity, importance, decay)."""
+    """float64 score parts of the hits, best first: (rows, score, similarity, importance, decay).
+
+    q may be float32 or float64; the products are taken in float64.
+    """
     n = rows.shape[0]
     d = q.shape[0]
     sims = np.empty(n)
@@ -196,7 +199,7 @@ def hit_parts(rows, flat, q, imp_norm, created, alpha, tau, floor, now):  # prag
         r = rows[i]
         s = 0.0
         for j in range(d):
-            s += np.float64(_value(flat[r * d + j])) * q[j]
+            s += np.float64(_value(flat[r * d + j])) * np.float64(q[j])
         sims[i] = max(s, 0.0)
         imp[i] = imp_norm[r]
         dec[i] = 1.0 if tau == np.inf else max(floor, 2.0 ** (-(now - created[r]) / tau))
@@ -217,3 +220,17 @@ def unit(q, out):  # pragma: no cover - compiled
     for j in range(q.shape[0]):
         out[j] = np.float32(q[j] * inv)
     return True
+
+
+@njit(nogil=True, cache=True)
+def exact_topk(flat, q, weights, mask, use_mask, los, his, bounds, k, imp_norm, created, alpha, tau, floor,
+               now):  # pragma: no cover
+    """The whole exact query in one call: pruned scan, then the hits' float64 score parts.
+
+    Returns (rows, score, similarity, importance, decay, rows scanned), best first.
+    """
+    heap_s = np.empty(k, dtype=np.float32)
+    heap_r = np.empty(k, dtype=np.int64)
+    size, scanned = scan_ranges(flat, q, weights, mask, use_mask, los, his, bounds, k, heap_s, heap_r, 0)
+    rows, score, sim, imp, dec = hit_parts(heap_r[:size], flat, q, imp_norm, created, alpha, tau, floor, now)
+    return rows, score, sim, imp, dec, scanned

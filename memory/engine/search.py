@@ -58,22 +58,32 @@ def topk(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, plan: ScanPlan)
 def topk_heap(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, plan: ScanPlan):
     """The k best eligible rows as an unordered heap (TopK), and the rows scanned."""
     heap = TopK(k)
-    nb = -(-plan.top // plan.block_rows)
-    if nb == 0:
+    los, his, bs = scan_order(plan)
+    if los.size == 0:
         return heap, 0
-    bounds = plan.bounds[:nb]
-    if not plan.prune or nb == 1 or bounds.min() == bounds.max():
-        los, his, bs = _ONE_LO, np.array([plan.top], np.int64), np.array([np.inf], np.float32)
-    else:
-        order = np.argsort(-bounds, kind="stable")
-        los = order * plan.block_rows
-        his = np.minimum(los + plan.block_rows, plan.top)
-        bs = bounds[order]
     scanned = heap.scan_ranges(kernel, vec, q, plan.weights, plan.mask, los, his, bs)
     return heap, scanned
 
 
+def scan_order(plan: ScanPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, ends, bounds) of the row ranges to scan, heaviest block first.
+
+    When pruning cannot skip anything (pruning off, one block, or every block with the same
+    bound, as with no importance spread and no decay) the whole slab is one range.
+    """
+    nb = -(-plan.top // plan.block_rows)
+    if nb == 0:
+        return _ONE_LO[:0], _ONE_LO[:0], _INF[:0]
+    bounds = plan.bounds[:nb]
+    if not plan.prune or nb == 1 or bounds.min() == bounds.max():
+        return _ONE_LO, np.array([plan.top], np.int64), _INF
+    order = np.argsort(-bounds, kind="stable")
+    los = order * plan.block_rows
+    return los, np.minimum(los + plan.block_rows, plan.top), bounds[order].astype(np.float32)
+
+
 _ONE_LO = np.zeros(1, np.int64)
+_INF = np.array([np.inf], np.float32)
 
 
 def topk_rows(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, rows: np.ndarray, weights: np.ndarray):
