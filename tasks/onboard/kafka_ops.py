@@ -76,7 +76,7 @@ def topics_for(spec: OnboardSpec) -> list[TopicSpec]:
 def admin(bootstrap: str) -> AdminClient:
     if not bootstrap:
         raise TopicError("no Kafka bootstrap servers: set SOMA_KAFKA_BOOTSTRAP or "
-                         "soma.kafka.bootstrap")
+                         "soma.onboard.kafka_bootstrap")
     return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
 
 

@@ -12,6 +12,7 @@ import pathlib
 import tempfile
 
 import jinja2
+import kubernetes_validate
 import yaml
 
 from tasks.onboard.errors import InvalidInput, RenderError
@@ -34,17 +35,17 @@ CUSTOM_GROUPS = ("external-secrets.io/",)
 K8S_VERSION = "1.30.0"
 
 
-def environment(templates: pathlib.Path = TEMPLATES) -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     # StrictUndefined: a missing variable is a render error, never an empty string
     # (the upstream heredoc shipped `${APP_NS}` unsubstituted).
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)),
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
                               autoescape=False)
 
 
-def render(spec: OnboardSpec, templates: pathlib.Path = TEMPLATES) -> dict[str, str]:
+def render(spec: OnboardSpec) -> dict[str, str]:
     """Every artefact as text, keyed by output file name."""
-    env = environment(templates)
+    env = environment()
     ctx = spec.context()
     out = {}
     for name, template in ARTEFACTS.items():
@@ -79,11 +80,6 @@ def is_custom(obj: dict) -> bool:
 
 def validate_builtin(objs: dict[str, dict], version: str = K8S_VERSION) -> list[str]:
     """Check every built-in kind against the Kubernetes schema; returns the files checked."""
-    try:
-        import kubernetes_validate
-    except ImportError as exc:
-        raise RenderError("install kubernetes-validate (pip install -e '.[dev]') to validate "
-                          "the rendered manifests") from exc
     checked = []
     for name, obj in objs.items():
         if is_custom(obj):

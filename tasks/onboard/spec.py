@@ -9,10 +9,10 @@ a namespace must be a DNS-1123 label; anything else is refused before a step run
 import dataclasses
 import re
 
+from tasks.core.config import MODES
 from tasks.onboard.errors import InvalidInput
 
 ENVS = ("dev", "test", "staging", "prod")
-MODES = ("dev", "test", "staging", "prod-lite", "prod")
 # Playbook §3.7: single-replica topics only where the broker is a single node.
 REPLICATION = {"dev": 1, "test": 1, "staging": 3, "prod-lite": 3, "prod": 3}
 ALLOW_LABEL = "soma.sh/allow-shared-infra"

@@ -27,7 +27,7 @@ ROLE_FIELDS = ("bound_service_account_names", "bound_service_account_namespaces"
 
 def client(addr: str, token: str, timeout: int = 30) -> hvac.Client:
     if not addr:
-        raise InvalidInput("no Vault address: set VAULT_ADDR or soma.vault.addr")
+        raise InvalidInput("no Vault address: set VAULT_ADDR or soma.onboard.vault_addr")
     if not token:
         raise SecretMissing("no Vault token: set VAULT_TOKEN in the environment")
     return hvac.Client(url=addr, token=token, timeout=timeout)
