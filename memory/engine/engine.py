@@ -392,8 +392,7 @@ class Engine:
         got = parts[0]
         if got.size < min(k, len(s)):
             return None, 0
-        g.time_ann(time.perf_counter() - t0)
-        mode = g.sample_mode()
+        mode = g.after_ann(time.perf_counter() - t0)
         if mode == "inline" or (mode == "sample" and not g.background):  # we hold the read lock
             g.record(self._recall(q, k, now, got))
         elif mode == "sample":

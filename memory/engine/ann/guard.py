@@ -97,22 +97,32 @@ class RecallGuard:
     def ef(self, k: int) -> int:
         return max(self.base_ef * (2 ** self.level), self.candidates(k))
 
+    def after_ann(self, seconds: float) -> str | None:
+        """Record an ANN query's time and say whether to check it (one lock round-trip)."""
+        with self._lock:
+            self.t_ann = seconds if self.t_ann is None else self.t_ann + EWMA * (seconds - self.t_ann)
+            return self._mode()
+
     def sample_mode(self) -> str | None:
         """None (no check), "inline" (calibrating) or "sample" (a sampled live query)."""
         with self._lock:
-            if self._calibrate > 0:
-                self._calibrate -= 1
-                return "inline"
-            if not self.every:
-                return None
-            every = self.every
-            if self.t_ann and self.t_exact and self.budget > 0:
-                every = max(every, math.ceil(self.t_exact / (self.budget * self.t_ann)))
-            self._count += 1
-            if self._count >= every:
-                self._count = 0
-                return "sample"
+            return self._mode()
+
+    def _mode(self) -> str | None:
+        """The decision itself; the caller holds self._lock."""
+        if self._calibrate > 0:
+            self._calibrate -= 1
+            return "inline"
+        if not self.every:
             return None
+        every = self.every
+        if self.t_ann and self.t_exact and self.budget > 0:
+            every = max(every, math.ceil(self.t_exact / (self.budget * self.t_ann)))
+        self._count += 1
+        if self._count >= every:
+            self._count = 0
+            return "sample"
+        return None
 
     def use_exact_for_speed(self) -> bool:
         """True when exact search is measured faster than ANN (then skip ANN, probing now and then)."""
@@ -125,10 +135,6 @@ class RecallGuard:
                 return False
             self.exact_for_speed += 1
             return True
-
-    def time_ann(self, seconds: float) -> None:
-        with self._lock:
-            self.t_ann = seconds if self.t_ann is None else self.t_ann + EWMA * (seconds - self.t_ann)
 
     def time_exact(self, seconds: float) -> None:
         with self._lock:
