@@ -14,13 +14,15 @@ Every failure is one line and a non-zero exit (2 for a bad mode or flag, 1 other
 
 from __future__ import annotations
 
-from invoke import Exit, task
+from contextlib import contextmanager
+
+from invoke import task
 from rich.console import Console
 from rich.table import Table
 
 from tasks.core.chart import KUBE_VERSION, check_values, images, lint, render, validate_manifests, write_rendered
+from tasks.core.cli import exits
 from tasks.core.config import MODES, SomaConfig, check_mode, soma_config
-from tasks.core.errors import OpsError
 
 
 def _config(c, mode: str = "", **flags: str) -> SomaConfig:
@@ -32,8 +34,13 @@ def _modes(mode: str) -> list[str]:
     return [check_mode(mode)] if mode else list(MODES)
 
 
-def _exit(exc: OpsError) -> Exit:
-    return Exit(f"chart: {exc}", code=getattr(exc, "exit_code", 1))
+@contextmanager
+def _printed(console: Console, table: Table):
+    """Print the table however the block ends: the modes that passed before a failure count."""
+    try:
+        yield
+    finally:
+        console.print(table)
 
 
 @task(name="lint", help={"mode": "one mode (default: all five)", "chart": "chart directory (default: soma.chart)",
@@ -42,16 +49,12 @@ def lint_task(c, mode="", chart="", subcharts=True):
     """Check each mode's values against values.schema.json and run `helm lint` on them."""
     console = Console()
     table = Table("mode", "schema", "helm lint", "ignored", title="soma-infra lint")
-    try:
+    with exits("chart"), _printed(console, table):
         cfg = _config(c, chart=chart)
         for m in _modes(mode):
             report = lint(m, cfg.chart_dir, namespace=cfg.namespace, subcharts=subcharts)
             info = "; ".join(msg["error"] for msg in report.messages) or "clean"
             table.add_row(m, "ok", info, "dependency tarballs not vendored" if report.ignored else "")
-    except OpsError as exc:
-        console.print(table)
-        raise _exit(exc)
-    console.print(table)
 
 
 @task(name="render", help={"mode": "mode to render (default: soma.mode)", "out": "write one file per template here",
@@ -60,7 +63,7 @@ def lint_task(c, mode="", chart="", subcharts=True):
                            "subcharts": "--no-subcharts: every dependency condition false"})
 def render_task(c, mode="", out="", release="", namespace="", chart="", subcharts=True):
     """Render the chart's own templates for a mode (like `helm template`, subcharts not vendored)."""
-    try:
+    with exits("chart"):
         cfg = _config(c, mode, release=release, namespace=namespace, chart=chart)
         rendered = render(cfg.mode, cfg.chart_dir, release=cfg.release, namespace=cfg.namespace,
                           subcharts=subcharts)
@@ -69,8 +72,6 @@ def render_task(c, mode="", out="", release="", namespace="", chart="", subchart
                 print(path)
         else:
             print(rendered.stream(), end="")
-    except OpsError as exc:
-        raise _exit(exc)
 
 
 @task(help={"mode": "one mode (default: all five)", "kube_version": f"default {KUBE_VERSION}",
@@ -81,7 +82,7 @@ def check(c, mode="", kube_version=KUBE_VERSION, chart=""):
     console = Console()
     table = Table("mode", "subcharts", "schema", "lint", "manifests", f"k8s {kube_version}",
                   title="soma-infra check")
-    try:
+    with exits("chart"), _printed(console, table):
         cfg = _config(c, chart=chart)
         for m in _modes(mode):
             for subcharts in (True, False):
@@ -90,19 +91,13 @@ def check(c, mode="", kube_version=KUBE_VERSION, chart=""):
                               subcharts=subcharts).documents()
                 validate_manifests(docs, kube_version)
                 table.add_row(m, "as the mode sets" if subcharts else "all off", "ok", "ok", str(len(docs)), "valid")
-    except OpsError as exc:
-        console.print(table)
-        raise _exit(exc)
-    console.print(table)
 
 
 @task(name="images", help={"mode": "mode (default: soma.mode)", "chart": "chart directory (default: soma.chart)"})
 def images_task(c, mode="", chart=""):
     """Print the container images a mode's values pin, one per line."""
-    try:
+    with exits("chart"):
         cfg = _config(c, mode, chart=chart)
         values = check_values(cfg.mode, cfg.chart_dir)
-    except OpsError as exc:
-        raise _exit(exc)
     for image in images(values):
         print(image)

@@ -25,9 +25,9 @@ import pathlib
 import shutil
 from contextlib import contextmanager
 
-from invoke import Exit, task
+from invoke import task
 
-from tasks.core.errors import OpsError
+from tasks.core.cli import exits
 from tasks.core.runner import Runner
 
 # Pinned: the cache folder is named after the upstream release inside this Debian version.
@@ -216,8 +216,6 @@ def build(c):
     if c.config.run.dry:
         print(f"kube.build (dry): would build {', '.join(missing)} into {binary_dir()}")
         return
-    try:
+    with exits("kube.build"):
         for name, path in ensure_binaries().items():
             print(f"kube.build: {name} -> {path}")
-    except OpsError as exc:
-        raise Exit(f"kube.build: {exc}", code=exc.exit_code) from None

@@ -4,7 +4,8 @@
         s.cfg, s.runner, s.console, s.dry, s.evidence
         s.run_plan(plan)      # runs it, records it in the evidence
 
-Every OpsError leaves the task as `invoke.Exit(message, code)`: one line, no traceback.
+Every OpsError leaves the task as `invoke.Exit(message, code)`: one line, no traceback
+(`exits(name)` does that alone, for tasks that need no plan: config.show, chart.*).
 """
 
 from __future__ import annotations
@@ -52,10 +53,19 @@ class Session:
 
 
 @contextmanager
+def exits(name: str):
+    """Any OpsError inside leaves as `invoke.Exit("<name>: <message>", <its exit code>)`."""
+    try:
+        yield
+    except OpsError as exc:
+        raise Exit(f"{name}: {exc}", code=exc.exit_code) from None
+
+
+@contextmanager
 def session(c, name: str, mode: str | None = None, evidence: bool = False,
             overrides: Mapping[str, Any] | None = None, inputs: Mapping[str, Any] | None = None,
             runner=None, console: Console | None = None):
-    try:
+    with exits(name):
         cfg = soma_config(c, mode=mode, overrides=overrides)
         runner = runner or Runner(timeout=cfg.timeouts["command"], cwd=cfg.root)
         ev = Evidence(cfg.evidence_path, task=name, inputs=dict(inputs or {}, mode=cfg.mode),
@@ -63,5 +73,3 @@ def session(c, name: str, mode: str | None = None, evidence: bool = False,
         ev.config = cfg.as_dict()
         with ev.recording() as out:
             yield Session(name, cfg, runner, out, is_dry(c), ev)
-    except OpsError as exc:
-        raise Exit(f"{name}: {exc}", code=exc.exit_code) from None

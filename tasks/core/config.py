@@ -118,12 +118,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _flatten(data: Mapping, prefix: str = "") -> dict[str, Any]:
+def flatten(data: Mapping, prefix: str = "") -> dict[str, Any]:
+    """{"timeouts": {"helm": 1}} -> {"timeouts.helm": 1}; the `onboard` section stays whole
+    because its owner reads it as one value."""
     out = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping) and key != "onboard":
-            out.update(_flatten(value, dotted + "."))
+            out.update(flatten(value, dotted + "."))
         else:
             out[dotted] = value
     return out
@@ -182,12 +184,12 @@ def soma_config(c, mode: str | None = None, overrides: Mapping[str, Any] | None 
     mode_source = "flag" if mode else "env SOMA_MODE" if environ.get("SOMA_MODE") else "config"
     mode = check_mode(mode or environ.get("SOMA_MODE") or base.get("mode") or "dev")
     values = copy.deepcopy(base)
-    sources = {key: "config" for key in _flatten(values)}
-    for key, value in _flatten(modes.get(mode) or {}).items():
+    sources = {key: "config" for key in flatten(values)}
+    for key, value in flatten(modes.get(mode) or {}).items():
         _set(values, key, value)
         sources[key] = f"mode:{mode}"
     values["mode"], sources["mode"] = mode, mode_source
-    for key, current in _flatten(values).items():
+    for key, current in flatten(values).items():
         name = env_name(key)
         if key != "mode" and name in environ:
             _set(values, key, _cast(name, environ[name], current))
@@ -195,7 +197,7 @@ def soma_config(c, mode: str | None = None, overrides: Mapping[str, Any] | None 
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        flat = _flatten(values)
+        flat = flatten(values)
         if key not in flat:
             raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(flat))}")
         if isinstance(value, str) and not isinstance(flat[key], str):
