@@ -15,7 +15,8 @@ Environment: VAULT_ADDR + VAULT_TOKEN, SOMA_PG_ADMIN_DSN, SOMA_KAFKA_BOOTSTRAP, 
 from invoke import task
 
 from tasks.core.cli import is_dry
-from tasks.onboard import manifests, settings, steps, vault_ops
+from tasks.onboard import manifests, settings, steps
+from tasks.onboard import seed as onboard_seed
 from tasks.onboard.cli import print_topic_drift, print_vault_diff, reported, session
 from tasks.onboard.services import Services
 
@@ -34,7 +35,7 @@ def onboard(c, ns, env="dev", mode="dev", seed_file="", evidence=False):
 def run(c, ns, env="dev", mode="dev", seed_file="", evidence=False):
     """The task body; returns the plan's result."""
     spec, endpoints, cfg = settings.load(c, ns, env, mode)
-    seed = vault_ops.derive_dsn(spec, vault_ops.seed_values(seed_file=seed_file or None))
+    seed = onboard_seed.load(spec, seed_file)
     rendered = manifests.render(spec)
     manifests.validate_builtin(manifests.load(rendered))
     svc = Services(endpoints)

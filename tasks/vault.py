@@ -9,7 +9,8 @@ Vault is reached at VAULT_ADDR (or soma.onboard.vault_addr) with VAULT_TOKEN.
 
 from invoke import task
 
-from tasks.onboard import manifests, settings, steps, vault_ops
+from tasks.onboard import manifests, settings, steps
+from tasks.onboard import seed as onboard_seed
 from tasks.core.cli import is_dry
 from tasks.onboard.cli import print_vault_diff, reported, session
 from tasks.onboard.services import Services
@@ -24,7 +25,7 @@ def apply(c, ns, env="dev", seed_file="", evidence=False):
     """Converge the Vault policy, kubernetes auth role and (optionally) the KV seed."""
     with reported():
         spec, endpoints, cfg = settings.load(c, ns, env, mode=None)
-        seed = vault_ops.derive_dsn(spec, vault_ops.seed_values(seed_file=seed_file or None))
+        seed = onboard_seed.load(spec, seed_file)
         svc = Services(endpoints)
         svc.secret(*seed.values())
         rendered = manifests.render(spec)

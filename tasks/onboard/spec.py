@@ -16,6 +16,7 @@ ENVS = ("dev", "test", "staging", "prod")
 # Playbook §3.7: single-replica topics only where the broker is a single node.
 REPLICATION = {"dev": 1, "test": 1, "staging": 3, "prod-lite": 3, "prod": 3}
 ALLOW_LABEL = "soma.sh/allow-shared-infra"
+POSTGRES_PORT = 5432
 # The four keys of the runtime Secret and the Vault properties they come from (§3.3).
 SECRET_KEYS = {
     "POSTGRES_PASSWORD": "postgres_password",
@@ -104,6 +105,18 @@ class OnboardSpec:
     def dlq_topic(self) -> str:
         return f"{self.ns}.events.dlq"
 
+    def service_host(self, component: str) -> str:
+        """The cluster DNS name of a shared-infra service of the release."""
+        return f"{self.release}-{component}.{self.infra_ns}.svc.cluster.local"
+
+    @property
+    def postgres_host(self) -> str:
+        return self.service_host("postgres-pgpool")  # the pooler, as the playbook's contract
+
+    @property
+    def vault_addr(self) -> str:
+        return f"https://{self.service_host('vault')}:8200"
+
     @property
     def replication(self) -> int:
         return REPLICATION[self.mode]
@@ -120,6 +133,8 @@ class OnboardSpec:
             "db_name": self.db_name, "db_user": self.db_user,
             "events_topic": self.events_topic, "dlq_topic": self.dlq_topic,
             "allow_label": ALLOW_LABEL, "secret_keys": SECRET_KEYS,
+            "postgres_host": self.postgres_host, "postgres_port": POSTGRES_PORT,
+            "vault_addr": self.vault_addr, "service_host": self.service_host,
         }
 
 

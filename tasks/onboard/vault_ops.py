@@ -1,4 +1,4 @@
-"""Vault (hvac) side of onboarding: the policy, the kubernetes auth role and the KV seed.
+"""Vault (hvac) side of onboarding: the policy, the kubernetes auth role and the KV secret.
 
 Each piece is read first and compared with what was rendered, so a task writes only what
 differs and can show the difference. Tokens come from the environment (VAULT_TOKEN), never
@@ -7,19 +7,13 @@ argv; KV values are never printed, only the names of the properties that change.
 
 import difflib
 import json
-import os
-import pathlib
-import urllib.parse
 
 import hvac
 import hvac.exceptions
 import requests
-import yaml
 
 from tasks.onboard.errors import InvalidInput, SecretMissing, VaultError
-from tasks.onboard.spec import SECRET_KEYS, OnboardSpec
 
-SEED_ENV_PREFIX = "SOMA_SEED_"
 # The role fields we own; anything else Vault reports (defaults) is left alone.
 ROLE_FIELDS = ("bound_service_account_names", "bound_service_account_namespaces",
                "token_policies", "token_ttl", "audience")
@@ -125,57 +119,7 @@ def write_role(cl: hvac.Client, mount: str, name: str, desired: dict) -> None:
     _call(f"write role {name}", cl.adapter.post, _role_path(mount, name), json=desired)
 
 
-# --- KV v2 seed ------------------------------------------------------------------------
-
-def seed_values(environ: dict | None = None, seed_file: str | None = None) -> dict[str, str]:
-    """KV values to seed: `SOMA_SEED_<PROPERTY>` variables and/or a JSON/YAML file of
-    properties (file first, environment wins). Values never come from argv."""
-    environ = os.environ if environ is None else environ
-    allowed = set(SECRET_KEYS.values())
-    values: dict[str, str] = {}
-    if seed_file:
-        path = pathlib.Path(seed_file)
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise InvalidInput(f"cannot read seed file {path}: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
-            # Only the problem and its position: PyYAML's message quotes the offending
-            # line, which holds a secret value.
-            raise InvalidInput(f"seed file {path} is not valid YAML/JSON: {_yaml_problem(exc)}"
-                               ) from None
-        if not isinstance(loaded, dict):
-            raise InvalidInput(f"seed file {path} must hold a mapping of property: value")
-        values.update(loaded)
-    for prop in sorted(allowed):
-        var = SEED_ENV_PREFIX + prop.upper()
-        if environ.get(var):
-            values[prop] = environ[var]
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise InvalidInput(f"unknown seed properties {unknown}: allowed are {sorted(allowed)}")
-    for prop, value in values.items():
-        if not isinstance(value, str) or not value:
-            raise InvalidInput(f"seed property {prop} must be a non-empty string")
-    return values
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or "cannot parse"
-    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
-
-
-def derive_dsn(spec: OnboardSpec, values: dict[str, str]) -> dict[str, str]:
-    """Fill postgres_dsn from postgres_password when only the password is given, so the
-    runtime Secret's DSN always matches the role db.provision creates."""
-    if "postgres_password" in values and "postgres_dsn" not in values:
-        pw = urllib.parse.quote(values["postgres_password"], safe="")
-        host = f"{spec.release}-postgres-pgpool.{spec.infra_ns}.svc.cluster.local"
-        values = {**values, "postgres_dsn":
-                  f"postgresql://{spec.db_user}:{pw}@{host}:5432/{spec.db_name}"}
-    return values
-
+# --- KV v2 secret ---------------------------------------------------------------------
 
 def kv_read(cl: hvac.Client, mount: str, path: str) -> tuple[dict, int | None]:
     """Current data and version of a KV v2 secret; ({}, None) when absent."""
