@@ -34,9 +34,13 @@ def test_provision_twice_creates_then_reports_all_set(pg_env, monkeypatch):
         conn.execute("CREATE ROLE db01_other LOGIN")
     assert _q(dsn, "SELECT has_database_privilege('db01_other', 'db01', 'CONNECT')") == (False,)
 
+    state = ("SELECT a.rolpassword, d.datacl::text FROM pg_authid a, pg_database d "
+             "WHERE a.rolname = 'db01' AND d.datname = 'db01'")
+    before = _q(dsn, state)
     code, out = inv("db.provision", "--ns", "db01", "--no-vault")
     assert code == 0, out
     assert "all set" in out and "done " not in out
+    assert _q(dsn, state) == before  # password verifier and ACL untouched
 
 
 def test_password_from_vault(pg_env, vault_env, monkeypatch):

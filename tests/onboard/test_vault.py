@@ -67,8 +67,12 @@ def test_seed_from_environment_and_file_never_argv(vault_env, monkeypatch, tmp_p
     assert data["postgres_dsn"] == ("postgresql://va04:pg-s3cret%2Fwith%3Aodd%40chars@"
                                     "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local"
                                     ":5432/va04")
+    version = vault_env.client().secrets.kv.v2.read_secret_metadata(
+        path="shared-infra/va04/staging")["data"]["current_version"]
     code, out = inv("vault.apply", "--ns", "va04", "--env", "staging", "--seed-file", str(seed))
     assert code == 0 and "all set" in out
+    assert vault_env.client().secrets.kv.v2.read_secret_metadata(
+        path="shared-infra/va04/staging")["data"]["current_version"] == version
 
 
 def test_unknown_seed_property_is_refused(vault_env, tmp_path):
