@@ -1,12 +1,16 @@
 """Bad input is refused with a clear message before any step runs."""
 
+import os
+import pathlib
 import re
+import sys
 
 import pytest
+import sh
 
 from tasks.onboard.errors import InvalidInput
 from tasks.onboard.spec import OnboardSpec, check_namespace
-from tests.onboard.cli import inv
+from tests.onboard.cli import REPO, inv
 
 BAD_NAMESPACES = ["SA01", "sa_01", "-sa01", "sa01-", "sa.01", "a" * 64, "", "kube-system",
                   "soma-infra", "sa01;rm"]
@@ -79,3 +83,18 @@ def test_missing_seed_file_is_refused_before_any_step(tmp_path):
     code, out = inv("app.onboard", "--ns", "sa01", "--seed-file", str(tmp_path / "nope.yaml"))
     assert code == 2 and "cannot read seed file" in out
     assert "┏" not in out
+
+
+def test_the_real_inv_routes_the_onboarding_tasks_and_refuses_bad_input():
+    """Through the repository's tasks.py and the `inv` beside this interpreter: `inv render`
+    answers to the bare name, and a bad namespace stops `app.onboard` with exit 2."""
+    inv_bin = sh.Command(str(pathlib.Path(sys.executable).parent / "inv"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOMA_")}
+    run = {"_cwd": str(REPO), "_env": env, "_ok_code": list(range(256)), "_return_cmd": True,
+           "_tty_out": False}
+    done = inv_bin("render", "--ns", "sa01", **run)
+    assert done.exit_code == 0, done.stderr
+    assert "name: sa01-settings" in str(done) and "validated 4 built-in manifests" in str(done)
+    done = inv_bin("app.onboard", "--ns", "Bad_NS", **run)
+    assert done.exit_code == 2
+    assert "not a DNS-1123 label" in done.stderr.decode()
