@@ -128,13 +128,30 @@ def preload_steps(s, tools: Tools) -> list[Step]:
     ]
 
 
-def missing_dependencies(chart_dir: pathlib.Path) -> list[str]:
-    """Chart.yaml dependencies without a tarball in charts/ (only when Chart.lock exists)."""
-    if not (chart_dir / "Chart.lock").is_file():
-        return []
+def unvendored_dependencies(chart_dir: pathlib.Path) -> list[str]:
+    """Chart.yaml dependencies without a tarball in charts/. Helm refuses to install a chart
+    that lacks any of them, whether or not its condition enables it."""
     meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text()) or {}
     return [f"{d['name']}-{d['version']}" for d in meta.get("dependencies") or []
             if not (chart_dir / "charts" / f"{d['name']}-{d['version']}.tgz").is_file()]
+
+
+def missing_dependencies(chart_dir: pathlib.Path) -> list[str]:
+    """What `helm dependency build` should fetch: unvendored dependencies, when Chart.lock
+    pins them (without a lock there is nothing reproducible to build from)."""
+    if not (chart_dir / "Chart.lock").is_file():
+        return []
+    return unvendored_dependencies(chart_dir)
+
+
+def check_vendored(chart_dir: pathlib.Path, shown: pathlib.Path) -> None:
+    """Before `helm upgrade` of a chart with no Chart.lock (with one, the dependency build
+    step fetched the tarballs): helm's own error for a missing subchart names no remedy."""
+    missing = [] if (chart_dir / "Chart.lock").is_file() else unvendored_dependencies(chart_dir)
+    if missing:
+        raise OpsError(f"chart dependencies not in {shown}/charts and no Chart.lock to build them from: "
+                       f"{', '.join(missing)}; run `helm dependency update {shown}` where the chart "
+                       "repositories are reachable and commit the Chart.lock it writes")
 
 
 def deploy_steps(s, tools: Tools) -> list[Step]:
@@ -149,6 +166,7 @@ def deploy_steps(s, tools: Tools) -> list[Step]:
         missing = [str(cfg.rel(p)) for p in cfg.values_files if not p.is_file()]
         if missing:
             raise OpsError(f"values file(s) missing for mode {cfg.mode}: {', '.join(missing)}")
+        check_vendored(cfg.chart_dir, cfg.rel(cfg.chart_dir))
         s.runner.run(upgrade, timeout=cfg.timeouts["helm"] + 60)
         return f"release {cfg.release} installed or upgraded"
 

@@ -19,7 +19,7 @@ from tasks.core.config import REPO_ROOT
 from tasks.core.errors import OpsError
 from tasks.core.images import Preloader
 from tasks.core.runner import RecordingRunner
-from tasks.kind import missing_dependencies, run_kind
+from tasks.kind import missing_dependencies, run_kind, unvendored_dependencies
 from tests.ops.conftest import RoutingRunner, make_console, make_context, output
 
 HELM_VERSION = ["helm", "version", "--template", "{{.Version}}"]
@@ -230,6 +230,26 @@ def test_dependency_build_only_when_a_locked_tarball_is_missing(chart):
     (chart / "Chart.lock").unlink()
     (chart / "charts" / "redis-23.1.3.tgz").unlink()
     assert missing_dependencies(chart) == []  # no lock: nothing to build from
+    assert unvendored_dependencies(chart) == ["redis-23.1.3"]  # ... yet helm needs the tarball
+
+
+@pytest.mark.kube
+def test_deploy_without_lock_or_tarballs_stops_before_helm_with_the_remedy(kube_cluster, chart):
+    (chart / "Chart.lock").unlink()
+    ns = f"kind-nolock-{uuid.uuid4().hex[:6]}"
+    recorder = RecordingRunner(tools=("helm",), replies={("helm", "version"): ("v3.16.4", "", 0)})
+    ctx = make_context(soma={"chart": str(chart), "kind_config": str(chart.parent / "kind.yaml"), "namespace": ns,
+                             "kubeconfig": kube_cluster.kubeconfig, "context": "soma-test"})
+
+    from invoke import Exit
+    with pytest.raises(Exit) as stopped:
+        run_kind(ctx, "deploy", runner=RoutingRunner(recorder), console=make_console())
+
+    message = str(stopped.value.message)
+    assert "no Chart.lock to build them from: redis-23.1.3" in message
+    assert f"run `helm dependency update {chart}`" in message
+    assert not any(call[:2] in (["helm", "upgrade"], ["helm", "dependency"]) for call in recorder.calls)
+    kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
 
 
 @pytest.fixture
