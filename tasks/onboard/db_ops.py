@@ -1,8 +1,8 @@
 """PostgreSQL side of onboarding (playbook §3.6 without psql or a heredoc).
 
 The application gets its own login role and database, both named after the namespace,
-created only when absent; every identifier and the password go through `psycopg.sql`
-(client-side quoting, so an odd name can never break out of the statement). The database
+created only when absent; every identifier and the password's SCRAM verifier go through
+`psycopg.sql` (client-side quoting, so an odd name can never break out of the statement). The database
 is closed to PUBLIC and granted to its role. The admin DSN and the role's password come
 from the environment or Vault, never argv.
 """
@@ -86,8 +86,15 @@ def database_exists(conn: psycopg.Connection, db: str) -> bool:
 
 
 def create_role(conn: psycopg.Connection, role: str, password: str) -> None:
+    # libpq hashes the password into a SCRAM verifier here (as psql's \password does), so
+    # the statement the server runs, and may log, never holds the password itself.
+    try:
+        verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(),
+                                                b"scram-sha-256").decode()
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot hash the password of {role}: {exc}") from None
     _exec(conn, sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-        sql.Identifier(role), sql.Literal(password)), f"CREATE ROLE {role}")
+        sql.Identifier(role), sql.Literal(verifier)), f"CREATE ROLE {role}")
 
 
 def create_database(conn: psycopg.Connection, db: str, owner: str) -> None:

@@ -1,6 +1,7 @@
 """`inv db.provision` against a real PostgreSQL cluster."""
 
 import json
+import pathlib
 
 import psycopg
 import pytest
@@ -103,6 +104,28 @@ def test_dry_run_creates_nothing(pg_env, monkeypatch):
     code, out = inv("--dry", "db.provision", "--ns", "db06", "--no-vault")
     assert code == 0 and "dry run" in out
     assert _q(pg_env.dsn(), "SELECT count(*) FROM pg_database WHERE datname = 'db06'") == (0,)
+
+
+def test_the_server_log_never_sees_the_password(pg_env, monkeypatch):
+    """With DDL statement logging on, the logged CREATE ROLE carries a SCRAM verifier that
+    libpq computed client-side, never the password."""
+    monkeypatch.setenv("SOMA_DB_PASSWORD", "never-in-the-log-9")
+    log = pathlib.Path(pg_env.datadir, "server.log")
+    with psycopg.connect(pg_env.dsn(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET log_statement = 'ddl'")
+        conn.execute("SELECT pg_reload_conf()")
+    try:
+        code, out = inv("db.provision", "--ns", "db08", "--no-vault")
+        assert code == 0, out
+    finally:
+        with psycopg.connect(pg_env.dsn(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM RESET log_statement")
+            conn.execute("SELECT pg_reload_conf()")
+    text = log.read_text(errors="replace")
+    assert 'CREATE ROLE "db08" LOGIN PASSWORD \'SCRAM-SHA-256$' in text
+    assert "never-in-the-log-9" not in text
+    verifier = _q(pg_env.dsn(), "SELECT rolpassword FROM pg_authid WHERE rolname = 'db08'")[0]
+    assert _scram_matches(verifier, "never-in-the-log-9")
 
 
 def test_identifiers_and_password_are_quoted(pg_env):
