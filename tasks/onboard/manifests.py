@@ -97,18 +97,18 @@ def write(rendered: dict[str, str], out: pathlib.Path) -> list[pathlib.Path]:
     out = pathlib.Path(out)
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"--out {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
     staged = []
     try:
+        out.mkdir(parents=True, exist_ok=True)
         for name, text in sorted(rendered.items()):
             fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.")
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
             staged.append((pathlib.Path(tmp), out / name))
-    except OSError:
+    except OSError as exc:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
-        raise
+        raise InvalidInput(f"cannot write into --out {out}: {exc.strerror or exc}") from None
     for tmp, final in staged:
         os.replace(tmp, final)
     return [final for _, final in staged]

@@ -151,3 +151,11 @@ def test_inv_render_refuses_a_file_as_out_and_writes_nothing(tmp_path):
     code, out = inv("render", "--ns", "sa01", "--out", str(target))
     assert code == 2 and "not a directory" in out
     assert target.read_text() == "keep"
+
+
+def test_inv_render_out_below_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("keep")
+    code, out = inv("render", "--ns", "sa01", "--out", str(tmp_path / "file" / "sub"))
+    assert code == 2 and "cannot write into --out" in out, out
+    assert "Traceback" not in out
+    assert (tmp_path / "file").read_text() == "keep"
