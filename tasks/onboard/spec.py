@@ -72,6 +72,9 @@ class OnboardSpec:
         check_choice("mode", self.mode, MODES)
         check_namespace_like("infra namespace", self.infra_ns)
         check_namespace_like("release", self.release)
+        if self.ns == self.infra_ns:
+            raise InvalidInput(f"namespace {self.ns!r} is the shared-infra namespace itself; "
+                               "onboard an application namespace")
 
     @property
     def service_account(self) -> str:

@@ -79,6 +79,13 @@ def test_bad_onboard_settings_are_refused(onboard, environ, message):
         settings.load(_config(onboard), "sa01", environ=environ)
 
 
+def test_the_configured_shared_infra_namespace_is_refused(monkeypatch):
+    monkeypatch.setenv("SOMA_NAMESPACE", "shared")
+    code, out = inv("app.onboard", "--ns", "shared")
+    assert code == 2 and "is the shared-infra namespace itself" in out, out
+    assert "┏" not in out
+
+
 def test_missing_seed_file_is_refused_before_any_step(tmp_path):
     code, out = inv("app.onboard", "--ns", "sa01", "--seed-file", str(tmp_path / "nope.yaml"))
     assert code == 2 and "cannot read seed file" in out
