@@ -9,7 +9,8 @@
 `run` asks each step's `needed()` first and prints the table (state `change` or `ok`).
 With `dry=True` it stops after the table, for every kind of step, because SDK calls are
 not covered by Invoke's own `--dry`. When nothing is needed it prints "all set" and runs
-nothing, so a second run is a no-op. Otherwise every step is asked `needed()` again right
+nothing, so a second run is a no-op; when only `check` steps (gates such as preflight) ran,
+it says "all set" too. Otherwise every step is asked `needed()` again right
 before its turn (an earlier step may have met or created its need: converge, don't replay), runs
 under a spinner with elapsed time, and is timed. The first failure stops the plan with
 `StepFailed`; the `PlanResult` (steps, states, durations, outcome) goes into the evidence.
@@ -75,6 +76,11 @@ class PlanResult:
     @property
     def changed(self) -> list[str]:
         return [s.name for s in self.steps if s.state == "done"]
+
+    @property
+    def changes(self) -> list[str]:
+        """Steps that ran and could change something (check steps only look)."""
+        return [s.name for s in self.steps if s.state == "done" and s.kind != "check"]
 
     def output(self, name: str) -> Any:
         for record in self.steps:
@@ -150,6 +156,9 @@ class Plan:
         for step, record in zip(self.steps, result.steps):
             self._execute(step, record, result)
         result.outcome, result.seconds = "done", time.monotonic() - started
+        if not result.changes:
+            # Gates (preflight, readiness) always run, yet they change nothing: say so.
+            self.console.print("[green]all set[/]: only checks ran, nothing changed")
         return result
 
     @contextmanager

@@ -117,3 +117,19 @@ def test_a_long_step_reports_progress_in_a_log():
     plan._progress = lambda name: original(name, every_s=1.0)
     plan.run()
     assert "wait a bit: still running (" in output(console)
+
+
+def test_only_checks_running_is_all_set_but_a_change_is_not():
+    world, console = World(), make_console()
+    plan = Plan("inv demo", console=console)
+    plan.extend([Step("gate", lambda: "tools ok", "check"), world.step("cluster")])
+    world.state["cluster"] = True  # already converged: only the gate runs
+    result = plan.run()
+    assert result.outcome == "done" and result.changed == ["gate"] and result.changes == []
+    assert "all set: only checks ran" in output(console)
+
+    world.state["cluster"], console = False, make_console()
+    again = Plan("inv demo", console=console)
+    again.extend([Step("gate", lambda: "tools ok", "check"), world.step("cluster")])
+    assert again.run().changes == ["make cluster"]
+    assert "all set" not in output(console)

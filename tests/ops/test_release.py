@@ -130,6 +130,8 @@ def test_deploy_is_all_set_when_the_stored_release_matches(kube_cluster, ns, cha
         "helm dependency build": "ok", f"ensure namespace {ns}": "ok",
         "helm upgrade --install sharedinfra": "ok", "readiness gate": "ok"}
     assert not any(call[:2] == ["helm", "upgrade"] for call in recorder.calls)
+    assert result.changes == []
+    assert "all set: only checks ran, nothing changed" in output(console)
 
 
 def test_deploy_stops_at_the_readiness_gate_naming_the_pod(kube_cluster, ns, chart):
