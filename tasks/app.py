@@ -1,8 +1,8 @@
 """`inv app.onboard --ns <app> --env <env> --mode <mode>`: playbook §3.1–§3.7 as one plan.
 
 In order: the namespace with its shared-infra and Pod Security labels and the workload's
-service account (kubectl apply); the Vault kubernetes auth method, policy, role and the
-optional KV seed (hvac); the ClusterSecretStore, the ExternalSecret, the `<ns>-settings`
+service account (kubectl apply); the Vault kubernetes auth method, policy, role, the
+store role's grant of that policy and the optional KV seed (hvac); the ClusterSecretStore, the ExternalSecret, the `<ns>-settings`
 ConfigMap and the NetworkPolicy admitting the namespace (kubectl apply); the database role,
 database and grants (psycopg); the event and dead-letter topics (confluent-kafka). Every
 step reads the live state first, so a second run is "all set". Bad input is refused before

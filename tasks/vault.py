@@ -1,7 +1,8 @@
 """`inv vault.apply --ns <app> --env <env> [--seed-file F]`: playbook §3.2 through hvac.
 
 Reads the policy and the kubernetes auth role Vault has, prints the diff against the
-rendered ones, and writes only what differs (a second run is "all set"). The KV secret
+rendered ones, and writes only what differs (a second run is "all set"); the
+ClusterSecretStore's role gains the app's policy so the ExternalSecret can read. The KV secret
 `shared-infra/<ns>/<env>` can be seeded from `SOMA_SEED_<PROPERTY>` environment variables
 or a JSON/YAML file of properties, never from argv. `--dry` prints the plan and stops.
 Vault is reached at VAULT_ADDR (or soma.onboard.vault_addr) with VAULT_TOKEN.
@@ -9,9 +10,9 @@ Vault is reached at VAULT_ADDR (or soma.onboard.vault_addr) with VAULT_TOKEN.
 
 from invoke import task
 
+from tasks.core.cli import is_dry
 from tasks.onboard import manifests, settings, steps
 from tasks.onboard import seed as onboard_seed
-from tasks.core.cli import is_dry
 from tasks.onboard.cli import print_vault_diff, reported, session
 from tasks.onboard.services import Services
 

@@ -65,6 +65,13 @@ def vault_steps(svc: Services, spec: OnboardSpec, rendered: dict, seed: dict) ->
                                                      spec.vault_role, role)),
              action=lambda: vault_ops.write_role(svc.vault, spec.auth_mount,
                                                  spec.vault_role, role)),
+        Step(name=f"add policy {spec.policy_name} to store role {spec.store_role}", kind="sdk",
+             detail=f"hvac POST auth/{spec.auth_mount}/role/{spec.store_role} token_policies "
+                    f"+= {spec.policy_name} (the ClusterSecretStore's login: sa "
+                    f"{spec.store_service_account}, ns {spec.infra_ns})",
+             needed=lambda: vault_ops.store_role_update(svc.vault, spec) is not None,
+             action=lambda: vault_ops.write_role(svc.vault, spec.auth_mount, spec.store_role,
+                                                 vault_ops.store_role_update(svc.vault, spec))),
     ]
     if seed:
         steps.append(Step(

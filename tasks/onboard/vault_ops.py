@@ -13,6 +13,7 @@ import hvac.exceptions
 import requests
 
 from tasks.onboard.errors import InvalidInput, SecretMissing, VaultError
+from tasks.onboard.spec import OnboardSpec
 
 # The role fields we own; anything else Vault reports (defaults) is left alone.
 ROLE_FIELDS = ("bound_service_account_names", "bound_service_account_namespaces",
@@ -117,6 +118,24 @@ def role_diff(cl: hvac.Client, mount: str, name: str, desired: dict) -> str:
 
 def write_role(cl: hvac.Client, mount: str, name: str, desired: dict) -> None:
     _call(f"write role {name}", cl.adapter.post, _role_path(mount, name), json=desired)
+
+
+def store_role_update(cl: hvac.Client, spec: OnboardSpec) -> dict | None:
+    """What to write so the ClusterSecretStore's role may use this app's policy, or None
+    when it already does. The role collects exactly the onboarded apps' policies (never a
+    glob over shared-infra/); an absent role is created bound to the operator's service
+    account, an existing one keeps its bindings and other policies."""
+    current = read_role(cl, spec.auth_mount, spec.store_role)
+    if current is None:
+        return {"bound_service_account_names": [spec.store_service_account],
+                "bound_service_account_namespaces": [spec.infra_ns],
+                "token_policies": [spec.policy_name], "token_ttl": spec.token_ttl,
+                "audience": spec.audience}
+    policies = list(current.get("token_policies") or [])
+    if spec.policy_name in policies:
+        return None
+    # Vault updates only the fields a POST names, so the bindings stay as they are.
+    return {"token_policies": [*policies, spec.policy_name]}
 
 
 # --- KV v2 secret ---------------------------------------------------------------------

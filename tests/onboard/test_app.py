@@ -152,7 +152,8 @@ def test_the_rendered_role_logs_in_only_the_app_service_account_and_reads_only_i
         all_services, onboard):
     """Vault's kubernetes auth against the real API server: a token the API server issues for
     `<ns>-sa` (audience `vault`) logs in through the rendered role and reads exactly the key
-    the ExternalSecret names; any other service account or audience is refused."""
+    the ExternalSecret names; any other service account or audience is refused. The store's
+    service account reads that key through the store role, and nothing un-onboarded."""
     kube, vault, *_ = all_services
     assert onboard("sa05")[0].outcome == "done"
     root = vault.client()
@@ -186,6 +187,21 @@ def test_the_rendered_role_logs_in_only_the_app_service_account_and_reads_only_i
     with pytest.raises(hvac.exceptions.Forbidden):
         app_client.secrets.kv.v2.create_or_update_secret(path=key, secret={"x": "y"})
 
+    # The ClusterSecretStore logs in as the operator's service account through the store
+    # role, which holds exactly the onboarded apps' policies: it reads sa05's key (so the
+    # ExternalSecret can sync) and no key of an app that was never onboarded.
+    kube.kubectl("create", "serviceaccount", "external-secrets", "-n", "soma-infra")
+    store = OnboardSpec("sa05").store_role
+    store_client = hvac.Client(url=vault.addr)
+    store_auth = store_client.auth.kubernetes.login(store, jwt("external-secrets", "soma-infra"))
+    assert "sa05" in store_auth["auth"]["token_policies"]
+    assert store_client.secrets.kv.v2.read_secret_version(
+        path=key, raise_on_deleted_version=True)["data"]["data"] == got["data"]["data"]
+    for other in ("shared-infra/sa05/prod", "shared-infra/other05/dev"):
+        with pytest.raises(hvac.exceptions.Forbidden):
+            store_client.secrets.kv.v2.read_secret_version(path=other,
+                                                           raise_on_deleted_version=True)
+
     for sa, ns, audience, why in (
             ("intruder", "sa05", "vault", "service account name not authorized"),
             ("default", "sa05", "vault", "service account name not authorized"),
@@ -193,3 +209,6 @@ def test_the_rendered_role_logs_in_only_the_app_service_account_and_reads_only_i
             ("sa05-sa", "sa05", "other", "invalid audience")):
         with pytest.raises(hvac.exceptions.VaultError, match=why):
             hvac.Client(url=vault.addr).auth.kubernetes.login("sa05", jwt(sa, ns, audience))
+    # The application's own service account cannot borrow the store's role.
+    with pytest.raises(hvac.exceptions.VaultError, match="service account name not authorized"):
+        hvac.Client(url=vault.addr).auth.kubernetes.login(store, jwt("sa05-sa"))
