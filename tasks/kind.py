@@ -33,11 +33,14 @@ from tasks.core.kindcli import Kind
 from tasks.core.kubectl import Kubectl
 from tasks.core.namespace import Namespaces
 from tasks.core.plan import Step
-from tasks.core.preflight import run_checks, verdict
+from tasks.core.preflight import run_checks, tool_versions, verdict
 from tasks.core.readiness import readiness, wait_ready
 from tasks.core.release import release_drift
 from tasks.core.runner import format_argv
 
+# The tools each task's preflight gates (versions.MINIMUMS).
+GATES = {"create": ("kind", "docker"), "preload": ("kind", "docker"), "deploy": ("kubectl", "helm"),
+         "full": ("kubectl", "helm", "kind", "docker")}
 HELP = {"mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
         "cluster": "kind cluster name (default: soma.cluster)",
         "evidence": "write a transcript and JSON run record into docs/sprints/sprint-<n>/"}
@@ -206,22 +209,17 @@ def run_kind(c, action: str, mode=None, cluster=None, recreate=False, evidence=F
                  inputs=inputs, runner=runner, console=console) as s:
         tools = Tools(s, docker_client)
         plan = s.plan(f"inv kind.{action} --mode={s.cfg.mode} (cluster {s.cfg.cluster})")
-        if action == "create":
-            plan.add(preflight_step(s, tools, ("kind", "docker")))
-            plan.extend(cluster_steps(s, tools, recreate))
-        elif action == "preload":
-            plan.add(preflight_step(s, tools, ("kind", "docker")))
-            plan.extend(preload_steps(s, tools))
-        elif action == "deploy":
-            plan.add(preflight_step(s, tools, ("kubectl", "helm")))
-            plan.extend(deploy_steps(s, tools))
-        elif action == "full":
-            plan.add(preflight_step(s, tools, ("kubectl", "helm", "kind", "docker")))
-            plan.extend(cluster_steps(s, tools, recreate=True))
-            plan.extend(preload_steps(s, tools))
-            plan.extend(deploy_steps(s, tools))
-        else:
+        if action not in GATES:
             raise OpsError(f"unknown kind action {action!r}")
+        plan.add(preflight_step(s, tools, GATES[action]))
+        if action in ("create", "full"):
+            plan.extend(cluster_steps(s, tools, recreate or action == "full"))
+        if action in ("preload", "full"):
+            plan.extend(preload_steps(s, tools))
+        if action in ("deploy", "full"):
+            plan.extend(deploy_steps(s, tools))
+        if s.dry:  # no gate runs in a dry run; the record still says what is installed
+            s.evidence.tools.update(tool_versions(s.runner, GATES[action]))
         result = s.run_plan(plan)
         if not s.dry and action in ("deploy", "full"):
             record_helm_status(s, tools)

@@ -47,6 +47,21 @@ def tool_check(runner, tool: str) -> tuple[Check, Version | None]:
     return Check(tool, "pass", str(found), f">= {minimum}", reason), found
 
 
+def tool_versions(runner, tools: Iterable[str]) -> dict[str, str]:
+    """What each tool reports, for the evidence of a dry run (where no gate runs): the version,
+    or why there is none. Never raises: a dry run must work on a bare machine."""
+    found = {}
+    for tool in tools:
+        if not runner.which(tool):
+            found[tool] = "not installed"
+            continue
+        try:
+            found[tool] = str(runner.version(tool))
+        except OpsError as exc:
+            found[tool] = f"unreadable: {str(exc).splitlines()[0]}"
+    return found
+
+
 def run_checks(runner, cfg, tools: Iterable[str] = ("kubectl", "helm", "kind", "docker"),
                docker_ping: Callable[[], object] | None = None) -> tuple[list[Check], dict]:
     """All checks (never raises for a failed check); returns (checks, versions found)."""

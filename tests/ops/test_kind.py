@@ -161,6 +161,9 @@ def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
         "kind create cluster --name soma --config infra/kind/soma-kind.yaml --wait 300s")
     assert steps["delete kind cluster soma"]["state"] == "change?"
     assert record["outcome"] == "ok" and record["plans"][0]["dry"] is True
+    # No gate runs in a dry run, yet the record says what the machine has.
+    assert record["tools"]["kind"] == record["tools"]["helm"] == "not installed"
+    assert record["tools"]["kubectl"].startswith("1.")
     assert str(REPO_ROOT) not in json.dumps(record["plans"])
 
 
