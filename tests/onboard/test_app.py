@@ -128,6 +128,8 @@ def test_dry_run_touches_no_cluster_vault_or_database(all_services):
     assert "dry run" in out and "apply Namespace sa02" in out
     assert "sa02" not in kube.kubectl("get", "ns", "-o", "name")
     assert "sa02" not in vault.client().sys.list_policies()["data"]["policies"]
+    store_role = vault_ops.read_role(vault.client(), "kubernetes", "soma-infra-eso") or {}
+    assert "sa02" not in (store_role.get("token_policies") or [])
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'sa02'").fetchone() == (0,)
 
