@@ -38,6 +38,8 @@ class Relay:
         self._lock = threading.Lock()             # one publishing round at a time
         self._delivered: list[int] = []
         self._fatal = False
+        self._failed = 0          # failed deliveries in the current round
+        self._stalled_rounds = 0  # rounds in a row with failures and no delivery
         self.published_total = 0
 
     def _on_delivery(self, seq: int):
@@ -48,7 +50,8 @@ class Relay:
             else:
                 if err.fatal():
                     self._fatal = True
-                log.warning("event seq=%d not delivered: %s", seq, err.str())
+                self._failed += 1
+                log.debug("event seq=%d not delivered: %s", seq, err.str())
         return callback
 
     def _get_producer(self):
@@ -78,6 +81,15 @@ class Relay:
             log.warning("producer failed (%s: %s); it will be recreated", type(exc).__name__, exc)
             self._fatal = True
         delivered, self._delivered = self._delivered, []
+        failed, self._failed = self._failed, 0
+        if failed:
+            log.warning("%d event(s) not delivered this round; they stay in the outbox", failed)
+        # An idempotent producer can wedge after its broker restarts empty (it keeps asking
+        # for an epoch bump the new broker cannot give): two rounds of failures with no
+        # delivery at all and it is replaced, like a fatal error.
+        self._stalled_rounds = self._stalled_rounds + 1 if failed and not delivered else 0
+        if self._stalled_rounds >= 2:
+            self._fatal, self._stalled_rounds = True, 0
         n = self.store.mark_published(delivered)
         self.published_total += n
         return n
