@@ -5,6 +5,7 @@ together in playbook order. Every `needed()` reads the live state, so a second r
 
 from tasks.core.plan import Step
 from tasks.onboard import db_ops, kafka_ops, kube_ops, manifests, vault_ops
+from tasks.onboard.errors import SecretMissing
 from tasks.onboard.services import Services
 from tasks.onboard.spec import OnboardSpec
 
@@ -27,7 +28,8 @@ def onboard_steps(svc: Services, spec: OnboardSpec, rendered: dict, seed: dict,
                   dry: bool = False) -> list[Step]:
     """The whole of playbook §3.1–§3.7 in order (see tasks/app.py)."""
     objs = manifests.load(rendered)
-    return [*kube_steps(svc, objs, ["namespace.yaml", "serviceaccount.yaml"]),
+    return [db_password_check(svc, spec, seed),
+            *kube_steps(svc, objs, ["namespace.yaml", "serviceaccount.yaml"]),
             *vault_steps(svc, spec, rendered, seed),
             *kube_steps(svc, objs, ["clustersecretstore.yaml", "externalsecret.yaml",
                                     "configmap-settings.yaml", "networkpolicy.yaml"]),
@@ -93,6 +95,30 @@ def db_password(svc: Services, spec: OnboardSpec, use_vault: bool) -> str:
     password = db_ops.choose_password(from_vault, svc.environ)
     svc.secret(password)
     return password
+
+
+def db_password_check(svc: Services, spec: OnboardSpec, seed: dict) -> Step:
+    """First in app.onboard: when the role must be created and no usable password is to be
+    had (seed, Vault, SOMA_DB_PASSWORD), the run stops before it changes anything, instead
+    of failing half-way at `create role`."""
+    def problem() -> str:
+        if db_ops.role_exists(svc.pg, spec.db_user):
+            return ""
+        from_vault = seed.get("postgres_password") or vault_ops.kv_read(
+            svc.vault, spec.kv_mount, spec.remote_key)[0].get("postgres_password")
+        try:
+            db_ops.choose_password(from_vault, svc.environ)
+        except SecretMissing as exc:
+            return str(exc)
+        return ""
+
+    def refuse() -> None:
+        raise SecretMissing(problem() or "the database password went missing")
+
+    return Step(name=f"password for role {spec.db_user}", kind="check",
+                detail="seed, Vault or SOMA_DB_PASSWORD holds it (checked while the role "
+                       "is absent)",
+                needed=lambda: bool(problem()), action=refuse)
 
 
 def db_steps(svc: Services, spec: OnboardSpec, use_vault: bool = True) -> list[Step]:

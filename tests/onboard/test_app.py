@@ -214,3 +214,17 @@ def test_the_rendered_role_logs_in_only_the_app_service_account_and_reads_only_i
     # The application's own service account cannot borrow the store's role.
     with pytest.raises(hvac.exceptions.VaultError, match="service account name not authorized"):
         hvac.Client(url=vault.addr).auth.kubernetes.login(store, jwt("sa05-sa"))
+
+
+def test_no_database_password_anywhere_stops_the_run_before_any_change(
+        kube_env, vault_env, pg_env, kafka_env):
+    code, out = inv("app.onboard", "--ns", "sa06", "--env", "dev", "--mode", "dev")
+    assert code == 1 and "no database password" in out, out
+    assert "sa06" not in kube_env.kubectl("get", "ns", "-o", "name")
+    assert "sa06" not in vault_env.client().sys.list_policies()["data"]["policies"]
+    with psycopg.connect(pg_env.dsn(), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'sa06'"
+                            ).fetchone() == (0,)
+    from confluent_kafka.admin import AdminClient
+    topics = AdminClient({"bootstrap.servers": kafka_env.bootstrap}).list_topics(timeout=15).topics
+    assert "sa06.events" not in topics
