@@ -112,9 +112,14 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
     with session(c, "reset", mode=mode, evidence=evidence, overrides=overrides, inputs=inputs,
                  runner=runner, console=console) as s:
         if compose:
-            client = docker_client or dockerengine.connect()
-            s.evidence.tools["docker-engine"] = client.version().get("Version")
-            project = ComposeProject(client, s.cfg.compose["project"], tuple(s.cfg.compose["volumes"]))
+            project = ComposeProject((lambda: docker_client) if docker_client else dockerengine.connect,
+                                     s.cfg.compose["project"], tuple(s.cfg.compose["volumes"]))
+            try:
+                s.evidence.tools["docker-engine"] = project.client.version().get("Version")
+            except OpsError:
+                if not s.dry:
+                    raise
+                # A dry run still shows its plan: each step says it cannot check, and why.
             plan = s.plan(f"inv reset --compose (project {project.project})")
             plan.extend(compose_steps(project))
             return s.run_plan(plan)

@@ -7,7 +7,8 @@ with force (stop + remove), then networks, then volumes, so no volume is still i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from tasks.core.errors import OpsError
 
@@ -16,9 +17,18 @@ PROJECT_LABEL = "com.docker.compose.project"
 
 @dataclass
 class ComposeProject:
-    client: object  # docker.DockerClient, injected
+    # Returns a docker.DockerClient; called on first use, so a plan can be shown (as
+    # "cannot check") where no engine is reachable.
+    connect: Callable[[], object]
     project: str
     volumes: tuple[str, ...] = ()
+    _client: object = field(default=None, init=False, repr=False)
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self.connect()
+        return self._client
 
     @property
     def _filter(self) -> dict:

@@ -110,3 +110,17 @@ def test_compose_evidence_is_written(project, tmp_path):
     record = next((tmp_path / "sprint-1").glob("reset-*.json")).read_text()
     assert '"compose": true' in record
     assert '"outcome": "ok"' in record
+
+
+def test_compose_dry_run_without_an_engine_still_shows_the_plan(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    console = make_console()
+
+    result = run_reset(compose_context("soma-none", ["x_data"], dry=True), compose=True, console=console)
+
+    assert result.outcome == "planned"
+    assert [s.state for s in result.steps] == ["change?"] * 3
+    assert "cannot check: cannot reach the docker engine" in output(console)
+    with pytest.raises(Exit) as stopped:  # a real run stops, with the same reason
+        run_reset(compose_context("soma-none", ["x_data"]), compose=True, console=make_console())
+    assert stopped.value.code == 1 and "cannot reach the docker engine" in str(stopped.value.message)
