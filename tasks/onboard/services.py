@@ -48,3 +48,5 @@ class Services:
     def close(self) -> None:
         if self._pg is not None and not self._pg.closed:
             self._pg.close()
+        if "vault" in self.__dict__:  # only a client that was created holds a session
+            self.vault.adapter.close()
