@@ -14,10 +14,10 @@ Environment: VAULT_ADDR + VAULT_TOKEN, SOMA_PG_ADMIN_DSN, SOMA_KAFKA_BOOTSTRAP, 
 
 from invoke import task
 
-from tasks.core.cli import is_dry
+from tasks.core.cli import exits, is_dry
 from tasks.onboard import manifests, settings, steps
 from tasks.onboard import seed as onboard_seed
-from tasks.onboard.cli import print_topic_drift, print_vault_diff, reported, session
+from tasks.onboard.cli import print_topic_drift, print_vault_diff, session
 from tasks.onboard.services import Services
 
 
@@ -28,7 +28,7 @@ from tasks.onboard.services import Services
                           "evidence": "write a transcript and run record to docs/sprints/"})
 def onboard(c, ns, env="dev", mode="dev", seed_file="", evidence=False):
     """Take an application namespace from nothing to fully wired; idempotent."""
-    with reported():
+    with exits("app.onboard"):
         run(c, ns, env, mode, seed_file=seed_file, evidence=evidence)
 
 

@@ -9,8 +9,8 @@ connection is SOMA_PG_ADMIN_DSN; the role's password is `postgres_password` from
 from invoke import task
 
 from tasks.onboard import settings, steps
-from tasks.core.cli import is_dry
-from tasks.onboard.cli import reported, session
+from tasks.core.cli import exits, is_dry
+from tasks.onboard.cli import session
 from tasks.onboard.services import Services
 
 
@@ -21,7 +21,7 @@ from tasks.onboard.services import Services
                           "evidence": "write a transcript and run record to docs/sprints/"})
 def provision(c, ns, env="dev", vault=True, evidence=False):
     """Create the application's role and database if absent, and its grants."""
-    with reported():
+    with exits("db.provision"):
         spec, endpoints, cfg = settings.load(c, ns, env, mode=None)
         svc = Services(endpoints)
         inputs = {"ns": ns, "env": env, "vault": vault, "dry": is_dry(c)}

@@ -10,8 +10,8 @@ soma.onboard.kafka_bootstrap).
 from invoke import task
 
 from tasks.onboard import settings, steps
-from tasks.core.cli import is_dry
-from tasks.onboard.cli import print_topic_drift, reported, session
+from tasks.core.cli import exits, is_dry
+from tasks.onboard.cli import print_topic_drift, session
 from tasks.onboard.services import Services
 
 
@@ -20,7 +20,7 @@ from tasks.onboard.services import Services
                           "evidence": "write a transcript and run record to docs/sprints/"})
 def topics(c, ns, mode="dev", evidence=False):
     """Create or converge the application's event and dead-letter topics."""
-    with reported():
+    with exits("kafka.topics"):
         spec, endpoints, cfg = settings.load(c, ns, "dev", mode)
         svc = Services(endpoints)
         inputs = {"ns": ns, "mode": mode, "dry": is_dry(c)}

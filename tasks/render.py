@@ -10,8 +10,8 @@ import pathlib
 from invoke import task
 from rich.console import Console
 
+from tasks.core.cli import exits
 from tasks.onboard import manifests, settings
-from tasks.onboard.cli import reported
 
 
 @task(default=True, positional=[], help={"ns": "application namespace (DNS-1123 label), e.g. sa01",
@@ -20,7 +20,7 @@ from tasks.onboard.cli import reported
                           "out": "write the files into this folder instead of printing them"})
 def render(c, ns, env="dev", mode="dev", out=""):
     """Render namespace, ConfigMap, ExternalSecret, store, NetworkPolicy, Vault policy/role."""
-    with reported():
+    with exits("render"):
         spec, _, _ = settings.load(c, ns, env, mode)
         rendered = manifests.render(spec)
         checked = manifests.validate_builtin(manifests.load(rendered))

@@ -10,10 +10,10 @@ Vault is reached at VAULT_ADDR (or soma.onboard.vault_addr) with VAULT_TOKEN.
 
 from invoke import task
 
-from tasks.core.cli import is_dry
+from tasks.core.cli import exits, is_dry
 from tasks.onboard import manifests, settings, steps
 from tasks.onboard import seed as onboard_seed
-from tasks.onboard.cli import print_vault_diff, reported, session
+from tasks.onboard.cli import print_vault_diff, session
 from tasks.onboard.services import Services
 
 
@@ -24,7 +24,7 @@ from tasks.onboard.services import Services
                           "evidence": "write a transcript and run record to docs/sprints/"})
 def apply(c, ns, env="dev", seed_file="", evidence=False):
     """Converge the Vault policy, kubernetes auth role and (optionally) the KV seed."""
-    with reported():
+    with exits("vault.apply"):
         spec, endpoints, cfg = settings.load(c, ns, env, mode=None)
         seed = onboard_seed.load(spec, seed_file)
         svc = Services(endpoints)

@@ -1,6 +1,7 @@
-"""The glue every onboarding task shares: errors become one line and an exit code, plans
-run with Invoke's `--dry` inside the operations library's `Session`, and `--evidence`
-records the run (the plan included, also when a step fails)."""
+"""The glue every onboarding task shares: plans run with Invoke's `--dry` inside the
+operations library's `Session`, `--evidence` records the run (the plan included, also when
+a step fails), and an error inside a session leaves as one redacted line. (What fails before
+a session, input checks, config and the seed file, leaves through `tasks.core.cli.exits`.)"""
 
 import contextlib
 
@@ -9,16 +10,6 @@ from invoke import Exit
 from tasks.core.cli import Session, is_dry
 from tasks.core.errors import OpsError
 from tasks.core.evidence import Evidence
-
-
-@contextlib.contextmanager
-def reported():
-    """OpsError -> invoke.Exit for what runs before a session (input checks, config, seed
-    file): the operator sees one clear line, never a traceback."""
-    try:
-        yield
-    except OpsError as exc:
-        raise Exit(f"error: {exc}", code=exc.exit_code) from None
 
 
 @contextlib.contextmanager
@@ -35,7 +26,7 @@ def session(c, task: str, cfg, svc, inputs: dict, evidence: bool = False):
     except OpsError as exc:
         # A driver's message can quote what it was given (a DSN, a server reply); the
         # redactor has seen the secrets by now, so the line is safe to print.
-        raise Exit(f"error: {svc.runner.redact(str(exc))}", code=exc.exit_code) from None
+        raise Exit(f"{task}: {svc.runner.redact(str(exc))}", code=exc.exit_code) from None
     finally:
         svc.close()
 
