@@ -12,8 +12,10 @@ sources of Debian's own fixed packages (reflect2 1.0.2, json-iterator 1.1.12).
 
 The result is cached OUTSIDE the repository, in ~/.cache/somastack/kube/<version>-<recipe>/ (the Go
 cache is ~1.6 GB, the binaries ~110 MB each), so `ensure_binaries()` builds only when a binary
-is missing. A file lock keeps two builds from running at once; binaries are written under a
-temporary name and renamed, so a killed build never leaves a half-written binary behind.
+is missing. The build is a plan like every task's (`inv --dry kube.build` shows it); each step
+asks again whether it is needed, so a killed build resumes. A file lock keeps two builds
+from running at once; binaries are written under a temporary name and renamed, so a killed
+build never leaves a half-written binary behind.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from contextlib import contextmanager
 
 from invoke import task
 
-from tasks.core.cli import exits
+from tasks.core.cli import session
+from tasks.core.plan import Plan, Step
 from tasks.core.runner import Runner
 
 # Pinned: the cache folder is named after the upstream release inside this Debian version.
@@ -104,6 +107,11 @@ def install_build_deps(runner: Runner) -> list[str]:
     return missing
 
 
+def gopath_package(work: pathlib.Path) -> pathlib.Path:
+    """The source tree as GOPATH sees it (a symlink into the unpacked package)."""
+    return work / "src" / ".go" / "src" / "k8s.io" / "kubernetes"
+
+
 def source_tree(runner: Runner, work: pathlib.Path) -> pathlib.Path:
     """Download and unpack the source package once; returns the GOPATH package folder."""
     src = work / "src"
@@ -120,7 +128,7 @@ def source_tree(runner: Runner, work: pathlib.Path) -> pathlib.Path:
         for stale in ("generated.ok", *(m.name for m in work.glob("vendor-*.ok"))):
             (work / stale).unlink(missing_ok=True)  # new tree: generate and patch again
         runner.run(["dpkg-source", "-x", dsc, str(src)], timeout=900, cwd=work)
-    link = src / ".go" / "src" / "k8s.io" / "kubernetes"
+    link = gopath_package(work)
     if not link.exists():
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to("../../..")
@@ -151,39 +159,72 @@ def patch_vendor(runner: Runner, work: pathlib.Path) -> bool:
 def go_env(work: pathlib.Path) -> dict[str, str]:
     # PWD must name the GOPATH symlink: Go trusts $PWD for the working directory, and only
     # through the symlink does the tree sit inside GOPATH (as `cd` in debian/rules gives).
-    pkg = work / "src" / ".go" / "src" / "k8s.io" / "kubernetes"
+    pkg = gopath_package(work)
     return {"PWD": str(pkg), "GOPATH": str(work / "src" / ".go"), "GO111MODULE": "off", "GOPROXY": "off",
             "CGO_ENABLED": "0", "GOFLAGS": "", "GOCACHE": str(cache_root() / "go-build"),
             "HOME": str(work / "home")}
 
 
-def compile_binaries(runner: Runner, version: str = KUBE_VERSION, log=print) -> list[pathlib.Path]:
-    """Build the missing binaries (the caller holds the lock)."""
+def shown(path: pathlib.Path) -> str:
+    """A cache path as printed in plans and evidence: the home folder as `~`, not a machine path."""
+    home = pathlib.Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
+def build_steps(runner: Runner, version: str = KUBE_VERSION) -> list[Step]:
+    """The build as plan steps; each asks whether it is still needed (markers in the work
+    folder), so a build killed halfway resumes where it stopped."""
     work = cache_root() / "work"
     out = binary_dir(version)
-    out.mkdir(parents=True, exist_ok=True)
-    log("kube.build: enabling deb-src" if enable_deb_src(runner) else "kube.build: deb-src already enabled")
-    if install_build_deps(runner):
-        log("kube.build: installed build dependencies")
-    pkg = source_tree(runner, work)
-    if patch_vendor(runner, work):
-        log("kube.build: vendored reflect2/json-iterator replaced with Debian's fixed sources")
-    env = go_env(work)
-    (work / "home").mkdir(parents=True, exist_ok=True)
-    marker = work / "generated.ok"
-    if not marker.exists():
-        log("kube.build: make generated_files (about 1-2 min)")
-        runner.run(["make", "generated_files"], timeout=3600, cwd=pkg, env=env)
-        marker.write_text("ok\n")
-    built = []
-    for name in missing_binaries(version):
-        log(f"kube.build: go build {name} (about 1-3 min)")
-        tmp = out / f".{name}.tmp"
-        runner.run(["go", "build", "-ldflags", "-s -w", "-o", str(tmp), f"./cmd/{name}"],
-                   timeout=3600, cwd=pkg, env=env)
-        os.replace(tmp, out / name)
-        built.append(out / name)
-    return built
+    pkg = gopath_package(work)
+
+    def unless_built(needed):
+        # With every binary in the cache nothing is needed, whatever the work folder holds.
+        return lambda: bool(missing_binaries(version)) and needed()
+
+    def make_generated() -> str:
+        (work / "home").mkdir(parents=True, exist_ok=True)
+        runner.run(["make", "generated_files"], timeout=3600, cwd=pkg, env=go_env(work))
+        (work / "generated.ok").write_text("ok\n")
+        return "generated files made"
+
+    def go_build(name: str):
+        def action() -> str:
+            out.mkdir(parents=True, exist_ok=True)
+            (work / "home").mkdir(parents=True, exist_ok=True)
+            tmp = out / f".{name}.tmp"
+            runner.run(["go", "build", "-ldflags", "-s -w", "-o", str(tmp), f"./cmd/{name}"],
+                       timeout=3600, cwd=pkg, env=go_env(work))
+            os.replace(tmp, out / name)
+            return f"{name} -> {shown(out / name)}"
+        return action
+
+    steps = [
+        Step("enable deb-src", lambda: enable_deb_src(runner) and "deb-src entry added", "cli",
+             f"write {DEB_SRC_FILE}; apt-get update", needed=unless_built(lambda: not deb_src_enabled())),
+        Step("install build dependencies", lambda: "installed " + ", ".join(install_build_deps(runner)), "cli",
+             f"apt-get install {' '.join(BUILD_DEPS)}",
+             needed=unless_built(lambda: any(not os.path.exists(probe) for probe in BUILD_DEPS.values()))),
+        Step("fetch the kubernetes source package", lambda: str(source_tree(runner, work)), "cli",
+             f"apt-get source --download-only kubernetes={DEBIAN_VERSION}; dpkg-source -x",
+             needed=unless_built(lambda: not (work / "src" / "debian" / "rules").exists() or not pkg.exists())),
+        Step("replace vendored reflect2 and json-iterator", lambda: patch_vendor(runner, work) and "replaced",
+             "cli", f"apt-get download {' '.join(sorted({p for p, _ in VENDOR_FIXES.values()}))}; dpkg-deb -x",
+             needed=unless_built(lambda: not (work / f"vendor-{RECIPE}.ok").exists())),
+        Step("make generated_files", make_generated, "cli", "make generated_files  (about 1-2 min)",
+             needed=unless_built(lambda: not (work / "generated.ok").exists())),
+    ]
+    for name in BINARIES:
+        steps.append(Step(f"go build {name}", go_build(name), "cli",
+                          f"go build -ldflags '-s -w' -o {shown(out / name)} ./cmd/{name}  (about 1-3 min)",
+                          needed=lambda name=name: name in missing_binaries(version)))
+    return steps
+
+
+def build_plan(runner: Runner, version: str = KUBE_VERSION, console=None) -> Plan:
+    plan = Plan(f"inv kube.build ({version}, cached in {shown(binary_dir(version))})", console=console)
+    plan.extend(build_steps(runner, version))
+    return plan
 
 
 @contextmanager
@@ -197,25 +238,21 @@ def build_lock():
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_binaries(runner: Runner | None = None, version: str = KUBE_VERSION, log=print) -> dict[str, pathlib.Path]:
+def ensure_binaries(runner: Runner | None = None, version: str = KUBE_VERSION, console=None) -> dict[str, pathlib.Path]:
     """Return the binary paths, building them first only when one is missing."""
     if missing_binaries(version):
-        with build_lock():
+        with build_lock():  # a second build waits here, then finds the binaries
             if missing_binaries(version):
-                compile_binaries(runner or Runner(timeout=3600), version, log=log)
+                build_plan(runner or Runner(timeout=3600), version, console).run()
     return binary_paths(version)
 
 
-@task(default=True)
-def build(c):
+@task(default=True, help={"evidence": "write a transcript and JSON run record"})
+def build(c, evidence=False):
     """Build kube-apiserver + kube-controller-manager from Debian source (cached; skips when present)."""
-    missing = missing_binaries()
-    if not missing:
-        print(f"kube.build: all set ({binary_dir()})")
-        return
-    if c.config.run.dry:
-        print(f"kube.build (dry): would build {', '.join(missing)} into {binary_dir()}")
-        return
-    with exits("kube.build"):
-        for name, path in ensure_binaries().items():
-            print(f"kube.build: {name} -> {path}")
+    with session(c, "kube.build", evidence=evidence) as s:
+        plan = build_plan(s.runner, console=s.console)
+        if s.dry or not missing_binaries():
+            return s.run_plan(plan)  # the table, then "dry run" or "all set"
+        with build_lock():
+            return s.run_plan(plan)

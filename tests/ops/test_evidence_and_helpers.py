@@ -70,6 +70,27 @@ def test_kube_binaries_are_cached_outside_the_repository(monkeypatch, tmp_path):
     assert recorder.calls == []
 
 
+def test_kube_build_is_a_plan_that_dry_runs_and_is_all_set_once_built(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    recorder = RecordingRunner()  # nothing may run: any call would fail loudly
+    console = make_console()
+
+    dry = kube.build_plan(recorder, console=console).run(dry=True)
+
+    states = {s.name: s.state for s in dry.steps}
+    assert states["fetch the kubernetes source package"] == "change"  # empty cache folder
+    assert states["go build kube-apiserver"] == states["go build kube-controller-manager"] == "change"
+    assert recorder.calls == []
+    assert "go build -ldflags '-s -w' -o" in output(console)
+
+    for path in kube.binary_paths().values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        path.chmod(0o755)
+    again = kube.build_plan(recorder, console=make_console()).run()
+    assert again.outcome == "all-set" and recorder.calls == []
+
+
 def test_image_references():
     assert split_ref("docker.io/bitnamilegacy/kafka:3.7.0-debian-12-r0") == ("docker.io/bitnamilegacy/kafka", "3.7.0-debian-12-r0")
     assert split_ref("localhost:5000/app") == ("localhost:5000/app", "latest")
