@@ -197,7 +197,10 @@ def run(args) -> dict:
         return results
     chroma_dir = tempfile.mkdtemp(prefix="chroma-bench-")
     client = chromadb.PersistentClient(path=chroma_dir)
-    col = client.create_collection("bench", metadata={"hnsw:space": "cosine"})
+    hnsw = {"space": "cosine"}
+    if args.chroma_ef:  # raise ef_search so chromadb answers at (near) the same recall
+        hnsw["ef_search"] = args.chroma_ef
+    col = client.create_collection("bench", configuration={"hnsw": hnsw})
     loaded, t_ingest, chroma = 0, 0.0, {}
     max_batch = min(args.batch * 4, client.get_max_batch_size())
     for n in sizes:
@@ -216,7 +219,7 @@ def run(args) -> dict:
         hit = np.mean([len(set(f) & set(t.tolist())) / args.k for f, t in zip(found, truth[n])])
         chroma[str(n)] = {"query_ms": _pct(lat), "recall_at_k": float(hit)}
     results["chromadb"] = {"ingest_per_s": loaded / t_ingest, "query": chroma,
-                           "version": chromadb.__version__}
+                           "version": chromadb.__version__, "ef_search": args.chroma_ef or "default"}
     shutil.rmtree(chroma_dir, ignore_errors=True)
     return results
 
@@ -244,6 +247,8 @@ def report(r: dict) -> str:
             f"{p50 / c['query_ms'][0]:.2f}x p50" if c else "-"))
     if not ch:
         lines.append(f"\nchromadb: {r['chromadb']}")
+    else:
+        lines.append(f"\nchromadb {ch['version']}, hnsw ef_search {ch['ef_search']}")
     return "\n".join(lines)
 
 
@@ -258,6 +263,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json-batches", type=int, default=10, help="bulk requests sent as JSON float arrays")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--chroma-ef", type=int, default=1000,
+                    help="chromadb hnsw ef_search (0: its default); high so its recall@k nears the exact answer")
     ap.add_argument("--database-url", default="")
     ap.add_argument("--json", default="")
     ap.add_argument("--markdown", default="")
