@@ -131,7 +131,12 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
             s.console.print(f"[yellow]kubectl >= {MINIMUMS['kubectl']} not found; the plan is a guess[/]")
         kubectl = Kubectl(s.runner, s.cfg.kubeconfig, s.cfg.context, timeout=s.cfg.timeouts["command"])
         helm_cli = helm.detect(s.runner, s.cfg.kubeconfig, s.cfg.context)
-        plan = s.plan(f"inv reset (namespace {s.cfg.namespace}, release {s.cfg.release})")
+        try:
+            target = kubectl.target()
+        except OpsError as exc:  # dry run without kubectl (a real run stopped above)
+            target = f"unknown: {exc}"
+        # The context goes in the title: reset deletes a namespace, so say in which cluster.
+        plan = s.plan(f"inv reset (namespace {s.cfg.namespace}, release {s.cfg.release}, context {target})")
         plan.extend(kube_steps(s, kubectl, helm_cli, force_finalize, s.cfg.timeouts["namespace_delete"]))
         return s.run_plan(plan)
 

@@ -43,6 +43,12 @@ class Kubectl:
         return self.runner.run(self.argv(*args), check=check, input=input,
                                timeout=self.timeout if timeout is None else timeout)
 
+    def target(self) -> str:
+        """The context these commands act on, so a destructive plan can name its cluster."""
+        if self.context:
+            return self.context
+        return self.run("config", "current-context", check=False).stdout.strip() or "(no current context)"
+
     def get_json(self, kind: str, name: str | None = None, namespace: str | None = None,
                  selector: str | None = None) -> Any:
         args = ["get", kind] + ([name] if name else []) + ["-o", "json"]

@@ -73,6 +73,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(kube_cluster):
     text = output(console)
     assert f"kubectl --kubeconfig {kube_cluster.kubeconfig} delete namespace {ns} --wait=false" in text
     assert "dry run: nothing was changed" in text
+    assert f"inv reset (namespace {ns}, release sharedinfra, context soma-test)" in text  # which cluster
     assert ns in namespaces(kube_cluster)
     assert "deletionTimestamp" not in kube_cluster.get_json("namespace", ns)["metadata"]
 
