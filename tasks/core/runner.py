@@ -18,6 +18,7 @@ Tests and dry runs inject another object with the same `run`/`which` methods (se
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
@@ -66,8 +67,6 @@ class Redactor:
 
 def format_argv(argv: Sequence[str]) -> str:
     """A readable, copy-pasteable rendering of an argv list (display only, never executed)."""
-    import shlex
-
     return shlex.join(str(a) for a in argv)
 
 

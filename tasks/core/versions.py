@@ -19,6 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import total_ordering
+from typing import Callable
 
 from tasks.core.errors import VersionError
 
@@ -85,7 +86,7 @@ def parse_plain(stdout: str) -> Version:
 @dataclass(frozen=True)
 class Probe:
     argv: tuple[str, ...]
-    parse: callable
+    parse: Callable[[str], Version]
 
 
 PROBES = {
