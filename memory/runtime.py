@@ -26,7 +26,7 @@ def engine_factory(settings: Settings):
 def normaliser_factory():
     # the engine's own §1.14 normaliser; the service runs it before commit so the stored
     # value is the one every replica loads (see service.py)
-    from memory.engine.importance import AdaptiveImportance
+    from memory.engine import AdaptiveImportance
     return AdaptiveImportance
 
 

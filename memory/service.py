@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from memory.config import Settings
-from memory.engine.vectors import normalise_batch
+from memory.engine import normalise_batch
 from memory.errors import NotFound, RequestInvalid, StoreUnavailable
 from memory.events import cloudevents
 from memory.store import LinkRow, MemoryRow, Store

@@ -23,6 +23,8 @@ APT_PACKAGES = {
     "golang-go": "/usr/bin/go",
     "dpkg-dev": "/usr/bin/dpkg-source",
     "iproute2": "/usr/sbin/ip",
+    # the PostgreSQL test cluster (initdb/pg_ctl run as the postgres user)
+    "postgresql": "/usr/lib/postgresql",
     # a local registry on loopback, so parallel preload pulls are real pulls
     "docker-registry": "/usr/bin/docker-registry",
 }
