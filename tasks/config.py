@@ -7,15 +7,16 @@ from rich.console import Console
 from rich.table import Table
 
 from tasks.core.cli import exits
-from tasks.core.config import flatten, env_name, soma_config
+from tasks.core.config import env_name, flatten, parse_sets, soma_config
 
 
-@task(help={"mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
-            "json": "print JSON instead of a table"})
-def show(c, mode=None, json_=False):
+@task(iterable=["set_"], help={"mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
+                               "json": "print JSON instead of a table",
+                               "set": "preview an override, repeatable: --set timeouts.helm=600"})
+def show(c, mode=None, json_=False, set_=None):
     """Print the effective configuration for a mode (file < mode < SOMA_* env < flags)."""
     with exits("config.show"):
-        cfg = soma_config(c, mode=mode)
+        cfg = soma_config(c, mode=mode, overrides=parse_sets(set_))
     if json_:
         print(json.dumps({"values": cfg.as_dict(), "sources": cfg.sources}, indent=2, sort_keys=True))
         return

@@ -43,7 +43,8 @@ GATES = {"create": ("kind", "docker"), "preload": ("kind", "docker"), "deploy": 
          "full": ("kubectl", "helm", "kind", "docker")}
 HELP = {"mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
         "cluster": "kind cluster name (default: soma.cluster)",
-        "evidence": "write a transcript and JSON run record into docs/sprints/sprint-<n>/"}
+        "evidence": "write a transcript and JSON run record into docs/sprints/sprint-<n>/",
+        "set": "override any soma setting, repeatable: --set timeouts.helm=600 --set images=a:1,b:2"}
 
 
 class Tools:
@@ -202,11 +203,12 @@ def record_helm_status(s, tools: Tools) -> None:
 
 
 def run_kind(c, action: str, mode=None, cluster=None, recreate=False, evidence=False,
-             runner=None, docker_client=None, console=None):
+             runner=None, docker_client=None, console=None, sets=()):
     """Task body with its seams exposed (runner, docker client, console) for tests."""
-    inputs = {"action": action, "recreate": recreate, **({"cluster": cluster} if cluster else {})}
+    inputs = {"action": action, "recreate": recreate, **({"cluster": cluster} if cluster else {}),
+              **({"set": list(sets)} if sets else {})}
     with session(c, f"kind.{action}", mode=mode, evidence=evidence, overrides={"cluster": cluster},
-                 inputs=inputs, runner=runner, console=console) as s:
+                 inputs=inputs, runner=runner, console=console, sets=sets) as s:
         tools = Tools(s, docker_client)
         plan = s.plan(f"inv kind.{action} --mode={s.cfg.mode} (cluster {s.cfg.cluster})")
         if action not in GATES:
@@ -226,25 +228,25 @@ def run_kind(c, action: str, mode=None, cluster=None, recreate=False, evidence=F
         return result
 
 
-@task(help={**HELP, "recreate": "delete an existing cluster of that name first"})
-def create(c, mode=None, cluster=None, recreate=False, evidence=False):
+@task(iterable=["set_"], help={**HELP, "recreate": "delete an existing cluster of that name first"})
+def create(c, mode=None, cluster=None, recreate=False, evidence=False, set_=None):
     """Create the kind cluster from infra/kind/soma-kind.yaml (when absent, or --recreate)."""
-    run_kind(c, "create", mode, cluster, recreate, evidence)
+    run_kind(c, "create", mode, cluster, recreate, evidence, sets=set_ or ())
 
 
-@task(help=HELP)
-def preload(c, mode=None, cluster=None, evidence=False):
+@task(iterable=["set_"], help=HELP)
+def preload(c, mode=None, cluster=None, evidence=False, set_=None):
     """Pull the shared-infra images in parallel and load them into the kind node."""
-    run_kind(c, "preload", mode, cluster, False, evidence)
+    run_kind(c, "preload", mode, cluster, False, evidence, sets=set_ or ())
 
 
-@task(help=HELP)
-def deploy(c, mode=None, cluster=None, evidence=False):
+@task(iterable=["set_"], help=HELP)
+def deploy(c, mode=None, cluster=None, evidence=False, set_=None):
     """helm upgrade --install the soma-infra chart for a mode, then the readiness gate."""
-    run_kind(c, "deploy", mode, cluster, False, evidence)
+    run_kind(c, "deploy", mode, cluster, False, evidence, sets=set_ or ())
 
 
-@task(help=HELP)
-def full(c, mode=None, cluster=None, evidence=False):
+@task(iterable=["set_"], help=HELP)
+def full(c, mode=None, cluster=None, evidence=False, set_=None):
     """preflight -> delete cluster -> create -> preload -> deploy -> readiness gate."""
-    run_kind(c, "full", mode, cluster, True, evidence)
+    run_kind(c, "full", mode, cluster, True, evidence, sets=set_ or ())

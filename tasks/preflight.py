@@ -28,8 +28,8 @@ def show(console, checks) -> None:
     console.print(table)
 
 
-def run_preflight(c, mode=None, evidence=False, runner=None, docker_ping=None, console=None):
-    with session(c, "preflight", mode=mode, evidence=evidence, runner=runner, console=console) as s:
+def run_preflight(c, mode=None, evidence=False, runner=None, docker_ping=None, console=None, sets=()):
+    with session(c, "preflight", mode=mode, evidence=evidence, runner=runner, console=console, sets=sets) as s:
         checks, versions = run_checks(s.runner, s.cfg, docker_ping=docker_ping or dockerengine.ping)
         s.evidence.tools.update({k: str(v) for k, v in versions.items()})
         s.evidence.add("checks", [ch.to_dict() for ch in checks])
@@ -41,8 +41,9 @@ def run_preflight(c, mode=None, evidence=False, runner=None, docker_ping=None, c
         return checks
 
 
-@task(default=True, help={"mode": "mode whose values overlay must exist (default: soma.mode)",
-                          "evidence": "write a transcript and JSON run record"})
-def preflight(c, mode=None, evidence=False):
+@task(default=True, iterable=["set_"], help={"mode": "mode whose values overlay must exist (default: soma.mode)",
+                                             "evidence": "write a transcript and JSON run record",
+                                             "set": "override any soma setting, repeatable: --set timeouts.helm=600 --set images=a:1,b:2",})
+def preflight(c, mode=None, evidence=False, set_=None):
     """Check tool versions (kubectl>=1.28, helm>=3.13, kind>=0.24, docker>=24) and capabilities."""
-    run_preflight(c, mode, evidence)
+    run_preflight(c, mode, evidence, sets=set_ or ())

@@ -103,14 +103,14 @@ def compose_steps(project: ComposeProject) -> list[Step]:
 
 def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, context=None,
               force_finalize=False, compose=False, timeout=None, evidence=False,
-              runner=None, docker_client=None, console=None):
+              runner=None, docker_client=None, console=None, sets=()):
     """The task body with its seams exposed (runner, docker client, console) for tests."""
     overrides = {"namespace": namespace, "release": release, "kubeconfig": kubeconfig,
                  "context": context, "timeouts.namespace_delete": timeout}
     inputs = {"compose": compose, "force_finalize": force_finalize,
-              **{k: v for k, v in overrides.items() if v is not None}}
+              **{k: v for k, v in overrides.items() if v is not None}, **({"set": list(sets)} if sets else {})}
     with session(c, "reset", mode=mode, evidence=evidence, overrides=overrides, inputs=inputs,
-                 runner=runner, console=console) as s:
+                 runner=runner, console=console, sets=sets) as s:
         if compose:
             project = ComposeProject((lambda: docker_client) if docker_client else dockerengine.connect,
                                      s.cfg.compose["project"], tuple(s.cfg.compose["volumes"]))
@@ -142,7 +142,7 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
 
 
 # No one-letter aliases: --force-finalize and --compose should be spelled out on purpose.
-@task(default=True, auto_shortflags=False, help={
+@task(default=True, auto_shortflags=False, iterable=["set_"], help={
     "mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
     "namespace": "namespace to delete (default: soma.namespace)",
     "release": "helm release to uninstall (default: soma.release)",
@@ -152,12 +152,13 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
     "compose": "reset the docker compose project instead (containers, networks, named volumes)",
     "timeout": "seconds to wait for the namespace to go (default: soma.timeouts.namespace_delete)",
     "evidence": "write a transcript and JSON run record into docs/sprints/sprint-<n>/",
+    "set": "override any soma setting, repeatable: --set timeouts.helm=600 --set images=a:1,b:2",
 })
 def reset(c, mode=None, namespace=None, release=None, kubeconfig=None, context=None,
-          force_finalize=False, compose=False, timeout=None, evidence=False):
+          force_finalize=False, compose=False, timeout=None, evidence=False, set_=None):
     """Uninstall the shared-infra release and delete its namespace (playbook §0); --compose for docker."""
     # A string flag checked here: Invoke's own int cast answers bad input with a traceback.
     if timeout is not None and not str(timeout).isdigit():
         raise Exit(f"reset: --timeout must be a whole number of seconds, not {timeout!r}", code=2)
     run_reset(c, mode, namespace, release, kubeconfig, context, force_finalize, compose,
-              int(timeout) if timeout is not None else None, evidence)
+              int(timeout) if timeout is not None else None, evidence, sets=set_ or ())

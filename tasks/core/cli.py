@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from invoke import Exit
 from rich.console import Console
 
-from tasks.core.config import SomaConfig, soma_config
+from tasks.core.config import SomaConfig, parse_sets, soma_config
 from tasks.core.errors import OpsError
 from tasks.core.evidence import Evidence
 from tasks.core.plan import Plan, PlanResult
@@ -64,9 +64,11 @@ def exits(name: str):
 @contextmanager
 def session(c, name: str, mode: str | None = None, evidence: bool = False,
             overrides: Mapping[str, Any] | None = None, inputs: Mapping[str, Any] | None = None,
-            runner=None, console: Console | None = None):
+            runner=None, console: Console | None = None, sets=()):
     with exits(name):
-        cfg = soma_config(c, mode=mode, overrides=overrides)
+        # A named flag (--namespace) wins over the same key given as --set namespace=...
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        cfg = soma_config(c, mode=mode, overrides={**parse_sets(sets), **given})
         runner = runner or Runner(timeout=cfg.timeouts["command"], cwd=cfg.root)
         ev = Evidence(cfg.evidence_path, task=name, inputs=dict(inputs or {}, mode=cfg.mode),
                       redact=runner.redact, enabled=evidence, console=console)

@@ -11,7 +11,8 @@ Layers, low to high (each later layer wins; `cfg.sources` says which one set eac
                lists comma-separated: SOMA_IMAGES=a,b), cast to the type of the value they
                replace; only keys that exist are read, so the memory service's own SOMA_*
                variables never collide;
-4. `flag`    - task flags passed as `overrides` (None means "not given").
+4. `flag`    - task flags passed as `overrides` (None means "not given"), including the
+               generic `--set key=value` (parse_sets), so every value has a flag too.
 
 The result is checked against a JSON schema, so a typo or a wrong type is one clear
 ConfigError, not a crash halfway through a deployment.
@@ -169,6 +170,20 @@ def section(c) -> dict:
     return _plain(raw)
 
 
+def parse_sets(pairs) -> dict[str, str]:
+    """`--set key=value` flags (repeatable) -> overrides; the values are cast like SOMA_* ones."""
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = str(pair).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {pair!r}: expected key=value, e.g. --set timeouts.helm=600")
+        if key == "mode":
+            raise ConfigError("--set mode=...: use --mode, which also picks the mode's defaults")
+        out[key] = value
+    return out
+
+
 def check_mode(mode: str) -> str:
     """The mode itself, or ConfigError naming the five that exist."""
     if mode not in MODES:
@@ -201,7 +216,7 @@ def soma_config(c, mode: str | None = None, overrides: Mapping[str, Any] | None 
         if key not in flat:
             raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(flat))}")
         if isinstance(value, str) and not isinstance(flat[key], str):
-            value = _cast(f"--{key}", value, flat[key])
+            value = _cast(f"--set {key}", value, flat[key])
         _set(values, key, value)
         sources[key] = "flag"
     try:

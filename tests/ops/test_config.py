@@ -9,7 +9,7 @@ import sys
 import pytest
 import sh
 
-from tasks.core.config import MODES, REPO_ROOT, soma_config
+from tasks.core.config import MODES, REPO_ROOT, parse_sets, soma_config
 from tasks.core.errors import ConfigError
 from tests.ops.conftest import make_context
 
@@ -91,3 +91,35 @@ def test_preload_list_covers_every_image_the_chart_pins():
     for mode in MODES:
         pinned = set(chart.images(chart.merged_values(mode)))
         assert pinned <= cfg_images, f"mode {mode}: add {sorted(pinned - cfg_images)} to soma.images"
+
+
+def test_set_flags_override_any_key_and_are_cast_like_env():
+    cfg = soma_config(make_context(), mode="dev", environ={"SOMA_TIMEOUTS_HELM": "500"},
+                      overrides=parse_sets(["timeouts.helm=42", "images=a:1,b:2", "compose.project=x=y"]))
+    assert cfg.timeouts["helm"] == 42 and cfg.sources["timeouts.helm"] == "flag"  # flags beat env
+    assert cfg.images == ["a:1", "b:2"]
+    assert cfg.compose["project"] == "x=y"  # only the first '=' separates
+
+
+@pytest.mark.parametrize("pairs, message", [
+    (["timeouts.helm"], "--set 'timeouts.helm': expected key=value"),
+    (["=3"], "expected key=value"),
+    (["mode=prod"], "use --mode"),
+])
+def test_bad_set_flags_are_one_clear_error(pairs, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_sets(pairs)
+
+
+def test_set_flag_values_of_the_wrong_type_name_the_flag():
+    with pytest.raises(ConfigError, match="--set timeouts.helm='soon'"):
+        soma_config(make_context(), environ={}, overrides=parse_sets(["timeouts.helm=soon"]))
+
+
+def test_config_show_cli_previews_set_flags():
+    out = sh.Command(str(pathlib.Path(sys.executable).parent / "inv"))(
+        "config.show", "--json", "--set", "timeouts.readiness=77", "--set", "namespace=infra-y",
+        _cwd=str(REPO_ROOT), _env={"PATH": "/usr/bin:/bin"}, _tty_out=False)
+    shown = json.loads(str(out))
+    assert shown["values"]["timeouts"]["readiness"] == 77 and shown["values"]["namespace"] == "infra-y"
+    assert shown["sources"]["timeouts.readiness"] == shown["sources"]["namespace"] == "flag"

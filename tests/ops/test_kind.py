@@ -324,3 +324,16 @@ def test_images_the_node_already_holds_are_neither_pulled_nor_loaded(docker_daem
 
     assert [(t.image, t.action) for t in timings] == [(ref, "pulled") for ref in others]
     assert pre.missing_locally([on_node]) == [on_node]  # never pulled: the node had it
+
+
+def test_set_flags_reach_the_argv_lists_of_the_plan():
+    recorder = RecordingRunner(tools=("helm",), replies={("helm", "version"): ("v3.16.4", "", 0)})
+    console = make_console()
+
+    result = run_kind(make_context(dry=True), "deploy", runner=RoutingRunner(recorder), console=console,
+                      sets=["timeouts.helm=450", "namespace=infra-z", "release=shared2"])
+
+    detail = {s.name: s.detail for s in result.steps}["helm upgrade --install shared2"]
+    assert detail.startswith("helm upgrade --install shared2 infra/helm/soma-infra -n infra-z ")
+    assert "--wait --timeout 450s" in detail
+    assert not any(call[:2] == ["helm", "upgrade"] for call in recorder.calls)  # dry: nothing ran
