@@ -164,23 +164,33 @@ def ann_topk(labels, sims, label_to_row, live, weights, k, imp_norm, created, al
                 thr = heap_s[0]
     rows = heap_r[:size].copy()
     sim = np.empty(size)
-    imp = np.empty(size)
-    dec = np.empty(size)
-    score = np.empty(size)
     for i in range(size):
-        r = rows[i]
         c = 0.0
         for n in range(labels.shape[0]):
             lab = labels[n]
-            if 0 <= lab < label_to_row.shape[0] and label_to_row[lab] == r:
+            if 0 <= lab < label_to_row.shape[0] and label_to_row[lab] == rows[i]:
                 c = max(np.float64(sims[n]), 0.0)
                 break
         sim[i] = c
+    rows, score, sim, imp, dec = _ranked_parts(rows, sim, imp_norm, created, alpha, tau, floor, now)
+    return rows, score, sim, imp, dec, seen
+
+
+@njit(nogil=True, cache=True)
+def _ranked_parts(rows, sims, imp_norm, created, alpha, tau, floor, now):  # pragma: no cover - compiled
+    """Given the hits' clamped cosines, the float64 score parts sorted best first:
+    (rows, score, similarity, importance, decay). One place for the score formula."""
+    n = rows.shape[0]
+    imp = np.empty(n)
+    dec = np.empty(n)
+    score = np.empty(n)
+    for i in range(n):
+        r = rows[i]
         imp[i] = imp_norm[r]
         dec[i] = 1.0 if tau == np.inf else max(floor, 2.0 ** (-(now - created[r]) / tau))
-        score[i] = c * imp[i] ** alpha * dec[i]
+        score[i] = sims[i] * imp[i] ** alpha * dec[i]
     order = np.argsort(-score, kind="mergesort")
-    return rows[order], score[order], sim[order], imp[order], dec[order], seen
+    return rows[order], score[order], sims[order], imp[order], dec[order]
 
 
 @njit(fastmath=False, nogil=True, cache=True)
@@ -192,20 +202,13 @@ def hit_parts(rows, flat, q, imp_norm, created, alpha, tau, floor, now):  # prag
     n = rows.shape[0]
     d = q.shape[0]
     sims = np.empty(n)
-    imp = np.empty(n)
-    dec = np.empty(n)
-    score = np.empty(n)
     for i in range(n):
         r = rows[i]
         s = 0.0
         for j in range(d):
             s += np.float64(_value(flat[r * d + j])) * np.float64(q[j])
         sims[i] = max(s, 0.0)
-        imp[i] = imp_norm[r]
-        dec[i] = 1.0 if tau == np.inf else max(floor, 2.0 ** (-(now - created[r]) / tau))
-        score[i] = sims[i] * imp[i] ** alpha * dec[i]
-    order = np.argsort(-score, kind="mergesort")
-    return rows[order], score[order], sims[order], imp[order], dec[order]
+    return _ranked_parts(rows, sims, imp_norm, created, alpha, tau, floor, now)
 
 
 @njit(nogil=True, cache=True)
