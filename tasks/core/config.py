@@ -219,6 +219,11 @@ def soma_config(c, mode: str | None = None, overrides: Mapping[str, Any] | None 
             value = _cast(f"--set {key}", value, flat[key])
         _set(values, key, value)
         sources[key] = "flag"
+    kubeconfig = values.get("kubeconfig")
+    if isinstance(kubeconfig, str) and kubeconfig and sources.get("kubeconfig") != "config":
+        # Tools run from the repository root, but a path typed in a flag or a variable means
+        # one relative to where the operator stands (and `~` is theirs: no shell expands it).
+        values["kubeconfig"] = os.path.abspath(os.path.expanduser(kubeconfig))
     try:
         jsonschema.validate(values, SCHEMA)
     except jsonschema.ValidationError as exc:

@@ -123,3 +123,12 @@ def test_config_show_cli_previews_set_flags():
     shown = json.loads(str(out))
     assert shown["values"]["timeouts"]["readiness"] == 77 and shown["values"]["namespace"] == "infra-y"
     assert shown["sources"]["timeouts.readiness"] == shown["sources"]["namespace"] == "flag"
+
+
+def test_a_kubeconfig_from_a_flag_or_variable_is_relative_to_the_operator(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    flag = soma_config(make_context(), environ={}, overrides={"kubeconfig": "kc.yaml"})
+    assert flag.kubeconfig == str(tmp_path / "kc.yaml")  # not the repository root the tools run in
+    env = soma_config(make_context(), environ={"SOMA_KUBECONFIG": "~/kc"})
+    assert env.kubeconfig == str(pathlib.Path.home() / "kc")
+    assert soma_config(make_context(), environ={}).kubeconfig == ""  # unset stays kubectl's default
