@@ -7,14 +7,13 @@ Thread model: many readers (search, row, stats, retention_ranking) run concurren
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from . import jit
+from . import checks, jit
 from . import search as scan
 from .ann import RecallGuard, make_adapter
 from .config import EngineConfig
@@ -22,7 +21,7 @@ from .decay import TimeBase
 from .errors import InvalidArgument, UnknownId
 from .hottier import HotTier
 from .importance import AdaptiveImportance
-from .kernel import Kernel, TopK
+from .kernel import Kernel
 from .locking import RWLock
 from .results import AddResult, Hit
 from .retention import retention_scores
@@ -31,21 +30,6 @@ from .vectors import normalise_batch, normalise_queries, normalise_query
 
 GATHER_SHARE = 8  # an id filter smaller than rows/8 is answered by gathering those rows
 _NO_MASK = np.zeros(0, dtype=bool)
-
-
-def _floats(name: str, values, n: int, *, lo: float = -math.inf, hi: float = math.inf) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{name} must be numbers") from None
-    if arr.shape != (n,):
-        raise InvalidArgument(f"{name} must have one value per id ({n}), got shape {arr.shape}")
-    bad = ~(np.isfinite(arr) & (arr >= lo) & (arr <= hi))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        where = "" if (lo, hi) == (-math.inf, math.inf) else f" in [{lo:g}, {hi:g}]"
-        raise InvalidArgument(f"row {i}: {name} {float(arr[i])!r} is not a finite number{where}")
-    return arr
 
 
 class Engine:
@@ -84,17 +68,17 @@ class Engine:
             created: Sequence[float] | None = None, importance_norm: Sequence[float] | None = None,
             kinds: Sequence[int] | None = None, extra_bytes: Sequence[int] | None = None) -> AddResult:
         """Insert or replace rows. The whole batch is validated first; on any error nothing changes."""
-        ids = self._check_ids(ids)
+        ids = checks.ids(ids)
         n = len(ids)
         vecs = normalise_batch(vectors, self.dim)
         if vecs.shape[0] != n:
             raise InvalidArgument(f"{n} ids but {vecs.shape[0]} vectors")
-        raw = np.ones(n) if importance is None else _floats("importance", importance, n)
-        norm_given = None if importance_norm is None else _floats("importance_norm", importance_norm, n, lo=0.0, hi=1.0)
+        raw = np.ones(n) if importance is None else checks.floats("importance", importance, n)
+        norm_given = None if importance_norm is None else checks.floats("importance_norm", importance_norm, n, lo=0.0, hi=1.0)
         now = time.time()
-        made = np.full(n, now) if created is None else _floats("created", created, n)
-        kind = np.zeros(n, np.int32) if kinds is None else self._ints("kinds", kinds, n, 2**31 - 1)
-        extra = np.zeros(n, np.int64) if extra_bytes is None else self._ints("extra_bytes", extra_bytes, n, 2**62)
+        made = np.full(n, now) if created is None else checks.floats("created", created, n)
+        kind = np.zeros(n, np.int32) if kinds is None else checks.ints("kinds", kinds, n, 2**31 - 1)
+        extra = np.zeros(n, np.int64) if extra_bytes is None else checks.ints("extra_bytes", extra_bytes, n, 2**62)
         if n == 0:
             return AddResult(importance_norm=np.empty(0), evicted=[])
         with self._lock.write():
@@ -132,7 +116,7 @@ class Engine:
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove ids; unknown ids are ignored. Returns how many rows were removed."""
-        ids = self._check_ids(ids, unique=False)
+        ids = checks.ids(ids, unique=False)
         with self._lock.write():
             rows = np.fromiter({self._slab.id_to_row[i] for i in ids if i in self._slab.id_to_row}, np.int64)
             self._hot.record_removed(ids)
@@ -144,8 +128,8 @@ class Engine:
 
     def touch(self, ids: Sequence[str], now: float | None = None) -> int:
         """Record an access (last access time, access count). Returns how many ids were resident."""
-        ids = self._check_ids(ids, unique=False)
-        now = time.time() if now is None else _floats("now", [now], 1)[0]
+        ids = checks.ids(ids, unique=False)
+        now = checks.when(now)
         with self._lock.write():
             s = self._slab
             rows = []
@@ -163,36 +147,6 @@ class Engine:
             return len(rows)
 
     # -------------------------------------------------------------- write helpers
-    @staticmethod
-    def _check_ids(ids, unique: bool = True) -> list[str]:
-        if isinstance(ids, (str, bytes)):
-            raise InvalidArgument("ids must be a sequence of strings, not a single string")
-        try:
-            ids = list(ids)
-        except TypeError:
-            raise InvalidArgument("ids must be a sequence of strings") from None
-        for n, i in enumerate(ids):
-            if not isinstance(i, str) or not i:
-                raise InvalidArgument(f"row {n}: id must be a non-empty string, got {i!r}")
-        if unique and len(set(ids)) != len(ids):
-            seen = set()
-            for n, i in enumerate(ids):
-                if i in seen:
-                    raise InvalidArgument(f"row {n}: duplicate id {i!r} in the batch")
-                seen.add(i)
-        return ids
-
-    @staticmethod
-    def _ints(name: str, values, n: int, hi: int) -> np.ndarray:
-        arr = np.asarray(values)
-        if arr.shape != (n,) or (n and not np.issubdtype(arr.dtype, np.integer)):
-            raise InvalidArgument(f"{name} must be {n} integers, got {arr.dtype} of shape {arr.shape}")
-        bad = (arr < 0) | (arr > hi)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InvalidArgument(f"row {i}: {name} {int(arr[i])} is out of range [0, {hi}]")
-        return arr.astype(np.int64)
-
     def _place_in_time(self, rows: np.ndarray) -> None:
         """Set the ranking weight of new rows, rebasing every row when the time base drifts."""
         s, tb = self._slab, self._time
@@ -288,8 +242,9 @@ class Engine:
                allowed_ids: Collection[str] | None = None, kinds: Collection[int] | None = None,
                created_range: tuple[float | None, float | None] | None = None) -> list[Hit]:
         q = normalise_query(query, self.dim)
-        k = self._check_k(k)
-        now = time.time() if now is None else float(_floats("now", [now], 1)[0])
+        k = checks.top_k(k)
+        now = checks.when(now)
+        allowed_ids, kinds, created_range = self._filters(allowed_ids, kinds, created_range)
         t0 = time.perf_counter()
         with self._lock.read():
             plan, gather = self._plan(now, allowed_ids, kinds, created_range)
@@ -313,8 +268,9 @@ class Engine:
                      created_range: tuple[float | None, float | None] | None = None) -> list[list[Hit]]:
         """Top-k for every query row, exactly, through one matrix-matrix product per block."""
         qs = normalise_queries(queries, self.dim)
-        k = self._check_k(k)
-        now = time.time() if now is None else float(_floats("now", [now], 1)[0])
+        k = checks.top_k(k)
+        now = checks.when(now)
+        allowed_ids, kinds, created_range = self._filters(allowed_ids, kinds, created_range)
         t0 = time.perf_counter()
         with self._lock.read():
             plan, _ = self._plan(now, allowed_ids, kinds, created_range, gather_ok=False)
@@ -326,12 +282,14 @@ class Engine:
         return out
 
     @staticmethod
-    def _check_k(k) -> int:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InvalidArgument(f"k must be a positive integer, got {k!r}")
-        return int(k)
+    def _filters(allowed_ids, kinds, created_range):
+        """Checked filters (before the lock): a set of ids, an array of kinds, (start, end)."""
+        return (None if allowed_ids is None else checks.id_filter(allowed_ids),
+                None if kinds is None else checks.kind_set(kinds),
+                None if created_range is None else checks.time_range(created_range))
 
     def _plan(self, now, allowed_ids, kinds, created_range, gather_ok: bool = True):
+        """Weights, block bounds and the eligibility mask of one scan; filters already checked."""
         s, tb = self._slab, self._time
         top = s.top
         nb = s.nblocks
@@ -345,8 +303,6 @@ class Engine:
         mask = None if len(s) == top else s.live[:top]
         gather = None
         if allowed_ids is not None:
-            if isinstance(allowed_ids, str):
-                raise InvalidArgument("allowed_ids must be a collection of ids, not a single string")
             rows = np.fromiter({s.id_to_row[i] for i in allowed_ids if i in s.id_to_row}, np.int64)
             if gather_ok and rows.size * GATHER_SHARE <= top and kinds is None and created_range is None:
                 gather = np.sort(rows)
@@ -354,21 +310,10 @@ class Engine:
             m[rows] = True
             mask = m if mask is None else (mask & m)
         if kinds is not None:
-            try:
-                wanted = np.asarray(sorted(set(int(x) for x in kinds)), dtype=np.int64)
-            except (TypeError, ValueError):
-                raise InvalidArgument("kinds must be a collection of integers") from None
-            m = np.isin(s.kind[:top], wanted)
+            m = np.isin(s.kind[:top], kinds)
             mask = m if mask is None else (mask & m)
         if created_range is not None:
-            try:
-                lo, hi = created_range
-                lo = -np.inf if lo is None else float(lo)
-                hi = np.inf if hi is None else float(hi)
-            except (TypeError, ValueError):
-                raise InvalidArgument("created_range must be (start | None, end | None)") from None
-            if math.isnan(lo) or math.isnan(hi) or lo > hi:
-                raise InvalidArgument(f"created_range start must be <= end, got {created_range!r}")
+            lo, hi = created_range
             c = s.created[:top]
             m = (c >= lo) & (c <= hi)
             mask = m if mask is None else (mask & m)
@@ -489,7 +434,7 @@ class Engine:
 
     def retention_ranking(self, now: float | None = None) -> list[tuple[str, float]]:
         """(id, retention score) for every resident row, lowest retention first."""
-        now = time.time() if now is None else float(_floats("now", [now], 1)[0])
+        now = checks.when(now)
         with self._lock.read():
             s = self._slab
             live = np.flatnonzero(s.live[: s.top])

@@ -26,12 +26,18 @@ def _unchanged(e, before):
     (np.array([1.0, math.inf, 0, 0]), InvalidVector, "row 2: vector contains NaN or Inf"),
 ])
 def test_bad_row_inserts_nothing(eng, rng, bad, exc, words):
+    before = eng.row("a")
+    stats = eng.stats()
     vecs = rng.normal(size=(4, 4))
     vecs[2] = bad
     with pytest.raises(exc, match=words):
-        eng.add(["c", "d", "e", "a"], vecs)
+        eng.add(["c", "d", "e", "a"], vecs, importance=[5.0, 6.0, 7.0, 8.0])
     _unchanged(eng, ["a", "b"])
-    assert eng.row("a")["vector"] is not None  # the existing "a" was not replaced
+    after = eng.row("a")  # the existing "a" was not replaced
+    np.testing.assert_array_equal(after.pop("vector"), before.pop("vector"))
+    assert after == before
+    # nor did the rejected batch feed the importance reservoir
+    assert eng.stats()["importance"] == stats["importance"]
 
 
 def test_wrong_dimension(eng, rng):
@@ -82,8 +88,18 @@ def test_bad_queries(eng):
     for k in (0, -1, 1.5, True):
         with pytest.raises(InvalidArgument, match="k must be a positive integer"):
             eng.search([1, 0, 0, 0], k)
-    with pytest.raises(InvalidArgument, match="created_range"):
-        eng.search([1, 0, 0, 0], 1, created_range=(5.0, 1.0))
+    for bad in ((5.0, 1.0), (math.nan, None), 7.0, ("a", "b")):
+        with pytest.raises(InvalidArgument, match="created_range"):
+            eng.search([1, 0, 0, 0], 1, created_range=bad)
+    for bad in ("2", ["x"], [None]):
+        with pytest.raises(InvalidArgument, match="kinds"):
+            eng.search_batch([[1, 0, 0, 0]], 1, kinds=bad)
+    for bad in ("a", 5, [["a"]]):
+        with pytest.raises(InvalidArgument, match="allowed_ids"):
+            eng.search([1, 0, 0, 0], 1, allowed_ids=bad)
+    for now in (math.nan, math.inf, "soon"):
+        with pytest.raises(InvalidArgument, match="now"):
+            eng.search([1, 0, 0, 0], 1, now=now)
 
 
 def test_unknown_ids(eng):
