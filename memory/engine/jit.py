@@ -144,7 +144,6 @@ def ann_topk(labels, sims, label_to_row, live, weights, k, imp_norm, created, al
     """
     heap_s = np.empty(k, dtype=np.float32)
     heap_r = np.empty(k, dtype=np.int64)
-    cand = np.empty(k, dtype=np.float64)   # the cosine of each heap entry's row
     size = 0
     seen = 0
     thr = np.float32(-np.inf)
