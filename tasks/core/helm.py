@@ -66,7 +66,11 @@ class Helm:
 
     def status(self, release: str, namespace: str) -> dict:
         """`helm status -o json`, trimmed by `status_summary` (it is meant for evidence)."""
-        return status_summary(json.loads(self.runner.run(self.argv_status(release, namespace), timeout=60).stdout))
+        out = self.runner.run(self.argv_status(release, namespace), timeout=60).stdout
+        try:
+            return status_summary(json.loads(out))
+        except (ValueError, AttributeError) as exc:  # not a JSON object: say so, not a traceback
+            raise OpsError(f"helm status printed no JSON release ({exc}): {out[:200]!r}") from None
 
 
 def detect(runner, kubeconfig: str | None = None, context: str | None = None) -> Helm:

@@ -141,3 +141,22 @@ def test_preflight_exit_1_when_only_a_capability_is_missing():
                       docker_ping=unreachable, console=make_console())
     assert failed.value.code == 1
     assert "1 check(s) failed: docker engine" in str(failed.value.message)
+
+
+def test_helm_status_keeps_what_a_person_sees_and_refuses_non_json():
+    from tasks.core.errors import OpsError
+    from tasks.core.helm import Helm
+
+    release = {"name": "sharedinfra", "namespace": "soma-infra", "version": 3,
+               "info": {"status": "deployed", "notes": "hello"}, "config": {"pw": "s3cret-pw"},
+               "manifest": "kind: Secret", "hooks": [{"manifest": "x"}],
+               "chart": {"metadata": {"name": "soma-infra", "version": "0.2.0", "appVersion": "0.2.0"},
+                         "values": {"pw": "chart-pw"}, "templates": [{"name": "t", "data": "eA=="}]}}
+    helm = Helm(RecordingRunner(tools=("helm",), replies={("helm", "status"): (json.dumps(release), "", 0)}))
+    assert helm.status("sharedinfra", "soma-infra") == {
+        "name": "sharedinfra", "namespace": "soma-infra", "version": 3,
+        "info": {"status": "deployed", "notes": "hello"},
+        "chart": {"name": "soma-infra", "version": "0.2.0", "appVersion": "0.2.0"}}
+    broken = Helm(RecordingRunner(tools=("helm",), replies={("helm", "status"): ("WARNING: not json", "", 0)}))
+    with pytest.raises(OpsError, match="helm status printed no JSON release"):
+        broken.status("sharedinfra", "soma-infra")
