@@ -29,7 +29,6 @@ from .slab import Slab
 from .vectors import normalise_batch, normalise_queries, normalise_query
 
 GATHER_SHARE = 8  # an id filter smaller than rows/8 is answered by gathering those rows
-_NO_MASK = np.zeros(0, dtype=bool)
 
 
 class Engine:
@@ -376,7 +375,7 @@ class Engine:
         los, his, bounds = scan.scan_order(plan)
         use = plan.mask is not None
         *parts, scanned = jit.exact_topk(self._kernel.flat(s.vec), q, plan.weights,
-                                         plan.mask if use else _NO_MASK, use, los, his, bounds, k, s.imp_norm,
+                                         plan.mask if use else np.zeros(0, dtype=bool), use, los, his, bounds, k, s.imp_norm,
                                          s.created, float(self.config.alpha), float(tb.tau), float(tb.floor),
                                          float(now))
         return parts, int(scanned)

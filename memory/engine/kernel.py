@@ -14,7 +14,6 @@ import numpy as np
 from . import jit
 
 CHUNK_ROWS = 512
-_EMPTY_MASK = np.zeros(0, dtype=bool)
 
 
 class Kernel:
@@ -83,7 +82,7 @@ class TopK:
                     mask: np.ndarray | None, los: np.ndarray, his: np.ndarray, bounds: np.ndarray) -> int:
         """Scan row ranges in order with pruning (one compiled call); returns rows scanned."""
         use = mask is not None
-        self.size, scanned = jit.scan_ranges(kernel.flat(vec), q, weights, mask if use else _EMPTY_MASK, use,
+        self.size, scanned = jit.scan_ranges(kernel.flat(vec), q, weights, mask if use else np.zeros(0, dtype=bool), use,
                                              los, his, bounds.astype(np.float32, copy=False), self.k, self.s,
                                              self.r, self.size)
         return int(scanned)

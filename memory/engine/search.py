@@ -73,17 +73,14 @@ def scan_order(plan: ScanPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     nb = -(-plan.top // plan.block_rows)
     if nb == 0:
-        return _ONE_LO[:0], _ONE_LO[:0], _INF[:0]
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     bounds = plan.bounds[:nb]
     if not plan.prune or nb == 1 or bounds.min() == bounds.max():
-        return _ONE_LO, np.array([plan.top], np.int64), _INF
+        return np.zeros(1, np.int64), np.array([plan.top], np.int64), np.array([np.inf], np.float32)
     order = np.argsort(-bounds, kind="stable")
     los = order * plan.block_rows
     return los, np.minimum(los + plan.block_rows, plan.top), bounds[order].astype(np.float32)
 
-
-_ONE_LO = np.zeros(1, np.int64)
-_INF = np.array([np.inf], np.float32)
 
 
 def topk_rows(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, rows: np.ndarray, weights: np.ndarray):

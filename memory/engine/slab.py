@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-META_BYTES = 8 * 7 + 4 + 1  # importance raw/norm, created, access, count, weight parts, kind, live
 
 
 class Slab:
@@ -141,8 +140,14 @@ class Slab:
         self.rebuild_bounds()
 
     # -- accounting --------------------------------------------------------------------
+    @property
+    def meta_bytes(self) -> int:
+        """Bytes a row holds besides its vector: one element of every parallel array."""
+        return sum(getattr(self, n).itemsize for n in self.PARALLEL if n != "vec")
+
     def row_bytes(self, rows: np.ndarray | slice) -> np.ndarray:
-        return self.dim * self.dtype.itemsize + META_BYTES + self.extra_bytes[rows]
+        """Bytes held per row (the retention cost and the hot-tier budget count these)."""
+        return self.dim * self.dtype.itemsize + self.meta_bytes + self.extra_bytes[rows]
 
     def nbytes(self) -> int:
         return int(sum(getattr(self, n).nbytes for n in self.PARALLEL if n != "row_id")

@@ -10,7 +10,8 @@ from ..errors import EngineError
 from .base import AnnAdapter
 
 
-_NONE = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
+def _none() -> tuple[np.ndarray, np.ndarray]:
+    return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
 
 
 class HnswAdapter(AnnAdapter):
@@ -64,12 +65,12 @@ class HnswAdapter(AnnAdapter):
         # The hot path of every ANN search: no reshaping, no copies.
         n = min(n, self._live)
         if n <= 0:
-            return _NONE
+            return _none()
         self._set_ef(max(ef, n))
         try:
             labels, dist = self._index.knn_query(q, k=n, num_threads=1)
         except RuntimeError:  # too few reachable live points for n: let the caller go exact
-            return _NONE
+            return _none()
         return labels[0].view(np.int64), np.float32(1.0) - dist[0]  # "ip" distance is 1 - q.v
 
     def __len__(self) -> int:
