@@ -353,7 +353,7 @@ class Engine:
         """recall@k of an ANN answer (rows or ids) against the exact answer; read lock held."""
         t0 = time.perf_counter()
         plan, _ = self._plan(now, None, None, None)
-        ref, _, _ = scan.topk(self._kernel, self._slab.vec, q, k, plan)
+        ref = self._exact(q, k, plan, now)[0][0]
         self._guard.time_exact(time.perf_counter() - t0)
         ref_ids = set(self._slab.row_id[ref].tolist())
         got_ids = set(self._slab.row_id[got].tolist()) if isinstance(got, np.ndarray) else set(got)

@@ -39,10 +39,6 @@ class Kernel:
         flat = rows.reshape(-1)
         return flat.view(np.uint16) if self.half else flat
 
-    def sims(self, vec: np.ndarray, lo: int, hi: int, q: np.ndarray) -> np.ndarray:
-        """Cosine of q (float32 unit vector) with rows lo..hi: float32 (hi - lo,)."""
-        return self._dot(vec[lo:hi], q)
-
     def sims_rows(self, vec: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Cosine of q with an arbitrary set of rows (gathered)."""
         return self._dot(vec[rows], q)
@@ -59,35 +55,3 @@ class Kernel:
             jit.upcast_f16(vec[s:e].reshape(-1).view(np.uint16), b.reshape(-1))
             np.matmul(b, qt, out=out[s - lo: e - lo])
         return out
-
-
-class TopK:
-    """A k-sized min-heap of (score, row) fed block by block."""
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-        self.s = np.empty(k, dtype=np.float32)
-        self.r = np.empty(k, dtype=np.int64)
-        self.size = 0
-
-    @property
-    def full(self) -> bool:
-        return self.size == self.k
-
-    @property
-    def kth(self) -> float:
-        return float(self.s[0])
-
-    def scan_ranges(self, kernel: "Kernel", vec: np.ndarray, q: np.ndarray, weights: np.ndarray,
-                    mask: np.ndarray | None, los: np.ndarray, his: np.ndarray, bounds: np.ndarray) -> int:
-        """Scan row ranges in order with pruning (one compiled call); returns rows scanned."""
-        use = mask is not None
-        self.size, scanned = jit.scan_ranges(kernel.flat(vec), q, weights, mask if use else np.zeros(0, dtype=bool), use,
-                                             los, his, bounds.astype(np.float32, copy=False), self.k, self.s,
-                                             self.r, self.size)
-        return int(scanned)
-
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        s, r = self.s[: self.size], self.r[: self.size]
-        order = np.argsort(-s, kind="stable")
-        return r[order], s[order]

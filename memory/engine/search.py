@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from .kernel import Kernel, TopK
+from .kernel import Kernel
 
 
 @dataclasses.dataclass
@@ -27,42 +27,11 @@ class ScanPlan:
     prune: bool
 
 
-def _merge(best_s, best_r, s, r, k):
-    if s.size > k:
-        part = np.argpartition(-s, k - 1)[:k]
-        s, r = s[part], r[part]
-    if best_s is None:
-        return s, r
-    s = np.concatenate([best_s, s])
-    r = np.concatenate([best_r, r])
-    if s.size > k:
-        part = np.argpartition(-s, k - 1)[:k]
-        s, r = s[part], r[part]
-    return s, r
-
-
 def _block_order(plan: ScanPlan) -> np.ndarray:
     nb = -(-plan.top // plan.block_rows)
     if not plan.prune:
         return np.arange(nb)
     return np.argsort(-plan.bounds[:nb], kind="stable")
-
-
-def topk(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, plan: ScanPlan):
-    """Return (rows, ranking scores, rows scanned) of the k best eligible rows, best first."""
-    heap, scanned = topk_heap(kernel, vec, q, k, plan)
-    rows, scores = heap.result()
-    return rows, scores, scanned
-
-
-def topk_heap(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, plan: ScanPlan):
-    """The k best eligible rows as an unordered heap (TopK), and the rows scanned."""
-    heap = TopK(k)
-    los, his, bs = scan_order(plan)
-    if los.size == 0:
-        return heap, 0
-    scanned = heap.scan_ranges(kernel, vec, q, plan.weights, plan.mask, los, his, bs)
-    return heap, scanned
 
 
 def scan_order(plan: ScanPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,7 +57,10 @@ def topk_rows(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, rows: np.n
     if rows.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32), 0
     s = np.maximum(kernel.sims_rows(vec, rows, q), 0.0) * weights[rows]
-    s, r = _merge(None, None, s, rows, k)
+    r = rows
+    if s.size > k:
+        part = np.argpartition(-s, k - 1)[:k]
+        s, r = s[part], r[part]
     order = np.argsort(-s, kind="stable")
     return r[order], s[order], rows.size
 

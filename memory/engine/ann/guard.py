@@ -103,13 +103,9 @@ class RecallGuard:
             self.t_ann = seconds if self.t_ann is None else self.t_ann + EWMA * (seconds - self.t_ann)
             return self._mode()
 
-    def sample_mode(self) -> str | None:
-        """None (no check), "inline" (calibrating) or "sample" (a sampled live query)."""
-        with self._lock:
-            return self._mode()
-
     def _mode(self) -> str | None:
-        """The decision itself; the caller holds self._lock."""
+        """None (no check), "inline" (calibrating) or "sample" (a sampled live query); the
+        caller holds self._lock."""
         if self._calibrate > 0:
             self._calibrate -= 1
             return "inline"
