@@ -22,6 +22,7 @@ from .errors import InvalidArgument, UnknownId
 from .hottier import HotTier
 from .importance import AdaptiveImportance
 from .kernel import Kernel
+from .labels import LabelMap
 from .locking import RWLock
 from .results import AddResult, Hit
 from .retention import retention_scores
@@ -49,8 +50,7 @@ class Engine:
         self._searches = 0
         self._rows_scanned = 0
         self._rows_total = 0
-        self._next_label = 0
-        self._label_to_row = np.full(1024, -1, dtype=np.int64)
+        self._labels = LabelMap()
         self._ann = None
         self._guard = None
         if cfg.ann is not None:
@@ -161,13 +161,7 @@ class Engine:
             s.raise_bounds(rows)
 
     def _assign_labels(self, rows: np.ndarray, vecs: np.ndarray) -> None:
-        labels = np.arange(self._next_label, self._next_label + rows.size, dtype=np.int64)
-        self._next_label += rows.size
-        if self._next_label > self._label_to_row.size:
-            grown = np.full(max(self._next_label, 2 * self._label_to_row.size), -1, np.int64)
-            grown[: self._label_to_row.size] = self._label_to_row
-            self._label_to_row = grown
-        self._label_to_row[labels] = rows
+        labels = self._labels.assign(rows)
         self._slab.label[rows] = labels
         if self._ann is None:
             return
@@ -195,7 +189,7 @@ class Engine:
     def _release(self, rows: np.ndarray) -> None:
         labels = self._slab.label[rows]
         labels = labels[labels >= 0]
-        self._label_to_row[labels] = -1
+        self._labels.forget(labels)
         if self._ann is not None and self._ann_built and labels.size:
             self._ann.remove(labels)
         self._slab.release(rows)
@@ -206,8 +200,7 @@ class Engine:
             return
         if self._dirty >= max(s.block_rows, self.config.reorganize_share * len(s)):
             s.reorganize()
-            live = s.label[: s.top]
-            self._label_to_row[live] = np.arange(s.top)
+            self._labels.moved(s.label[: s.top], np.arange(s.top))
             self._dirty = 0
             self._reorganizations += 1
 
@@ -330,7 +323,7 @@ class Engine:
         t0 = time.perf_counter()
         labels, sims = self._ann.query(q, g.candidates(k), g.ef(k))
         s, tb = self._slab, self._time
-        *parts, seen = jit.ann_topk(labels, sims.astype(np.float32, copy=False), self._label_to_row, s.live,
+        *parts, seen = jit.ann_topk(labels, sims.astype(np.float32, copy=False), self._labels.to_row, s.live,
                                     plan.weights, k, s.imp_norm, s.created, float(self.config.alpha),
                                     float(tb.tau), float(tb.floor), float(now))
         got = parts[0]
