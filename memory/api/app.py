@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 from flask import Flask, Response, current_app, g, json, request
 from flask_limiter import Limiter
@@ -21,6 +22,8 @@ def create_app(settings: Settings, service) -> Flask:
     problems.register(app)
     metrics.register(app, service)
     tracing.instrument(app)
+    # before the limiter: after_request hooks run last-registered first
+    app.after_request(problems.only_due_retry_after)
 
     limiter = Limiter(rate_key, app=app, default_limits=[settings.rate_limit],
                       storage_uri="memory://", headers_enabled=True, strategy="moving-window",
@@ -43,9 +46,9 @@ def create_app(settings: Settings, service) -> Flask:
             svc.store.ping()
             svc.store.check_migrated()
         except StoreError as exc:
-            return problems.problem(503, "Not ready", str(exc), headers={"Retry-After": "1"})
+            return problems.problem(503, "Not ready", str(exc), retry_after=1)
         if not svc.loaded:
-            return problems.problem(503, "Not ready", "the index is still loading")
+            return problems.problem(503, "Not ready", "the index is still loading", retry_after=1)
         return {"status": "ready", "indexed": sum(svc.index_sizes().values())}
 
     @app.get("/openapi.json")
@@ -70,5 +73,4 @@ def create_app(settings: Settings, service) -> Flask:
 
 def _remember_retry_after(limit) -> None:
     """flask-limiter breach hook: keep the reset time for the 429 problem's Retry-After."""
-    import time
     g.retry_after = max(1, math.ceil(limit.reset_at - time.time()))

@@ -23,12 +23,17 @@ def document(settings: Settings) -> dict:
     inp = lambda m: _schema(m, comps, "validation")  # noqa: E731
     out = lambda m: _schema(m, comps, "serialization")  # noqa: E731
     problem = {"application/problem+json": {"schema": out(s.Problem)}}
+    retry_after = {"Retry-After": {"description": "Seconds to wait before retrying",
+                                   "schema": {"type": "integer", "minimum": 1}}}
 
     def errs(*codes):
         text = {400: "Invalid request", 401: "Missing or invalid token", 403: "Scope missing",
                 404: "Not found", 409: "Id already exists", 413: "Body too large",
                 415: "Not application/json", 429: "Rate limited", 503: "Store unavailable"}
-        return {str(c): {"description": text[c], "content": problem} for c in codes}
+        out = {str(c): {"description": text[c], "content": problem} for c in codes}
+        for c in {429, 503} & set(codes):  # only these two say when to come back
+            out[str(c)]["headers"] = retry_after
+        return out
 
     def body(m):
         return {"required": True, "content": {"application/json": {"schema": inp(m)}}}
@@ -96,7 +101,8 @@ def document(settings: Settings) -> dict:
         "/readyz": {"get": {"operationId": "readyz", "security": [],
                             "responses": {"200": {"description": "Ready",
                                                   "content": {"application/json": {"schema": {"type": "object"}}}},
-                                          "503": {"description": "Not ready", "content": problem}}}},
+                                          "503": {"description": "Not ready", "content": problem,
+                                                  "headers": retry_after}}}},
         "/metrics": {"get": {"operationId": "metrics", "security": [],
                              "responses": {"200": {"description": "Prometheus text format",
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}}}}},

@@ -17,7 +17,8 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str | None = None, *, errors=None,
-            headers: dict | None = None) -> Response:
+            headers: dict | None = None, retry_after: int | None = None) -> Response:
+    """A problem response; `retry_after` (seconds) is kept for only_due_retry_after."""
     body = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -29,6 +30,24 @@ def problem(status: int, title: str, detail: str | None = None, *, errors=None,
     resp = Response(json.dumps(body), status=status, mimetype=PROBLEM)
     for k, v in (headers or {}).items():
         resp.headers[k] = v
+    if retry_after is not None:
+        g.retry_after = retry_after
+        resp.headers["Retry-After"] = str(retry_after)
+    return resp
+
+
+def only_due_retry_after(resp: Response) -> Response:
+    """Retry-After on 429 and 503 only, with the value the problem chose.
+
+    flask-limiter (headers_enabled) sets Retry-After on every response it has a limit for,
+    including 200 and 415, and overwrites a 503's own value with the window's reset time;
+    this runs after it (registered first) and puts the header right.
+    """
+    due = g.get("retry_after")
+    if resp.status_code in (429, 503) and due is not None:
+        resp.headers["Retry-After"] = str(due)
+    else:
+        resp.headers.pop("Retry-After", None)
     return resp
 
 
@@ -69,11 +88,11 @@ def register(app: Flask) -> None:
     def _unavailable(exc):
         log.warning("store unavailable: %s", exc)
         return problem(503, "Service unavailable", "the database is unreachable; retry shortly",
-                       headers={"Retry-After": "1"})
+                       retry_after=1)
 
     @app.errorhandler(NotMigrated)
     def _not_migrated(exc):
-        return problem(503, "Service unavailable", str(exc), headers={"Retry-After": "5"})
+        return problem(503, "Service unavailable", str(exc), retry_after=5)
 
     @app.errorhandler(StoreError)
     def _store(exc):
@@ -85,10 +104,9 @@ def register(app: Flask) -> None:
         headers = {}
         if exc.code == 405 and exc.valid_methods:
             headers["Allow"] = ", ".join(exc.valid_methods)
-        if exc.code == 429:
-            headers["Retry-After"] = str(g.get("retry_after", 1))
+        retry_after = g.get("retry_after", 1) if exc.code == 429 else None
         detail = exc.description if exc.code != 404 else "no such resource"
-        return problem(exc.code or 500, exc.name, detail, headers=headers)
+        return problem(exc.code or 500, exc.name, detail, headers=headers, retry_after=retry_after)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

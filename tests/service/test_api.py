@@ -126,8 +126,13 @@ def test_content_type_and_body_limit(make_running):
     app = make_running(max_body_bytes=2000)
     r = app.client.post("/v1/memories", data=json.dumps({"text": "x"}), content_type="text/plain")
     assert r.status_code == 415 and r.mimetype == "application/problem+json"
+    # Retry-After says "come back later"; a wrong content type will not get better by waiting
+    assert "Retry-After" not in r.headers
+    r = app.client.post("/v1/recall", data=json.dumps({"text": "x"}), content_type="text/plain")
+    assert r.status_code == 415 and "Retry-After" not in r.headers
     r = app.client.post("/v1/memories", json={"text": "x" * 5000})
     assert r.status_code == 413 and r.mimetype == "application/problem+json"
+    assert "Retry-After" not in r.headers
     assert app.client.get("/v1/stats").get_json()["memories"] == 0
 
 
@@ -169,8 +174,10 @@ def test_rate_limit_per_token(make_running):
     from tests.service.conftest import TOKENS
     app = make_running(tokens=TOKENS, rate_limit="3/minute")
     c = app.client
-    codes = [c.get("/v1/stats", headers=auth("tok-alpha-ro")).status_code for _ in range(4)]
-    assert codes == [200, 200, 200, 429]
+    answers = [c.get("/v1/stats", headers=auth("tok-alpha-ro")) for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert all("Retry-After" not in r.headers for r in answers[:3])
+    assert answers[0].headers["X-RateLimit-Limit"] == "3"
     r = c.get("/v1/stats", headers=auth("tok-alpha-ro"))
     assert r.mimetype == "application/problem+json" and int(r.headers["Retry-After"]) >= 1
     assert c.get("/v1/stats", headers=auth("tok-beta-rw")).status_code == 200
@@ -204,6 +211,9 @@ def test_ops_endpoints(sqlite_app):
     doc = c.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
     assert doc["components"]["schemas"]["MemoryIn"]["additionalProperties"] is False
+    recall = doc["paths"]["/v1/recall"]["post"]["responses"]
+    assert "Retry-After" in recall["429"]["headers"] and "Retry-After" in recall["503"]["headers"]
+    assert "headers" not in recall["415"] and "headers" not in recall["400"]
     r = c.get("/v1/nothing")
     assert r.status_code == 404 and r.mimetype == "application/problem+json"
     assert c.patch("/v1/memories/a").status_code == 405
