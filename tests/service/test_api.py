@@ -25,6 +25,10 @@ def test_create_get_delete_roundtrip(sqlite_app):
     assert c.delete(f"/v1/memories/{body['id']}").status_code == 204
     r = c.get(f"/v1/memories/{body['id']}")
     assert r.status_code == 404 and r.mimetype == "application/problem+json"
+    # an id no memory can have is absent too: 204, and no event
+    assert c.delete("/v1/memories/" + "x" * 200).status_code == 204
+    kinds = [json.loads(e.event)["type"] for e in sqlite_app.store.unpublished()]
+    assert kinds == ["memory.created", "memory.deleted"]
 
 
 def test_post_existing_id_conflicts_put_upserts(sqlite_app):
