@@ -112,4 +112,8 @@ def consumer_config(bootstrap: str, group: str) -> dict:
     # a (re)joining consumer starts within seconds. Applying one event is far quicker than 30 s.
     return {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "socket.connection.setup.timeout.ms": 3000,
-            "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "max.poll.interval.ms": 30000}
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "max.poll.interval.ms": 30000,
+            # a topic that appears after subscribe (the relay creates it on its first event; a
+            # new namespace's topic under a pattern) is seen at the next metadata refresh:
+            # librdkafka's default of 5 minutes left such a consumer idle that long
+            "topic.metadata.refresh.interval.ms": 5000}

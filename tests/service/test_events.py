@@ -121,7 +121,17 @@ def test_per_namespace_topics_and_pattern_consumer(make_running, pg_url, kafka_b
     deadline = time.monotonic() + 40
     while consumer.applied < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert consumer.applied == 2
+    # a namespace that appears while the consumer runs: its topic is created after the
+    # subscription, and the running consumer still picks it up (metadata refresh)
+    app.service.write("n3", [NewMemory(vector=np.asarray(vec(2), np.float32), model="client", id="n3-m")],
+                      upsert=True)
+    assert relay.drain(30)
+    deadline = time.monotonic() + 40
+    while consumer.applied < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
     stop.set()
     t.join(20)
-    assert consumer.applied == 2
+    assert consumer.applied == 3
+    assert sorted(e[2] for e in store.consumed()) == ["n1-m", "n2-m", "n3-m"]
     store.close()
