@@ -19,7 +19,6 @@ from typing import Mapping
 from memory.errors import ConfigError
 
 PREFIX = "SOMA_MEMORY_"
-EMBEDDED_DB_PATH = "data/memory.db"
 SCOPES = frozenset({"read", "write", "admin"})
 NAMESPACE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")  # also a Kafka topic part
 

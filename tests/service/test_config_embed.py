@@ -66,3 +66,16 @@ def test_hashing_embedder_is_deterministic_and_normalised():
     assert a[0] @ a[1] > a[0] @ a[2]
     with pytest.raises(RequestInvalid):
         e1.embed_one("   ")
+
+
+def test_every_setting_is_documented_in_the_configuration_table():
+    import dataclasses
+    import pathlib
+    import re
+
+    from memory.config import FIELDS, PREFIX
+    names = {f.name.upper() for f in dataclasses.fields(Settings)} | {"TOKENS_FILE"}
+    assert set(FIELDS) == names
+    doc = (pathlib.Path(__file__).parents[2] / "docs" / "service.md").read_text()
+    rows = set(re.findall(r"^\| `" + PREFIX + r"([A-Z_]+)` \|", doc, re.M))
+    assert rows == names
