@@ -13,9 +13,11 @@ def test_readers_and_writer(rng):
     anchors = rng.normal(size=(20, d))
     eng.add([f"anchor{i}" for i in range(20)], anchors)
     removed: set[str] = set()
+    added: set[str] = set()
     removed_lock = threading.Lock()
     errors: list[BaseException] = []
     stop = threading.Event()
+    rounds = [0] * 4  # each reader's completed rounds: proves they ran while the writer wrote
 
     def reader(seed):
         r = np.random.default_rng(seed)
@@ -29,6 +31,7 @@ def test_readers_and_writer(rng):
                 assert not gone & {h.id for h in hits}
                 batch = eng.search_batch(anchors[:3], 3)
                 assert [b[0].id for b in batch] == ["anchor0", "anchor1", "anchor2"]
+                rounds[seed] += 1
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             errors.append(exc)
 
@@ -36,11 +39,17 @@ def test_readers_and_writer(rng):
     for t in threads:
         t.start()
     try:
+        for _ in range(3000):  # let every reader be mid-loop before the writer starts
+            if all(rounds) or errors:
+                break
+            stop.wait(0.01)
+        before = list(rounds)
         w = np.random.default_rng(99)
         for step in range(150):
             batch = [f"w{step}-{j}" for j in range(int(w.integers(1, 40)))]
             # directions far from every anchor cannot outrank an exact anchor match
             eng.add(batch, w.normal(size=(len(batch), d)))
+            added.update(batch)
             victims = batch[::2]
             eng.remove(victims)
             with removed_lock:
@@ -51,4 +60,7 @@ def test_readers_and_writer(rng):
         for t in threads:
             t.join()
     assert not errors, errors[0]
+    assert all(before) and rounds != before, (before, rounds)  # readers searched during the writes
     assert not removed & set(eng.ids())
+    assert set(eng.ids()) == {f"anchor{i}" for i in range(20)} | (added - removed)
+    assert eng.stats()["rows"] == len(added - removed) + 20
