@@ -105,6 +105,7 @@ class Engine:
             s.access_count[rows] = 0
             s.kind[rows] = kind
             s.extra_bytes[rows] = extra
+            s.held += int(s.row_bytes(rows).sum())
             self._place_in_time(rows)
             self._assign_labels(rows, vecs)
             self._hot.record_added(ids)
@@ -205,12 +206,13 @@ class Engine:
             self._reorganizations += 1
 
     def _enforce_budget(self, now: float) -> list[str]:
+        # O(1) within the budget (a running byte count): no per-insert scan of every row,
+        # the upstream pruner's defect (reference §8.21); ranking by retention only to evict.
         s = self._slab
-        live = np.flatnonzero(s.live[: s.top])
-        held = int(s.row_bytes(live).sum())
-        excess = self._hot.over_budget(held)
+        excess = self._hot.over_budget(s.held)
         if not excess:
             return []
+        live = np.flatnonzero(s.live[: s.top])
         r = self._retention(live, now)
         order = live[np.argsort(r, kind="stable")]
         cum = np.cumsum(s.row_bytes(order))
@@ -438,8 +440,6 @@ class Engine:
     def stats(self) -> dict:
         with self._lock.read():
             s = self._slab
-            live = np.flatnonzero(s.live[: s.top])
-            held = int(s.row_bytes(live).sum())
             item = s.dtype.itemsize
             out = {
                 "rows": len(s), "capacity": s.capacity, "dim": self.dim, "dtype": str(s.dtype),
@@ -454,7 +454,7 @@ class Engine:
                 "ann": self.config.ann, "ann_built": bool(self._ann is not None and self._ann_built),
                 "ann_index_slots": getattr(self._ann, "slots", None) if self._ann is not None else None,
             }
-            out.update(self._hot.metrics(len(s), held))
+            out.update(self._hot.metrics(len(s), s.held))
             if self._guard is not None:
                 out.update(self._guard.metrics())
             else:

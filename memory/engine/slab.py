@@ -21,6 +21,7 @@ class Slab:
         self.top = 0
         self.free: list[int] = []
         self.id_to_row: dict[str, int] = {}
+        self.held = 0  # bytes held by live rows (row_bytes summed), kept current by add/release
         self._alloc(max(1, capacity))
 
     # -- allocation --------------------------------------------------------------------
@@ -78,6 +79,7 @@ class Slab:
         return np.asarray(reuse, dtype=np.int64)
 
     def release(self, rows: np.ndarray) -> None:
+        self.held -= int(self.row_bytes(rows[self.live[rows]]).sum())
         for r in rows.tolist():
             rid = self.row_id[r]
             if rid is not None:

@@ -88,3 +88,18 @@ def test_pruning_reads_fewer_rows_with_varied_weights(rng):
     sp, su = pruned.stats(), plain.stats()
     assert su["scan_share"] == 1.0
     assert sp["bytes_scanned"] < 0.5 * su["bytes_scanned"]
+
+
+def test_held_bytes_stay_the_sum_of_resident_rows(rng):
+    """The budget is checked against a running byte count (no scan per insert); it must equal
+    the bytes of the resident rows after adds, replacements, removals and evictions."""
+    eng = Engine(D, EngineConfig(hot_bytes=60 * (D * 4 + 85 + 100), block_rows=64, initial_capacity=4))
+    for rnd in range(8):
+        ids = [f"h{rnd}-{i}" for i in range(25)] + ([f"h{rnd - 1}-3"] if rnd else [])  # one replacement
+        eng.add(ids, rng.normal(size=(len(ids), D)), extra_bytes=rng.integers(0, 200, len(ids)),
+                importance=rng.uniform(0, 5, len(ids)))
+        eng.remove([f"h{rnd}-{i}" for i in range(0, 25, 4)])
+        st = eng.stats()
+        assert st["hot_bytes"] == sum(eng.row(i)["bytes"] for i in eng.ids())
+        assert st["hot_bytes"] <= st["hot_budget"]
+    assert eng.stats()["eviction_count"] > 0
