@@ -90,10 +90,12 @@ class Slab:
         self.imp_alpha[rows] = 0.0
         self.label[rows] = -1
         self.free.extend(sorted(rows.tolist(), reverse=True))
-        # Keep the tail tight so scans stop at the last live row.
-        if self.free:
-            while self.top and not self.live[self.top - 1]:
-                self.top -= 1
+        # Keep the tail tight so scans stop at the last live row; the free list is only
+        # filtered when the tail did shrink (a removal inside the slab costs O(rows removed)).
+        top = self.top
+        while self.top and not self.live[self.top - 1]:
+            self.top -= 1
+        if self.top != top:
             self.free = [r for r in self.free if r < self.top]
 
     # -- block bounds ------------------------------------------------------------------
