@@ -162,10 +162,10 @@ class Engine:
             s.raise_bounds(rows)
 
     def _assign_labels(self, rows: np.ndarray, vecs: np.ndarray) -> None:
+        if self._ann is None:
+            return  # labels only exist for an index; without one rows keep label -1
         labels = self._labels.assign(rows)
         self._slab.label[rows] = labels
-        if self._ann is None:
-            return
         if self._ann_built:
             self._ann.add(labels, vecs)
         elif len(self._slab) >= self.config.ann_min_rows:
@@ -201,7 +201,8 @@ class Engine:
             return
         if self._dirty >= max(s.block_rows, self.config.reorganize_share * len(s)):
             s.reorganize()
-            self._labels.moved(s.label[: s.top], np.arange(s.top))
+            if self._ann is not None:
+                self._labels.moved(s.label[: s.top], np.arange(s.top))
             self._dirty = 0
             self._reorganizations += 1
 
