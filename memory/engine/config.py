@@ -66,6 +66,9 @@ class EngineConfig:
         need(self.block_rows >= 64, "block_rows must be >= 64")
         need(0 < self.reorganize_share <= 1, "reorganize_share must be in (0, 1]")
         need(self.hot_bytes is None or self.hot_bytes > 0, f"hot_bytes must be None or > 0, got {self.hot_bytes!r}")
+        for name in ("gamma1", "gamma2", "gamma3", "gamma4"):
+            value = getattr(self, name)
+            need(math.isfinite(value) and value >= 0, f"{name} must be finite and >= 0, got {value!r}")
         need(self.retention_half_life_s > 0, "retention_half_life_s must be > 0")
         need(self.cost_unit_bytes > 0, "cost_unit_bytes must be > 0")
         need(self.importance_reservoir >= 8 and self.importance_recompute_every >= 1,

@@ -113,7 +113,9 @@ def test_unknown_ids(eng):
 def test_bad_config():
     for kwargs, words in (({"dtype": "int8"}, "dtype"), ({"half_life_s": 0}, "half_life_s"),
                           ({"decay_floor": 2}, "decay_floor"), ({"ann": "annoy"}, "ann"),
-                          ({"recall_floor": 1.5}, "recall_floor"), ({"alpha": -1}, "alpha")):
+                          ({"recall_floor": 1.5}, "recall_floor"), ({"alpha": -1}, "alpha"),
+                          ({"gamma2": math.nan}, "gamma2"), ({"gamma4": -0.1}, "gamma4"),
+                          ({"retention_half_life_s": 0}, "retention_half_life_s"), ({"block_rows": 8}, "block_rows")):
         with pytest.raises(InvalidArgument, match=words):
             EngineConfig(**kwargs)
     with pytest.raises(InvalidArgument, match="dim"):
