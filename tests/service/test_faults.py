@@ -6,7 +6,6 @@ import os
 import random
 import signal
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -18,7 +17,7 @@ import sh
 from memory.events import kafka
 from memory.events.consumer import EventConsumer, consumer_config
 from memory.store import Store
-from tests.fixtures._net import free_port, wait_port
+from tests.fixtures._net import free_port
 from tests.service.conftest import DIM, vec
 
 pytestmark = pytest.mark.slow
@@ -199,6 +198,18 @@ def test_postgres_outage_answers_503_then_recovers(make_running, postgres_server
         assert c.delete("/v1/memories/pg1").status_code == 503
         assert c.get("/readyz").status_code == 503
         assert c.get("/healthz").status_code == 200
+        # every other route that needs the database: a known outage is 503, never 500
+        needs_db = {
+            "PUT": c.put("/v1/memories/during-put", json={"vector": vec(98)}),
+            "bulk": c.post("/v1/memories/bulk", json={"items": [{"vector": vec(97), "id": "during-bulk"}]}),
+            "link": c.post("/v1/links", json={"from": "pg1", "to": "pg2"}),
+            "links": c.get("/v1/memories/pg1/links"),
+            "path": c.get("/v1/paths?from=pg1&to=pg2"),
+            "stats": c.get("/v1/stats"),
+            "scoped delete": c.delete("/v1/memories?memory_type=episodic"),
+        }
+        assert {k: r.status_code for k, r in needs_db.items()} == {k: 503 for k in needs_db}
+        assert all(r.mimetype == "application/problem+json" for r in needs_db.values())
         assert c.post("/v1/recall", json={"vector": vec(3), "k": 1}).get_json()["results"][0]["id"] == "pg3"
     finally:
         postgres_server.start()
@@ -207,4 +218,6 @@ def test_postgres_outage_answers_503_then_recovers(make_running, postgres_server
     assert r.status_code == 201
     for mid in acked + ["after"]:
         assert c.get(f"/v1/memories/{mid}").status_code == 200
-    assert c.get("/v1/memories/during").status_code == 404
+    for mid in ("during", "during-put", "during-bulk"):
+        assert c.get(f"/v1/memories/{mid}").status_code == 404
+    assert c.get("/v1/memories/pg1/links").get_json() == {"links": []}
