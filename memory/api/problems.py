@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from flask import Flask, Response, g, json
@@ -57,6 +58,10 @@ def _validation_errors(exc: ValidationError) -> list[dict]:
             for e in exc.errors(include_input=False, include_url=False)[:20]]
 
 
+def _as_problem(status: int, title: str, exc: Exception) -> Response:
+    return problem(status, title, str(exc))
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):
@@ -66,23 +71,17 @@ def register(app: Flask) -> None:
         return problem(400, "Invalid request", "; ".join(f"{e['loc'] or 'body'}: {e['msg']}" for e in errs),
                        errors=errs)
 
-    @app.errorhandler(Conflict)
-    def _conflict(exc):
-        return problem(409, "Conflict", str(exc))
-
-    @app.errorhandler(RequestInvalid)
-    def _invalid(exc):
-        return problem(400, "Invalid request", str(exc))
+    # the caller's own mistakes: the message is meant for them, as it is
+    for exc_type, status, title in ((Conflict, 409, "Conflict"),
+                                    (RequestInvalid, 400, "Invalid request"),
+                                    (NotFound, 404, "Not found")):
+        app.register_error_handler(exc_type, functools.partial(_as_problem, status, title))
 
     @app.errorhandler(EngineError)
     def _engine(exc):
         if isinstance(exc, KeyError):
             return problem(404, "Not found", str(exc))
         return problem(400, "Invalid request", str(exc))
-
-    @app.errorhandler(NotFound)
-    def _not_found(exc):
-        return problem(404, "Not found", str(exc))
 
     @app.errorhandler(StoreUnavailable)
     def _unavailable(exc):

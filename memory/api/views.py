@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
 
 import numpy as np
@@ -102,6 +101,12 @@ def memory_json(row, include_vector: bool = False) -> dict:
     return out
 
 
+def _at_most(items: list, limit: int, what: str, unit: str) -> None:
+    # a configured limit, so not in the schema: checked before anything is embedded or stored
+    if len(items) > limit:
+        raise RequestInvalid(f"{what} holds at most {limit} {unit}, got {len(items)}")
+
+
 def _valid_id(memory_id: str) -> None:
     # an id that cannot exist is simply not found
     if not _ID.match(memory_id):
@@ -153,9 +158,7 @@ def delete_memory(memory_id: str):
 @require("write")
 def bulk():
     data = _body(s.BulkIn)
-    limit = _svc().settings.bulk_max_items
-    if len(data.items) > limit:
-        raise RequestInvalid(f"a bulk request holds at most {limit} items, got {len(data.items)}")
+    _at_most(data.items, _svc().settings.bulk_max_items, "a bulk request", "items")
     rows = _svc().write(g.principal.namespace, _new(data.items), upsert=True)
     return _json({"count": len(rows), "ids": [r.id for r, _ in rows]}, 201)
 
@@ -213,9 +216,7 @@ def recall():
 @require("read")
 def recall_batch():
     q = _body(s.BatchRecallIn)
-    limit = _svc().settings.batch_max_queries
-    if len(q.queries) > limit:
-        raise RequestInvalid(f"a batch holds at most {limit} queries, got {len(q.queries)}")
+    _at_most(q.queries, _svc().settings.batch_max_queries, "a batch", "queries")
     return _json({"results": _recall(q.queries, q.k, q.memory_type, q.filters, q.exact, q.explain)})
 
 

@@ -13,8 +13,6 @@ import threading
 import time
 from typing import Callable
 
-from confluent_kafka import KafkaException
-
 from memory.errors import StoreUnavailable
 from memory.store import Store
 

@@ -86,6 +86,15 @@ def test_bulk_limit(make_running):
     app = make_running(bulk_max_items=3)
     r = app.client.post("/v1/memories/bulk", json={"items": [{"vector": vec(i)} for i in range(4)]})
     assert r.status_code == 400 and "at most 3" in r.get_json()["detail"]
+    assert app.client.get("/v1/stats").get_json()["memories"] == 0
+
+
+def test_batch_recall_limit(make_running):
+    app = make_running(batch_max_queries=2)
+    r = app.client.post("/v1/recall/batch", json={"queries": [{"vector": vec(i)} for i in range(3)]})
+    assert r.status_code == 400 and r.get_json()["detail"] == "a batch holds at most 2 queries, got 3"
+    r = app.client.post("/v1/recall/batch", json={"queries": [{"vector": vec(i)} for i in range(2)]})
+    assert r.status_code == 200 and r.get_json() == {"results": [[], []]}
 
 
 def test_scoped_delete_counts_in_one_transaction(sqlite_app):
