@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import tempfile
+import os
+import sys
 
 import pytest
+import sh
 
 from memory import runtime
 from memory.api import create_app
@@ -21,6 +23,14 @@ TOKENS = {
     "tok-alpha-admin": Token("alpha", frozenset({"admin"})),
     "tok-beta-rw": Token("beta", frozenset({"read", "write"})),
 }
+
+
+def memory_cli(env: dict, *args: str):
+    """`python -m memory <args>` with this environment's SOMA_MEMORY_* replaced by `env`;
+    the finished command (exit code 0 or 1, stdout, stderr) for the test to judge."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SOMA_MEMORY_")}
+    return sh.Command(sys.executable)("-m", "memory", *args, _env={**base, **env}, _ok_code=[0, 1],
+                                      _return_cmd=True, _timeout=60)
 
 
 def auth(token: str) -> dict:
@@ -43,11 +53,11 @@ class Running:
 
 
 @pytest.fixture
-def make_running():
+def make_running(tmp_path_factory):
     opened = []
 
     def make(url: str | None = None, *, migrate: bool = True, follow: bool = False, **overrides):
-        data_dir = tempfile.mkdtemp(prefix="soma-mem-")
+        data_dir = str(tmp_path_factory.mktemp("soma-mem-"))  # pytest removes old ones
         settings = Settings(data_dir=data_dir, database_url=url or "", dim=overrides.pop("dim", DIM),
                             **overrides)
         store = Store(settings.effective_database_url)

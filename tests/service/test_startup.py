@@ -6,14 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import sys
-
-import sh
 
 from memory import runtime
 from memory.api.logs import JsonFormatter
 from memory.config import Settings
+from tests.service.conftest import memory_cli
 
 
 def _announced(settings: Settings) -> list[dict]:
@@ -54,10 +51,7 @@ def test_start_without_tokens_says_it_serves_one_namespace_unauthenticated(tmp_p
 
 
 def test_serve_refuses_a_public_listener_without_tokens(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOMA_MEMORY_")}
-    env.update(SOMA_MEMORY_HOST="0.0.0.0", SOMA_MEMORY_DATA_DIR=str(tmp_path))
-    out = sh.Command(sys.executable)("-m", "memory", "serve", _env=env, _ok_code=[0, 1],
-                                     _return_cmd=True, _timeout=60)
+    out = memory_cli({"SOMA_MEMORY_HOST": "0.0.0.0", "SOMA_MEMORY_DATA_DIR": str(tmp_path)}, "serve")
     assert out.exit_code == 1
     assert "refusing to listen on 0.0.0.0 without tokens" in out.stderr.decode()
     # refused before anything was created

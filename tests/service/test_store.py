@@ -4,9 +4,6 @@ per write, COPY bulk, and two processes' indexes converging through the change l
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 import pytest
@@ -18,7 +15,7 @@ from memory.errors import NotMigrated
 from memory.service import NewMemory
 from memory.store import Store
 from memory.store import migrate as mig
-from tests.service.conftest import DIM, vec
+from tests.service.conftest import DIM, memory_cli, vec
 
 
 def _item(i: int, **kw) -> NewMemory:
@@ -33,13 +30,11 @@ def test_unmigrated_database_refuses_to_start(pg_url):
 
 def test_unmigrated_sqlite_file_refuses_and_cli_migrates(tmp_path):
     url = f"sqlite:///{tmp_path / 'explicit.db'}"
-    env = {"SOMA_MEMORY_DATABASE_URL": url, "SOMA_MEMORY_DIM": str(DIM), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "memory", "serve"], env=env, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 1 and "inv memory.migrate" in out.stderr
-    out = subprocess.run([sys.executable, "-m", "memory", "migrate"], env=env, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0 and mig.head() in out.stdout
+    env = {"SOMA_MEMORY_DATABASE_URL": url, "SOMA_MEMORY_DIM": str(DIM)}
+    out = memory_cli(env, "serve")
+    assert out.exit_code == 1 and "inv memory.migrate" in out.stderr.decode()
+    out = memory_cli(env, "migrate")
+    assert out.exit_code == 0 and mig.head() in out.stdout.decode()
     Store(url).check_migrated()
 
 
