@@ -74,8 +74,8 @@ def _service_env(overrides: dict[str, str | None]) -> dict[str, str]:
 def _run_service(command: str, **overrides) -> None:
     try:
         sh.Command(sys.executable)(*service_argv(command), _env=_service_env(overrides), _fg=True)
-    except sh.ErrorReturnCode as exc:
-        sys.exit(exc.exit_code)
+    except sh.ErrorReturnCode as exc:  # the child already printed its one-line error
+        raise Exit(code=exc.exit_code) from None
 
 
 @task(help={"host": "listen address (default 127.0.0.1)", "port": "listen port (default 9595)",
