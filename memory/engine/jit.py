@@ -177,14 +177,18 @@ def ann_topk(labels, sims, label_to_row, live, weights, k, imp_norm, created, al
 
 @njit(nogil=True, cache=True)
 def _ranked_parts(rows, sims, imp_norm, created, alpha, tau, floor, now):  # pragma: no cover - compiled
-    """Given the hits' clamped cosines, the float64 score parts sorted best first:
-    (rows, score, similarity, importance, decay). One place for the score formula."""
+    """Given the hits' cosines clamped at 0, the float64 score parts sorted best first:
+    (rows, score, similarity, importance, decay). One place for the score formula.
+
+    The cosine is also capped at 1: a float16 row is unit only to ~1e-3, so its product
+    with its own query can read 1.0001, and a similarity above 1 would let a score leave [0, 1]."""
     n = rows.shape[0]
     imp = np.empty(n)
     dec = np.empty(n)
     score = np.empty(n)
     for i in range(n):
         r = rows[i]
+        sims[i] = min(sims[i], 1.0)
         imp[i] = imp_norm[r]
         dec[i] = 1.0 if tau == np.inf else max(floor, 2.0 ** (-(now - created[r]) / tau))
         score[i] = sims[i] * imp[i] ** alpha * dec[i]

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from memory.engine import Engine, EngineConfig
 
@@ -134,4 +135,9 @@ def test_float16_recall(rng):
         b = {h.id for h in e16.search(q, k, now=90 * 86400)}
         found += len(a & b)
     assert found / (k * len(queries)) >= 0.999
+    # a row's own vector as the query: float16 rounding must not push a similarity above 1
+    for i in (0, 1, 2):
+        (hit,) = e16.search(vecs[i], 1, now=created[i], allowed_ids=[ids[i]])
+        assert hit.id == ids[i] and hit.similarity <= 1.0 and hit.score <= 1.0
+        assert hit.similarity == pytest.approx(1.0, abs=2e-3)
     assert e16.stats()["bytes"] < e32.stats()["bytes"]
