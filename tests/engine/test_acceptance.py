@@ -78,6 +78,14 @@ def test_half_life_halving(rng):
         (hit,) = eng.search(v, 1, now=1_000_000.0 + dt)
         assert abs(hit.decay - want) < 1e-6
         assert abs(hit.score - hit.similarity * hit.importance * want) < 1e-6
+    # decay runs from creation, not from the last access
+    eng.touch(["x"], now=1_000_000.0 + tau)
+    assert abs(eng.search(v, 1, now=1_000_000.0 + tau)[0].decay - 0.5) < 1e-6
+    # the floor: decay never goes below it, and is exact above it
+    floored = Engine(DIM, EngineConfig(half_life_s=tau, decay_floor=0.3))
+    floored.add(["x"], v[None, :], created=[1_000_000.0])
+    assert abs(floored.search(v, 1, now=1_000_000.0 + tau)[0].decay - 0.5) < 1e-6
+    assert floored.search(v, 1, now=1_000_000.0 + 2 * tau)[0].decay == 0.3
     # tau = inf disables decay
     eng_inf = Engine(DIM)
     eng_inf.add(["x"], v[None, :], created=[0.0])
