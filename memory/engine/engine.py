@@ -237,9 +237,7 @@ class Engine:
                allowed_ids: Collection[str] | None = None, kinds: Collection[int] | None = None,
                created_range: tuple[float | None, float | None] | None = None) -> list[Hit]:
         q = normalise_query(query, self.dim)
-        k = checks.top_k(k)
-        now = checks.when(now)
-        allowed_ids, kinds, created_range = self._filters(allowed_ids, kinds, created_range)
+        k, now, allowed_ids, kinds, created_range = self._checked(k, now, allowed_ids, kinds, created_range)
         t0 = time.perf_counter()
         with self._lock.read():
             plan, gather = self._plan(now, allowed_ids, kinds, created_range)
@@ -263,9 +261,7 @@ class Engine:
                      created_range: tuple[float | None, float | None] | None = None) -> list[list[Hit]]:
         """Top-k for every query row, exactly, through one matrix-matrix product per block."""
         qs = normalise_queries(queries, self.dim)
-        k = checks.top_k(k)
-        now = checks.when(now)
-        allowed_ids, kinds, created_range = self._filters(allowed_ids, kinds, created_range)
+        k, now, allowed_ids, kinds, created_range = self._checked(k, now, allowed_ids, kinds, created_range)
         t0 = time.perf_counter()
         with self._lock.read():
             plan, _ = self._plan(now, allowed_ids, kinds, created_range, gather_ok=False)
@@ -277,9 +273,11 @@ class Engine:
         return out
 
     @staticmethod
-    def _filters(allowed_ids, kinds, created_range):
-        """Checked filters (before the lock): a set of ids, an array of kinds, (start, end)."""
-        return (None if allowed_ids is None else checks.id_filter(allowed_ids),
+    def _checked(k, now, allowed_ids, kinds, created_range):
+        """A search's k, time and filters, checked before the lock: k, now, a set of ids, an
+        array of kinds, (start, end)."""
+        return (checks.top_k(k), checks.when(now),
+                None if allowed_ids is None else checks.id_filter(allowed_ids),
                 None if kinds is None else checks.kind_set(kinds),
                 None if created_range is None else checks.time_range(created_range))
 

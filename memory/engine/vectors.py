@@ -10,26 +10,34 @@ from .errors import DimensionMismatch, InvalidVector
 
 
 def normalise_batch(vectors, dim: int) -> np.ndarray:
-    """Return float32 unit rows, or raise naming the first bad row (nothing is kept then)."""
+    """Return float32 unit rows, or raise naming the first bad row (nothing is kept then).
+
+    A single vector of shape (dim,) is taken as one row."""
+    return _unit_rows(vectors, dim, "vectors", "n", "row")
+
+
+def _unit_rows(vectors, dim: int, name: str, count: str, row: str) -> np.ndarray:
+    """The checks and normalisation shared by stored vectors and query batches; `name`,
+    `count` and `row` word the errors ("queries", "m", "query row")."""
     try:
         arr = np.asarray(vectors, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise InvalidVector(f"vectors are not numeric: {exc}") from None
-    if arr.ndim == 1 and arr.size == dim:
+        raise InvalidVector(f"{name} are not numeric: {exc}") from None
+    if arr.ndim == 1 and arr.size == dim and name == "vectors":
         arr = arr[None, :]
     if arr.ndim != 2:
-        raise InvalidVector(f"vectors must be a 2-D array (n, {dim}), got shape {arr.shape}")
+        raise InvalidVector(f"{name} must be a 2-D array ({count}, {dim}), got shape {arr.shape}")
     if arr.shape[1] != dim:
-        raise DimensionMismatch(f"vectors have dimension {arr.shape[1]}, engine expects {dim}")
+        raise DimensionMismatch(f"{name} have dimension {arr.shape[1]}, engine expects {dim}")
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
-        raise InvalidVector(f"row {bad}: vector contains NaN or Inf")
+        raise InvalidVector(f"{row} {bad}: vector contains NaN or Inf")
     peak = np.abs(arr).max(axis=1) if arr.shape[1] else np.zeros(arr.shape[0])
     zero = ~(peak > 0.0)
     if zero.any():
         bad = int(np.flatnonzero(zero)[0])
-        raise InvalidVector(f"row {bad}: zero vector cannot be normalised")
+        raise InvalidVector(f"{row} {bad}: zero vector cannot be normalised")
     arr = arr / peak[:, None]  # so huge finite values (1e200) cannot overflow the norm
     return (arr / np.linalg.norm(arr, axis=1)[:, None]).astype(np.float32)
 
@@ -61,16 +69,5 @@ def normalise_query(query, dim: int) -> np.ndarray:
 
 
 def normalise_queries(queries, dim: int) -> np.ndarray:
-    """A batch of queries as float32 unit rows; errors name the bad query row."""
-    try:
-        arr = np.asarray(queries, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidVector(f"queries are not numeric: {exc}") from None
-    if arr.ndim != 2:
-        raise InvalidVector(f"queries must be a 2-D array (m, {dim}), got shape {arr.shape}")
-    if arr.shape[1] != dim:
-        raise DimensionMismatch(f"queries have dimension {arr.shape[1]}, engine expects {dim}")
-    try:
-        return normalise_batch(arr, dim)
-    except InvalidVector as exc:
-        raise type(exc)(f"query {exc}") from None
+    """A batch of queries (m, dim) as float32 unit rows; errors name the bad query row."""
+    return _unit_rows(queries, dim, "queries", "m", "query row")
