@@ -81,12 +81,15 @@ class Engine:
         if n == 0:
             return AddResult(importance_norm=np.empty(0), evicted=[])
         with self._lock.write():
-            # A batch is one insert event: observe every raw value, then map each with the
-            # resulting state, so the mapping is monotonic across the batch.
-            if norm_given is None or importance is not None:
-                for r in raw.tolist():
-                    self._importance.observe(r)
-            norms = self._importance.map_many(raw) if norm_given is None else norm_given
+            # A batch is one insert event (see AdaptiveImportance.normalise_many). Stored
+            # normalised values are kept as given; their raw values, when known, still feed
+            # the normaliser so later inserts are mapped against the same history.
+            if norm_given is None:
+                norms = self._importance.normalise_many(raw)
+            else:
+                norms = norm_given
+                if importance is not None:
+                    self._importance.normalise_many(raw)
             s = self._slab
             old = np.fromiter((s.id_to_row[i] for i in ids if i in s.id_to_row), np.int64)
             if old.size:

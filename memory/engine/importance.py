@@ -101,6 +101,13 @@ class AdaptiveImportance:
         except OverflowError:
             return 1.0 if raw > q50 else 0.0
 
+    def normalise_many(self, raws: np.ndarray) -> np.ndarray:
+        """One insert of a batch: observe every raw value, then map each with the resulting
+        state, so the mapping is monotonic across the batch."""
+        for r in np.asarray(raws, dtype=np.float64).tolist():
+            self.observe(r)
+        return self.map_many(raws)
+
     def map_many(self, raws: np.ndarray) -> np.ndarray:
         return np.fromiter((self.map(float(r)) for r in raws), dtype=np.float64, count=len(raws))
 
