@@ -6,6 +6,7 @@ MemoryServiceError
 │   ├── StoreUnavailable the database cannot be reached (HTTP 503, retried by callers)
 │   └── NotMigrated      the schema is missing or behind; run `inv memory.migrate`
 ├── RequestInvalid       a caller's input is wrong (HTTP 400); nothing was stored
+│   └── Conflict         POST of an id that holds a live memory (HTTP 409)
 ├── NotFound             no such memory in the caller's namespace (HTTP 404)
 └── EventError           an event could not be built, published or applied
 """
@@ -33,6 +34,10 @@ class NotMigrated(StoreError):
 
 class RequestInvalid(MemoryServiceError):
     pass
+
+
+class Conflict(RequestInvalid):
+    """POST of an id that already holds a live memory (use PUT to replace)."""
 
 
 class NotFound(MemoryServiceError):

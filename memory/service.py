@@ -16,7 +16,6 @@ Re-applying a row is idempotent, so any number of processes converge on the same
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import logging
 import math
 import threading
@@ -29,18 +28,15 @@ import numpy as np
 
 from memory.config import Settings
 from memory.engine import normalise_batch
-from memory.errors import NotFound, RequestInvalid, StoreUnavailable
+from memory.errors import Conflict, NotFound, RequestInvalid, StoreUnavailable
 from memory.events import cloudevents
+from memory.graph import shortest_path
 from memory.store import LinkRow, MemoryRow, Store
 
 log = logging.getLogger("memory.service")
 
 MEMORY_TYPES = {"episodic": 0, "semantic": 1}
 KIND_TO_TYPE = {v: k for k, v in MEMORY_TYPES.items()}
-
-
-class Conflict(RequestInvalid):
-    """POST of an id that already holds a live memory (use PUT to replace)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,27 +325,8 @@ class MemoryService:
         for mid in (src, dst):
             if self.store.get(namespace, mid) is None:
                 raise NotFound(f"memory {mid!r} not found")
-        graph: dict[str, list[tuple[str, float]]] = {}
-        for link in self.store.all_links(namespace, link_type):
-            graph.setdefault(link.from_id, []).append((link.to_id, link.weight))
-        dist = {src: 0.0}
-        prev: dict[str, str] = {}
-        heap = [(0.0, src)]
-        while heap:
-            d, node = heapq.heappop(heap)
-            if node == dst:
-                path = [dst]
-                while path[-1] != src:
-                    path.append(prev[path[-1]])
-                return path[::-1], d
-            if d > dist.get(node, math.inf):
-                continue
-            for nxt, w in graph.get(node, ()):
-                nd = d + w
-                if nd < dist.get(nxt, math.inf):
-                    dist[nxt], prev[nxt] = nd, node
-                    heapq.heappush(heap, (nd, nxt))
-        return None
+        links = self.store.all_links(namespace, link_type)
+        return shortest_path(((x.from_id, x.to_id, x.weight) for x in links), src, dst)
 
     def recall(self, namespace: str, queries: np.ndarray, k: int, *, memory_type: str | None = None,
                payload_filter: dict | None = None, created_range: tuple | None = None,

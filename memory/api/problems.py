@@ -10,8 +10,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from memory.engine import EngineError
-from memory.errors import NotFound, NotMigrated, RequestInvalid, StoreError, StoreUnavailable
-from memory.service import Conflict
+from memory.errors import Conflict, NotFound, NotMigrated, RequestInvalid, StoreError, StoreUnavailable
 
 log = logging.getLogger("memory.api")
 PROBLEM = "application/problem+json"
