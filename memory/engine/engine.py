@@ -239,6 +239,8 @@ class Engine:
     def search(self, query, k: int, *, now: float | None = None, exact: bool = False,
                allowed_ids: Collection[str] | None = None, kinds: Collection[int] | None = None,
                created_range: tuple[float | None, float | None] | None = None) -> list[Hit]:
+        """The k best rows by the full score, best first. Filters and `exact=True` take the
+        exact path; otherwise a built ANN index answers under the recall guard."""
         q = normalise_query(query, self.dim)
         k, now, allowed_ids, kinds, created_range = self._checked(k, now, allowed_ids, kinds, created_range)
         t0 = time.perf_counter()
