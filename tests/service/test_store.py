@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from memory import runtime
 from memory.config import Settings
-from memory.errors import NotMigrated
+from memory.errors import NotMigrated, RequestInvalid, StoreError
 from memory.service import NewMemory
 from memory.store import Store
 from memory.store import migrate as mig
@@ -65,11 +65,28 @@ def test_write_is_one_transaction_with_its_event(make_running, pg_url):
     assert ce["specversion"] == "1.0" and ce["subject"] == "m1" and ce["data"]["payload"] == {"a": 1}
 
     # a failing batch (duplicate id) leaves neither rows nor events
-    with pytest.raises(Exception):
+    with pytest.raises(RequestInvalid, match="duplicate id"):
         svc.write("ns", [_item(2), _item(2)], upsert=True)
     with app.store.engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from memories")).scalar() == 1
         assert conn.execute(sa.text("select count(*) from outbox")).scalar() == 1
+
+    # the database refuses the outbox row after the memory rows went in: all of it rolls back,
+    # and the index never sees the batch (the engine is updated only after the commit)
+    with app.store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "create function refuse_poison() returns trigger language plpgsql as $$ begin "
+            "if new.memory_id = 'poison' then raise exception 'outbox refuses poison'; end if; "
+            "return new; end $$"))
+        conn.execute(sa.text("create trigger refuse_poison before insert on outbox "
+                             "for each row execute function refuse_poison()"))
+    poison = NewMemory(vector=np.asarray(vec(3), dtype=np.float32), model="client", id="poison")
+    with pytest.raises(StoreError):
+        svc.write("ns", [_item(2), poison], upsert=True)
+    with app.store.engine.connect() as conn:
+        assert conn.execute(sa.text("select id from memories")).scalars().all() == ["m1"]
+        assert conn.execute(sa.text("select count(*) from outbox")).scalar() == 1
+    assert sorted(svc._indexes["ns"].engine.ids()) == ["m1"]
 
 
 def test_bulk_uses_copy_on_postgres(make_running, pg_url):
