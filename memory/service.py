@@ -200,11 +200,8 @@ class MemoryService:
     def _rows(self, namespace: str, items: Sequence[NewMemory], now: float) -> list[MemoryRow]:
         idx = self._index(namespace)
         raw = np.asarray([float(it.importance) for it in items], dtype=np.float64)
-        # a batch is one insert event, as in the engine: observe every raw value, then map
-        # each with the resulting state, so the mapping is monotonic across the batch
-        for r in raw.tolist():
-            idx.normaliser.observe(r)
-        norms = idx.normaliser.map_many(raw).tolist() if len(raw) else []
+        # a batch is one insert event, as in the engine (monotonic across the batch)
+        norms = idx.normaliser.normalise_many(raw).tolist()
         return [MemoryRow(
                     namespace=namespace, id=it.id or uuid.uuid4().hex, memory_type=it.memory_type,
                     vector=np.asarray(it.vector, dtype=np.float32), model=it.model,
