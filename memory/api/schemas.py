@@ -80,25 +80,25 @@ class Filters(_Strict):
     created_at: CreatedRange | None = None
 
 
-class RecallIn(_VectorOrText):
+class _RecallOptions(_Strict):
+    """What a recall and a batch of recalls both take: one definition keeps them alike."""
     k: Annotated[int, Field(ge=1, le=1000)] = 10
     memory_type: MemoryType | None = None
     filters: Filters | None = None
     exact: bool = False
     explain: bool = False
+
+
+class RecallIn(_RecallOptions, _VectorOrText):
+    pass
 
 
 class QueryIn(_VectorOrText):
     pass
 
 
-class BatchRecallIn(_Strict):
+class BatchRecallIn(_RecallOptions):
     queries: list[QueryIn] = Field(min_length=1)
-    k: Annotated[int, Field(ge=1, le=1000)] = 10
-    memory_type: MemoryType | None = None
-    filters: Filters | None = None
-    exact: bool = False
-    explain: bool = False
 
 
 class LinkIn(_Strict):
