@@ -47,14 +47,10 @@ def install_apt(packages: list[str]) -> None:
 @task
 def setup(c):
     """Install the system packages and build the cached binaries the suite needs."""
+    from tasks import kube  # the kube-apiserver fixture's binaries, built once and cached
+
     install_apt(missing_apt_packages())
-    try:
-        from tasks import kube
-    except ImportError:
-        return
-    ensure = getattr(kube, "ensure_binaries", None)
-    if ensure is not None:
-        ensure()
+    kube.ensure_binaries()
 
 
 @task(default=True, help={"k": "pytest -k expression", "path": "tests to run (default: all)"})
