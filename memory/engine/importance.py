@@ -10,6 +10,10 @@ One deliberate deviation: when every raw value seen so far is equal (span 0) the
 stage returns 1.0, not (raw - min) / 1.0 = 0, because a zero importance would zero the
 score of every memory and erase the similarity ranking (the common case "importance
 omitted, default 1.0" would otherwise rank nothing).
+
+Any finite raw values give a finite result in [0, 1]: a difference of two finite values can
+overflow (1.7e308 - -1.7e308 = inf, and inf / inf = NaN), so where one would, the ratio is
+taken between halves instead, which is the same ratio and cannot overflow (`_ratio`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,28 @@ import numpy as np
 EPS = 1e-12
 K_CAP = 25.0
 WARMUP = 64
+
+
+def _ratio(a: float, b: float, c: float, d: float, floor: float | None = None) -> float:
+    """(a - b) / (c - d), the denominator at least `floor`, without overflowing.
+
+    Exactly the plain expression whenever both differences are finite (so the §1.14 values
+    are bit for bit the same); otherwise the same ratio between halves."""
+    num, den = a - b, c - d
+    if not (math.isfinite(num) and math.isfinite(den)):
+        num, den = a / 2 - b / 2, c / 2 - d / 2
+        floor = None if floor is None else floor / 2
+    if floor is not None:
+        den = max(den, floor)
+    return num / den
+
+
+def _percentiles(values: np.ndarray) -> np.ndarray:
+    """q10/q50/q90/q99; numpy interpolates with differences of neighbours, which overflow for
+    values near the float range, so those are taken on halves (exact, a factor of two)."""
+    if math.isfinite(float(values.max()) - float(values.min())):
+        return np.percentile(values, [10, 50, 90, 99])
+    return np.percentile(values / 2, [10, 50, 90, 99]) * 2
 
 
 class AdaptiveImportance:
@@ -45,7 +71,7 @@ class AdaptiveImportance:
         self._max = max(self._max, raw)
         self._inserts += 1
         if self._q is None or self._inserts % self._every == 0:
-            q = np.percentile(np.fromiter(self._reservoir, dtype=np.float64), [10, 50, 90, 99])
+            q = _percentiles(np.fromiter(self._reservoir, dtype=np.float64))
             self._q = (float(q[0]), float(q[1]), float(q[2]), float(q[3]))
         new = self._choose()
         if new != self.method:
@@ -62,11 +88,9 @@ class AdaptiveImportance:
         if len(self._reservoir) < WARMUP or self._q is None:
             return "minmax"
         q10, q50, q90, q99 = self._q
-        upper_core = max(q90 - q50, EPS)
-        lower_core = max(q50 - q10, EPS)
-        r_tail_max = (self._max - q90) / upper_core
-        r_tail_ext = (q99 - q90) / upper_core
-        r_asym = (q90 - q50) / lower_core
+        r_tail_max = _ratio(self._max, q90, q90, q50, EPS)
+        r_tail_ext = _ratio(q99, q90, q90, q50, EPS)
+        r_asym = _ratio(q90, q50, q50, q10, EPS)
         if r_tail_max <= 5 and r_asym <= 3:
             return "minmax"
         if r_tail_max <= 15 and r_tail_ext <= 8:
@@ -78,26 +102,31 @@ class AdaptiveImportance:
         if self._inserts == 0:
             return 1.0
         if self.method == "minmax":
-            span = self._max - self._min
-            if span <= 0:
+            if self._max - self._min <= 0:
                 return 1.0  # see module docstring
-            return float(min(1.0, max(0.0, (raw - self._min) / span)))
+            return float(min(1.0, max(0.0, _ratio(raw, self._min, self._max, self._min))))
         q10, q50, q90, _ = self._q  # type: ignore[misc]
+        spread = q90 - q10
         if self.method == "winsor":
-            spread = q90 - q10
             if spread == 0:
                 spread = 1.0
-            lo = max(self._min, q10 - 0.25 * spread)
-            hi = min(self._max, q90 + 0.25 * spread)
+            # a quarter of the spread, taken from halves when the spread itself overflows
+            quarter = 0.25 * spread if math.isfinite(spread) else 0.5 * (q90 / 2 - q10 / 2)
+            lo = max(self._min, q10 - quarter)
+            hi = min(self._max, q90 + quarter)
             if hi - lo < EPS:
                 return 0.5
-            return float((min(max(raw, lo), hi) - lo) / (hi - lo))
-        spread = q90 - q10
+            return float(min(1.0, max(0.0, _ratio(min(max(raw, lo), hi), lo, hi, lo))))
         if spread < EPS:
             return 0.5
         k = min(math.log(9.0) / spread, K_CAP)
+        z = k * (raw - q50)
+        if not math.isfinite(z) or (k == 0.0 and raw != q50):
+            # raw - q50 or the spread overflowed: k * (raw - q50) is ln 9 times their ratio
+            # (or K_CAP times an infinite distance, which saturates below)
+            z = K_CAP * (raw - q50) if k == K_CAP else math.log(9.0) * _ratio(raw, q50, q90, q10)
         try:
-            return 1.0 / (1.0 + math.exp(-k * (raw - q50)))
+            return 1.0 / (1.0 + math.exp(-z))
         except OverflowError:
             return 1.0 if raw > q50 else 0.0
 

@@ -129,3 +129,34 @@ def test_stored_value_is_the_value_at_insert_time():
     first = [eng.row(f"r{n}")["importance_norm"] for n in range(300)]
     eng.add([f"s{n}" for n in range(1200)], rng.normal(size=(1200, 4)), importance=raws[300:].tolist())
     assert [eng.row(f"r{n}")["importance_norm"] for n in range(300)] == first
+
+
+# -- finite in, finite out (the hardening issue's poison bulk) ------------------------------
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_FINITE = st.floats(allow_nan=False, allow_infinity=False)
+
+
+def test_overflowing_spread_stays_finite():
+    """1.7e308 and -1.7e308 alternating: every difference of the two overflows."""
+    imp = AdaptiveImportance()
+    raws = np.array([1.7e308, -1.7e308] * 100)
+    out = imp.normalise_many(raws)
+    assert np.isfinite(out).all() and (out >= 0).all() and (out <= 1).all()
+    assert out[0] > out[1]  # still monotonic in the raw value
+    for r in (1.7e308, 0.0, -1.7e308, 5e-324):
+        assert 0.0 <= imp.normalise(r) <= 1.0
+    snap = imp.snapshot()
+    assert all(math.isfinite(snap[q]) for q in ("q10", "q50", "q90", "q99"))
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(batches=st.lists(st.lists(_FINITE, min_size=1, max_size=80), min_size=1, max_size=6))
+def test_any_finite_stream_normalises_to_unit_interval(batches):
+    imp = AdaptiveImportance(recompute_every=8)
+    for batch in batches:
+        raws = np.asarray(batch, dtype=np.float64)
+        out = imp.normalise_many(raws)
+        assert np.isfinite(out).all() and (out >= 0).all() and (out <= 1).all(), (batch, out)
+        order = np.argsort(raws, kind="stable")
+        assert (np.diff(out[order]) >= 0).all()  # monotonic within one insert
