@@ -188,13 +188,18 @@ def load_tokens(env: Mapping[str, str]) -> dict[str, Token]:
     for tok, ns, scopes in items:
         if not tok or len(tok) < 8:
             raise ConfigError("every token must be at least 8 characters")
-        if not isinstance(ns, str) or not NAMESPACE.match(ns):
+        if not isinstance(ns, str) or not NAMESPACE.fullmatch(ns):
             raise ConfigError("every token needs a namespace of 1-64 letters, digits, '.', '_' or '-'")
         scopes = frozenset(scopes or ())
         if not scopes or not scopes <= SCOPES:
             raise ConfigError(f"token scopes must be a non-empty subset of {sorted(SCOPES)}")
         tokens[tok] = Token(namespace=ns, scopes=scopes)
     return tokens
+
+
+def min_bulk_item_bytes(dim: int) -> int:
+    """The smallest bulk item: `{"vector_b64":"<dim float32 as base64>"},`."""
+    return len('{"vector_b64":""},') + 4 * ((dim * 4 + 2) // 3)
 
 
 def is_loopback(host: str) -> bool:

@@ -48,7 +48,7 @@ def register(app: Flask) -> None:
     @app.before_request
     def _start():
         rid = request.headers.get("X-Request-ID", "")
-        g.request_id = rid if _RID.match(rid) else uuid.uuid4().hex
+        g.request_id = rid if _RID.fullmatch(rid) else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request

@@ -16,7 +16,7 @@ from memory.errors import NotFound, RequestInvalid
 from memory.service import MemoryService, NewMemory
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
-_ID = re.compile(s.ID_PATTERN)
+_ID = re.compile(s.ID_PATTERN)  # always fullmatch: `$` would let a final newline through
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -128,7 +128,7 @@ def create_memory():
 @require("write")
 def put_memory(memory_id: str):
     item = _body(s.MemoryIn)
-    if not _ID.match(memory_id):
+    if not _ID.fullmatch(memory_id):
         raise RequestInvalid("the id in the path must be 1-128 chars of letters, digits, . _ : -")
     if item.id is not None and item.id != memory_id:
         raise RequestInvalid("the body's id differs from the path's id")
@@ -149,7 +149,7 @@ def get_memory(memory_id: str):
 @require("write")
 def delete_memory(memory_id: str):
     # an id that cannot exist is already gone: 204 like any absent id, without the store
-    if _ID.match(memory_id):
+    if _ID.fullmatch(memory_id):
         _svc().delete(g.principal.namespace, memory_id)
     return Response(status=204)
 
