@@ -15,6 +15,7 @@ Re-applying a row is idempotent, so any number of processes converge on the same
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -27,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from memory.config import Settings
-from memory.engine import normalise_batch
+from memory.engine import checks, normalise_batch
 from memory.errors import Conflict, NotFound, RequestInvalid, StoreUnavailable
 from memory.events import cloudevents
 from memory.graph import shortest_path
@@ -197,32 +198,48 @@ class MemoryService:
                 "coordinate": row.coordinate, "payload": row.payload, "model": row.model,
                 "dim": row.dim, "created_at": row.created_at}
 
-    def _rows(self, namespace: str, items: Sequence[NewMemory], now: float) -> list[MemoryRow]:
-        idx = self._index(namespace)
+    def _rows(self, namespace: str, items: Sequence[NewMemory], now: float,
+              normaliser) -> list[MemoryRow]:
         raw = np.asarray([float(it.importance) for it in items], dtype=np.float64)
         # a batch is one insert event, as in the engine (monotonic across the batch)
-        norms = idx.normaliser.normalise_many(raw).tolist()
+        norms = normaliser.normalise_many(raw)
+        # what the engine checks at add time, checked before the commit instead of after it
+        checks.floats("importance", raw, len(items))
+        checks.floats("importance_norm", norms, len(items), lo=0.0, hi=1.0)
         return [MemoryRow(
                     namespace=namespace, id=it.id or uuid.uuid4().hex, memory_type=it.memory_type,
                     vector=np.asarray(it.vector, dtype=np.float32), model=it.model,
                     importance=float(r), importance_norm=float(n),
                     payload=it.payload, created_at=it.created_at if it.created_at is not None else now,
                     updated_at=now, coordinate=it.coordinate)
-                for it, r, n in zip(items, raw.tolist(), norms)]
+                for it, r, n in zip(items, raw.tolist(), norms.tolist())]
 
     def write(self, namespace: str, items: Sequence[NewMemory], *, upsert: bool) -> list[tuple[MemoryRow, bool]]:
         """Store items in one transaction. Returns (row, created) per item, in order.
 
         upsert=False refuses ids that hold a live memory (Conflict), as POST must.
+        Everything that can refuse the request is checked before the transaction opens, and
+        the importance normaliser runs on a copy that replaces the namespace's own only after
+        the commit: a refused write leaves rows, outbox, index and normaliser as they were.
         """
         ids = [it.id for it in items if it.id]
         if len(ids) != len(set(ids)):
             raise RequestInvalid("duplicate id in the request")
-        if items:  # the engine's own check, before anything commits (a rejected write stores nothing)
-            normalise_batch(np.stack([np.asarray(it.vector, np.float32) for it in items]), self.settings.dim)
+        if not items:
+            return []
+        # the engine's own vector check, before anything commits
+        normalise_batch(np.stack([np.asarray(it.vector, np.float32) for it in items]), self.settings.dim)
         now = time.time()
         with self._write_lock:
-            rows = self._rows(namespace, items, now)
+            current = self._indexes.get(namespace)
+            normaliser = copy.deepcopy(current.normaliser) if current else self._normaliser_factory()
+            rows = self._rows(namespace, items, now, normaliser)
+            for r in rows:  # an event that cannot be serialised as JSON refuses the write here
+                try:
+                    cloudevents.check_data(self._event_data(r))
+                except ValueError:
+                    raise RequestInvalid(f"memory {r.id!r} holds NaN or Infinity, which JSON "
+                                         "cannot carry") from None
             with self.store.transaction() as tx:
                 found = tx.existing_created(namespace, [r.id for r in rows])
                 existing = {rid: live for rid, (live, _) in found.items()}
@@ -242,7 +259,9 @@ class MemoryService:
                           for r in rows]
                 tx.add_events(events)
             self._remember_own(e["event_id"] for e in events)
-            evicted = self._apply_rows(self._index(namespace), rows)
+            idx = self._index(namespace)
+            idx.normaliser = normaliser
+            evicted = self._apply_rows(idx, rows)
             if evicted:
                 self._record_evicted(namespace, evicted)
         return [(r, not existing.get(r.id, False)) for r in rows]

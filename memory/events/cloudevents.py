@@ -11,7 +11,13 @@ TYPES = ("memory.created", "memory.updated", "memory.deleted", "memory.linked", 
 SOURCE = "/somastack/memory"
 
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+# strict JSON: NaN and Infinity are not JSON, so an event holding one is refused, never sent
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def check_data(data: dict) -> None:
+    """Raise ValueError when `data` cannot be an event's JSON (checked before a write commits)."""
+    _encode(data)
 
 
 @functools.lru_cache(maxsize=64)
