@@ -16,6 +16,8 @@ import pathlib
 import re
 from typing import Mapping
 
+import limits
+
 from memory.errors import ConfigError
 
 PREFIX = "SOMA_MEMORY_"
@@ -46,15 +48,20 @@ class Settings:
     consumer_group: str = "memory-consumer"
     consumer_max_attempts: int = 5
     max_body_bytes: int = 5 * 1024 * 1024
-    bulk_max_items: int = 10_000
+    bulk_max_items: int = 2_000      # reachable under max_body_bytes with vector_b64 (validate)
     batch_max_queries: int = 100
+    max_text_chars: int = 200_000     # text embedded for one request, all items/queries together
     rate_limit: str = "6000/minute"
+    auth_fail_limit: str = "60/minute"   # per client address, for requests that fail authentication
     cors_origins: tuple[str, ...] = ()
+    metrics_token: str = ""           # set: /metrics asks for `Authorization: Bearer <it>`
+    metrics_namespaces: bool = False  # label index sizes by namespace (tenant names) in /metrics
     half_life_s: float = math.inf
     alpha: float = 1.0
     ann: str = ""                     # "", "hnsw" or "faiss"
     hot_bytes: int = 0                # byte budget of each namespace's in-memory tier; 0 = unlimited
     follow_interval_s: float = 0.2
+    access_flush_s: float = 1.0       # GET access counts are written this often; 0: never written
     log_level: str = "INFO"
 
     @property
@@ -79,6 +86,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "tokens":
                 value = sorted({f"{t.namespace}:{','.join(sorted(t.scopes))}" for t in value.values()})
+            elif f.name == "metrics_token":
+                value = "<set>" if value else ""
             elif f.name == "database_url":
                 value = redact_url(self.effective_database_url)
             elif isinstance(value, tuple):
@@ -116,15 +125,31 @@ class Settings:
         if self.hot_bytes < 0:
             raise ConfigError(f"{PREFIX}HOT_BYTES must be >= 0 (0 = unlimited)")
         for name in ("port", "threads", "max_body_bytes", "bulk_max_items", "batch_max_queries",
-                     "consumer_max_attempts"):
+                     "consumer_max_attempts", "max_text_chars"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if not (math.isfinite(self.access_flush_s) and self.access_flush_s >= 0):
+            raise ConfigError(f"{PREFIX}ACCESS_FLUSH_S must be >= 0 (0 = do not write accesses)")
         if not self.half_life_s > 0:
             raise ConfigError(f"{PREFIX}HALF_LIFE_S must be > 0 (inf disables decay)")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
             raise ConfigError(f"{PREFIX}DATABASE_URL must be sqlite:/// or postgresql://")
-        if not NAMESPACE.match(self.default_namespace):
+        if not NAMESPACE.fullmatch(self.default_namespace):
             raise ConfigError(f"{PREFIX}DEFAULT_NAMESPACE must be 1-64 letters, digits, '.', '_' or '-'")
+        for name in ("rate_limit", "auth_fail_limit"):
+            try:
+                limits.parse_many(getattr(self, name))
+            except ValueError:
+                raise ConfigError(f"{PREFIX}{name.upper()} is not a limit like '6000/minute'") from None
+        need = self.bulk_max_items * min_bulk_item_bytes(self.dim) + 16
+        if need > self.max_body_bytes:
+            reachable = (self.max_body_bytes - 16) // min_bulk_item_bytes(self.dim)
+            raise ConfigError(
+                f"{PREFIX}BULK_MAX_ITEMS={self.bulk_max_items} cannot be reached: that many items of "
+                f"{self.dim} dims take at least {need} bytes, above {PREFIX}MAX_BODY_BYTES="
+                f"{self.max_body_bytes} (at most {reachable} items fit)")
+        if self.metrics_token and len(self.metrics_token) < 8:
+            raise ConfigError(f"{PREFIX}METRICS_TOKEN must be at least 8 characters")
         if "{" in self.topic.replace("{namespace}", ""):
             raise ConfigError(f"{PREFIX}TOPIC may only use the placeholder {{namespace}}")
         if not self.auth_enabled and not is_loopback(self.host):
@@ -240,15 +265,29 @@ FIELDS = {
     "CONSUMER_GROUP": "Consumer group of `inv memory.consume` (default `memory-consumer`).",
     "CONSUMER_MAX_ATTEMPTS": "Attempts before a message goes to `<topic>.dlq` (default 5).",
     "MAX_BODY_BYTES": "Request body limit; above it 413 (default 5242880).",
-    "BULK_MAX_ITEMS": "Most items in one bulk store (default 10000).",
+    "BULK_MAX_ITEMS": "Most items in one bulk store (default 2000). It must be reachable: that "
+                      "many `vector_b64` items of DIM must fit in MAX_BODY_BYTES, else the "
+                      "service refuses to start (JSON arrays take about 4x the bytes).",
     "BATCH_MAX_QUERIES": "Most queries in one batch recall (default 100).",
-    "RATE_LIMIT": "Per-token limit, flask-limiter syntax (default `6000/minute`).",
+    "MAX_TEXT_CHARS": "Most characters of `text` embedded for one request, all its items or "
+                      "queries together (default 200000); the bound on embedding work per request.",
+    "RATE_LIMIT": "Per-token limit over all routes, flask-limiter syntax (default `6000/minute`); "
+                  "the key is the authenticated token (a hash), without tokens the client address.",
+    "AUTH_FAIL_LIMIT": "Limit of requests that fail authentication, per client address "
+                       "(default `60/minute`); past it 429 before the token is even compared.",
     "CORS_ORIGINS": "Comma-separated allowed origins; empty (default): CORS closed.",
+    "METRICS_TOKEN": "When set, `/metrics` answers only `Authorization: Bearer <token>` (401 "
+                     "otherwise); empty (default): open, for a scraper on a private network.",
+    "METRICS_NAMESPACES": "Label `memory_index_rows` by namespace (tenant names) in `/metrics` "
+                          "(default false: one unlabelled total).",
     "HALF_LIFE_S": "Decay half-life in seconds (default `inf`: no decay).",
     "ALPHA": "Importance exponent (default 1.0).",
     "ANN": "Approximate index: empty (exact), `hnsw` or `faiss`.",
     "HOT_BYTES": "Byte budget of each namespace's in-memory tier; past it the lowest-retention "
                  "memories leave recall (still stored, `memory.evicted`). 0 (default): unlimited.",
     "FOLLOW_INTERVAL_S": "How often a process polls the change log of other writers (default 0.2).",
+    "ACCESS_FLUSH_S": "GET counts an access (`access_count`, `last_access`); the counts are written "
+                      "this often, all in one transaction (default 1.0 s; a crash loses at most "
+                      "this much). 0: accesses are not written to the database at all.",
     "LOG_LEVEL": "Log level (default INFO).",
 }

@@ -40,11 +40,11 @@ class HashingEmbedder:
         return feats
 
     def embed_one(self, text: str) -> np.ndarray:
-        if not isinstance(text, str) or not text.strip():
+        # any non-empty text has a vector (the document promises so): one without word
+        # characters ("!!!", " ") takes the stable fallback bucket below
+        if not isinstance(text, str) or not text:
             raise RequestInvalid("text must be a non-empty string")
         feats = self._features(text)
-        if not feats:
-            raise RequestInvalid("text has no word characters to embed")
         vec = np.zeros(self.dim, dtype=np.float64)
         for key, tf in feats.items():
             h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
@@ -84,7 +84,7 @@ class MiniLMEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         for t in texts:
-            if not isinstance(t, str) or not t.strip():
+            if not isinstance(t, str) or not t:
                 raise RequestInvalid("text must be a non-empty string")
         return np.asarray(self._model.encode(texts, normalize_embeddings=True), dtype=np.float32)
 

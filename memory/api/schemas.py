@@ -9,30 +9,85 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"  # matched in full (fullmatch), never with `$` alone
 MemoryId = Annotated[str, Field(pattern=ID_PATTERN, description="1-128 chars: letters, digits, . _ : -")]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-Timestamp = Union[Annotated[float, Field(allow_inf_nan=False, ge=0, le=32503680000)], dt.datetime]
+LINK_TYPE_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
+
+# Time values: the stored range is 1970-01-01T00:00:00Z .. 3000-01-01T00:00:00Z (epoch seconds).
+# An RFC 3339 string takes a year 1971..2998 so that any offset (up to +-23:59) keeps its
+# instant inside that range; the pattern states this in the OpenAPI document as well.
+EPOCH_MAX = 32503680000.0
+TEXT_MAX_CHARS = 100_000  # one text; the texts of one request together: MAX_TEXT_CHARS
+RFC3339 = (r"^(?:197[1-9]|19[89][0-9]|2[0-8][0-9]{2}|29[0-8][0-9]|299[0-8])"
+           r"-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+           r"(?:\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$")
+
+
+_PARTS = re.compile(r"(.{10})T(.{8})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _instant(value: str) -> float:
+    """An RFC 3339 string (already matched by RFC3339) as epoch seconds; refuses 2021-02-30."""
+    date, clock, frac, zone = _PARTS.fullmatch(value.upper()).groups()
+    micro = f".{frac[:6].ljust(6, '0')}" if frac else ""  # nanoseconds are cut to microseconds
+    try:
+        parsed = dt.datetime.fromisoformat(f"{date}T{clock}{micro}{'+00:00' if zone == 'Z' else zone}")
+    except ValueError:
+        raise ValueError("not a valid calendar date and time") from None
+    return parsed.timestamp()
+
+
+def _strict_json(value: dict) -> dict:
+    """Refuse NaN and Infinity anywhere inside (1e400 parses as Infinity): JSON has neither,
+    and what is stored is served back and sent in events as JSON."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("NaN and Infinity are not JSON (a number beyond 1.8e308 is Infinity)")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
+
+EpochSeconds = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=EPOCH_MAX)]
+Rfc3339 = Annotated[str, Field(strict=True, pattern=RFC3339, json_schema_extra={"format": "date-time"}),
+                    AfterValidator(_instant)]
+Timestamp = Union[EpochSeconds, Rfc3339]
 MemoryType = Literal["episodic", "semantic"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    """Request models: unknown fields refused; strict types (no `true` or `"5"` for a number,
+    no `1` for a boolean); null is never a value (leave an optional field out instead), so
+    the document can say exactly which fields a body holds."""
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null(cls, data):
+        if isinstance(data, dict):
+            nulls = [k for k, v in data.items() if v is None]
+            if nulls:
+                raise ValueError(f"null is not a value here ({', '.join(map(str, nulls))}); "
+                                 "leave an optional field out instead")
+        return data
 
 
 def epoch(value: Timestamp | None) -> float | None:
     """A request timestamp (epoch seconds or RFC 3339) as epoch seconds."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.timestamp()
-    return float(value)
+    # both branches validate to epoch seconds already (see Rfc3339)
+    return None if value is None else float(value)
 
 
 def iso(ts: float | None) -> str | None:
@@ -42,12 +97,14 @@ def iso(ts: float | None) -> str | None:
 
 
 class _VectorOrText(_Strict):
-    vector: list[Finite] | None = Field(None, description="Embedding of the service's dimension")
+    vector: list[Finite] | None = Field(None, description="Embedding of the service's dimension; "
+                                        "not all zero")
     vector_b64: Annotated[str, Field(max_length=1_000_000)] | None = Field(
         None, description="The embedding as base64 of little-endian float32 (dim * 4 bytes); "
                           "far cheaper to send and parse than a JSON array")
-    text: Annotated[str, Field(min_length=1, max_length=100_000)] | None = Field(
-        None, description="Text to embed with the service's embedder")
+    text: Annotated[str, Field(min_length=1, max_length=TEXT_MAX_CHARS)] | None = Field(
+        None, description="Text to embed with the service's embedder (all texts of one request "
+                          "together at most MAX_TEXT_CHARS characters)")
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -58,7 +115,7 @@ class _VectorOrText(_Strict):
 
 
 class MemoryIn(_VectorOrText):
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: JsonObject = Field(default_factory=dict)
     memory_type: MemoryType = "episodic"
     importance: Finite = Field(1.0, description="Raw importance on any scale; normalised once")
     coordinate: list[Finite] | None = Field(None, max_length=64)
@@ -76,7 +133,7 @@ class CreatedRange(_Strict):
 
 
 class Filters(_Strict):
-    payload: dict[str, Any] | None = Field(None, description="Equality on top-level payload keys")
+    payload: JsonObject | None = Field(None, description="Equality on top-level payload keys")
     created_at: CreatedRange | None = None
 
 
@@ -105,12 +162,17 @@ class LinkIn(_Strict):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
     from_: MemoryId = Field(alias="from")
     to: MemoryId
-    type: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")] = "related"
+    type: Annotated[str, Field(pattern=LINK_TYPE_PATTERN)] = "related"
     weight: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] = 1.0
 
 
 # -- responses (documentation and tests) --------------------------------------------------
-class Memory(BaseModel):
+class _Out(BaseModel):
+    """Response models: the document lists every field an answer has, and no others."""
+    model_config = ConfigDict(extra="forbid")
+
+
+class Memory(_Out):
     id: str
     namespace: str
     memory_type: MemoryType
@@ -127,16 +189,16 @@ class Memory(BaseModel):
     vector: list[float] | None = Field(None, description="Only with ?include_vector=true")
 
 
-class BulkOut(BaseModel):
+class BulkOut(_Out):
     count: int
     ids: list[str]
 
 
-class DeletedOut(BaseModel):
+class DeletedOut(_Out):
     deleted: int
 
 
-class Explain(BaseModel):
+class Explain(_Out):
     formula: str
     similarity: float
     importance_norm: float
@@ -145,7 +207,7 @@ class Explain(BaseModel):
     half_life_s: float | None
 
 
-class RecallHit(BaseModel):
+class RecallHit(_Out):
     id: str
     score: float
     similarity: float
@@ -157,15 +219,16 @@ class RecallHit(BaseModel):
     explain: Explain | None = None
 
 
-class RecallOut(BaseModel):
+class RecallOut(_Out):
     results: list[RecallHit]
 
 
-class BatchRecallOut(BaseModel):
+class BatchRecallOut(_Out):
     results: list[list[RecallHit]]
 
 
-class Link(BaseModel):
+class Link(_Out):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     from_: str = Field(alias="from")
     to: str
     type: str
@@ -173,17 +236,33 @@ class Link(BaseModel):
     created_at: str
 
 
-class LinksOut(BaseModel):
+class LinksOut(_Out):
     links: list[Link]
 
 
-class PathOut(BaseModel):
+class PathOut(_Out):
     path: list[str]
     cost: float | None
     found: bool
 
 
-class Problem(BaseModel):
+class StatsOut(_Out):
+    namespace: str
+    memories: int
+    by_type: dict[MemoryType, int]
+    indexed: int
+    dim: int
+    embedding_model: str
+    outbox_pending: int = Field(description="This namespace's events not yet published")
+    outbox_oldest_age_s: float
+    engine: dict[str, Any] = Field(description="The namespace's engine figures (docs/engine.md)")
+
+
+class Status(_Out):
+    status: Literal["ok", "ready"]
+
+
+class Problem(_Out):
     type: str
     title: str
     status: int

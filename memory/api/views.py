@@ -43,6 +43,11 @@ def _vectors(items: list) -> tuple[np.ndarray, list[str]]:
     models = []
     texts = [(i, it.text) for i, it in enumerate(items) if it.text is not None]
     if texts:
+        # the embedding work of one request is bounded by its total text size
+        total = sum(len(t) for _, t in texts)
+        if total > svc.settings.max_text_chars:
+            raise RequestInvalid(f"the texts of one request hold at most {svc.settings.max_text_chars} "
+                                 f"characters together, got {total}")
         embedded = svc.embedder.embed([t for _, t in texts])
         for (i, _), vec in zip(texts, embedded):
             out[i] = vec
@@ -51,18 +56,28 @@ def _vectors(items: list) -> tuple[np.ndarray, list[str]]:
             out[i] = _decode_b64(i, it.vector_b64, dim)
             models.append("client")
         elif it.vector is not None:
-            if len(it.vector) != dim:
-                raise RequestInvalid(f"item {i}: vector has {len(it.vector)} dims, the service uses {dim}")
-            vec = np.asarray(it.vector, dtype=np.float64)
-            if np.abs(vec).max() > _F32_MAX:
-                raise RequestInvalid(f"item {i}: vector overflows float32")
-            if not np.any(vec.astype(np.float32)):
-                raise RequestInvalid(f"item {i}: vector must be non-zero in float32")
-            out[i] = vec
+            out[i] = _client_vector(i, it.vector, dim)
             models.append("client")
         else:
             models.append(svc.embedder.model_id)
     return out, models
+
+
+def _client_vector(i: int, values: list[float], dim: int) -> np.ndarray:
+    """A JSON vector as float32. Only its direction counts (cosine), so one whose values
+    overflow float32 (1e39) or vanish in it (1e-46) is stored scaled by its largest value:
+    every finite vector that is not all zero is accepted, as the document says."""
+    if len(values) != dim:
+        raise RequestInvalid(f"item {i}: vector has {len(values)} dims, the service uses {dim}")
+    vec = np.asarray(values, dtype=np.float64)
+    peak = float(np.abs(vec).max())
+    if peak == 0.0:
+        raise RequestInvalid(f"item {i}: vector must not be all zero")
+    with np.errstate(over="ignore"):
+        as32 = vec.astype(np.float32)
+    if peak > _F32_MAX or not as32.any() or not np.isfinite(as32).all():
+        as32 = (vec / peak).astype(np.float32)
+    return as32
 
 
 def _decode_b64(i: int, text: str, dim: int) -> np.ndarray:
@@ -109,8 +124,24 @@ def _at_most(items: list, limit: int, what: str, unit: str) -> None:
 
 def _valid_id(memory_id: str) -> None:
     # an id that cannot exist is simply not found
-    if not _ID.match(memory_id):
+    if not _ID.fullmatch(memory_id):
         raise NotFound(f"memory {memory_id!r} not found")
+
+
+def _query(name: str, pattern: re.Pattern | None = None, *, required: bool = False) -> str | None:
+    """A query parameter as the document declares it: 400 when given but not matching."""
+    value = request.args.get(name)
+    if value is None:
+        if required:
+            raise RequestInvalid(f"query parameter '{name}' is required")
+        return None
+    if pattern is not None and not pattern.fullmatch(value):
+        raise RequestInvalid(f"query parameter '{name}' does not match {pattern.pattern}")
+    return value
+
+
+_BOOL = re.compile("true|false")
+_LINK_TYPE = re.compile(s.LINK_TYPE_PATTERN)
 
 
 # -- memories -----------------------------------------------------------------------------
@@ -141,7 +172,7 @@ def put_memory(memory_id: str):
 @require("read")
 def get_memory(memory_id: str):
     _valid_id(memory_id)
-    include = request.args.get("include_vector", "false").lower() == "true"
+    include = _query("include_vector", _BOOL) == "true"
     return _json(memory_json(_svc().get(g.principal.namespace, memory_id), include))
 
 
@@ -238,19 +269,16 @@ def create_link():
 @require("read")
 def list_links(memory_id: str):
     _valid_id(memory_id)
-    links = _svc().links(g.principal.namespace, memory_id, request.args.get("type") or None)
+    links = _svc().links(g.principal.namespace, memory_id, _query("type", _LINK_TYPE))
     return _json({"links": [_link_json(x) for x in links]})
 
 
 @bp.get("/paths")
 @require("read")
 def shortest_path():
-    src, dst = request.args.get("from", ""), request.args.get("to", "")
-    if not src or not dst:
-        raise RequestInvalid("query parameters 'from' and 'to' are required")
-    _valid_id(src)
-    _valid_id(dst)
-    found = _svc().path(g.principal.namespace, src, dst, request.args.get("type") or None)
+    # from and to are ids: the document gives their pattern, so anything else is a 400
+    src, dst = _query("from", _ID, required=True), _query("to", _ID, required=True)
+    found = _svc().path(g.principal.namespace, src, dst, _query("type", _LINK_TYPE))
     if found is None:
         return _json({"path": [], "cost": None, "found": False})
     path, cost = found

@@ -42,6 +42,36 @@ def test_body_id_with_trailing_newline_is_refused(sqlite_app):
     assert sqlite_app.client.get("/v1/memories/abc%0A").status_code == 404
 
 
+# -- 1: time values stay in the range the service stores and formats -----------------------
+@pytest.mark.parametrize("created", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+                                     "1969-12-31T23:59:59Z", "1970-01-01T00:30:00+01:00",
+                                     "3000-01-01T00:00:01Z", -1, 32503680001, "2020-02-30T00:00:00Z",
+                                     "2020-01-01T00:00:00", "2020-01-01", "1700000000", True])
+def test_created_at_out_of_range_is_refused(sqlite_app, created):
+    c = sqlite_app.client
+    r = c.post("/v1/memories", json={"id": "poison-ts", "text": "shopping list", "created_at": created})
+    assert r.status_code == 400, r.get_data(as_text=True)
+    r = c.post("/v1/memories/bulk", json={"items": [{"text": "a"}, {"text": "b", "created_at": created}]})
+    assert r.status_code == 400
+    _nothing_stored(sqlite_app)
+    r = c.post("/v1/recall", json={"text": "x", "filters": {"created_at": {"gte": created}}})
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize("created", ["1971-01-01T00:00:00+23:59", "2998-12-31T23:59:59.999999999-23:59",
+                                     0, 32503680000, "2020-06-01t12:00:00z"])
+def test_created_at_edges_store_and_read_back(sqlite_app, created):
+    c = sqlite_app.client
+    r = c.put("/v1/memories/edge", json={"text": "shopping list", "created_at": created})
+    assert r.status_code == 201, r.get_data(as_text=True)
+    for resp in (c.get("/v1/memories/edge"),
+                 c.post("/v1/recall", json={"text": "shopping list"}),
+                 c.post("/v1/recall/batch", json={"queries": [{"text": "shopping"}]})):
+        assert resp.status_code == 200
+        _strict_json(resp)
+    assert c.get("/v1/memories/edge").get_json()["created_at"].endswith("Z")
+
+
 # -- 2: importance is finite after normalisation; a refused write stores nothing ------------
 def test_overflowing_importance_bulk_is_finite_and_readable(make_running):
     app = make_running()
@@ -89,3 +119,90 @@ def test_refused_write_creates_no_namespace_index(tenant_app):
                headers=auth("tok-beta-rw"))
     assert r.status_code == 400
     assert set(tenant_app.service.index_sizes()) == {"alpha"}
+
+
+# -- 3: strict JSON in, strict JSON out ------------------------------------------------------
+@pytest.mark.parametrize("raw", ['{"text": "x", "payload": {"n": NaN}}',
+                                 '{"text": "x", "payload": {"n": 1e400}}',
+                                 '{"text": "x", "payload": {"deep": [{"n": -Infinity}]}}',
+                                 '{"text": "x", "coordinate": [1e400]}'])
+def test_payload_nan_and_infinity_are_400(sqlite_app, raw):
+    c = sqlite_app.client
+    r = c.post("/v1/memories", data=raw, content_type="application/json")
+    assert r.status_code == 400, r.get_data(as_text=True)
+    r = c.put("/v1/memories/p", data=raw, content_type="application/json")
+    assert r.status_code == 400
+    r = c.post("/v1/memories/bulk", data='{"items": [' + raw + "]}", content_type="application/json")
+    assert r.status_code == 400
+    _nothing_stored(sqlite_app)
+    r = c.post("/v1/recall", data='{"text": "x", "filters": {"payload": {"n": NaN}}}',
+               content_type="application/json")
+    assert r.status_code == 400
+
+
+# -- 7: strict types; the document allows exactly what the service accepts ------------------
+@pytest.mark.parametrize("path, body", [
+    ("/v1/memories", {"vector": vec(1), "importance": True}),
+    ("/v1/memories", {"vector": vec(1), "importance": "5"}),
+    ("/v1/memories", {"vector": ["1.0"] + vec(1)[1:]}),
+    ("/v1/memories", {"vector": [True] + vec(1)[1:]}),
+    ("/v1/memories", {"vector": vec(1), "coordinate": ["1"]}),
+    ("/v1/memories", {"vector": vec(1), "id": None}),
+    ("/v1/memories", {"vector": vec(1), "text": None}),
+    ("/v1/memories", {"vector": vec(1), "memory_type": None}),
+    ("/v1/memories", {"text": ""}),
+    ("/v1/memories", {}),
+    ("/v1/memories/bulk", {"items": [{"vector": vec(1)}, {"payload": {}}]}),
+    ("/v1/recall", {"vector": vec(1), "k": True}),
+    ("/v1/recall", {"vector": vec(1), "k": "5"}),
+    ("/v1/recall", {"vector": vec(1), "k": 5.5}),
+    ("/v1/recall", {"vector": vec(1), "exact": 1}),
+    ("/v1/recall", {"vector": vec(1), "explain": "true"}),
+    ("/v1/recall/batch", {"queries": [{"vector": vec(1)}], "k": False}),
+    ("/v1/links", {"from": "a", "to": "b", "weight": True}),
+    ("/v1/links", {"from": "a", "to": "b", "weight": "1"}),
+    ("/v1/links", {"from": "a", "to": "b", "type": ""}),
+])
+def test_loose_types_are_refused(sqlite_app, path, body):
+    c = sqlite_app.client
+    for name in ("a", "b"):
+        c.put(f"/v1/memories/{name}", json={"vector": vec(ord(name))})
+    seq = sqlite_app.store.max_seq()
+    r = c.post(path, json=body)
+    assert r.status_code == 400, (body, r.get_data(as_text=True))
+    assert sqlite_app.store.max_seq() == seq
+
+
+def test_vectors_beyond_float32_keep_their_direction(sqlite_app):
+    c = sqlite_app.client
+    for mid, values in (("big", [1e39, 2e39] + [0.0] * (DIM - 2)), ("tiny", [1e-46, 0.0] + [0.0] * (DIM - 2))):
+        r = c.put(f"/v1/memories/{mid}", json={"vector": values})
+        assert r.status_code == 201, r.get_data(as_text=True)
+        stored = c.get(f"/v1/memories/{mid}?include_vector=true").get_json()["vector"]
+        assert all(abs(x) <= 1.0 for x in stored) and max(abs(x) for x in stored) == 1.0
+    hit = c.post("/v1/recall", json={"vector": [1.0, 2.0] + [0.0] * (DIM - 2), "k": 1}).get_json()
+    assert hit["results"][0]["id"] == "big"
+
+
+@pytest.mark.parametrize("query", ["from=&to=", "from=a&to=", "from=a", "from=a%0A&to=b",
+                                   "from=a&to=b&type=", "from=a&to=b&type=a%20b"])
+def test_paths_parameters_are_checked(sqlite_app, query):
+    c = sqlite_app.client
+    for name in ("a", "b"):
+        c.put(f"/v1/memories/{name}", json={"vector": vec(ord(name))})
+    r = c.get(f"/v1/paths?{query}")
+    assert r.status_code == 400 and r.mimetype == "application/problem+json"
+
+
+def test_include_vector_takes_only_a_boolean(sqlite_app):
+    c = sqlite_app.client
+    c.put("/v1/memories/a", json={"vector": vec(1)})
+    assert c.get("/v1/memories/a?include_vector=yes").status_code == 400
+    assert "vector" in c.get("/v1/memories/a?include_vector=true").get_json()
+    assert "vector" not in c.get("/v1/memories/a?include_vector=false").get_json()
+
+
+def test_text_without_word_characters_is_embedded(sqlite_app):
+    for text in ("!!!", " ", "\x1c"):
+        r = sqlite_app.client.post("/v1/memories", json={"text": text})
+        assert r.status_code == 201, (text, r.get_data(as_text=True))
