@@ -6,16 +6,26 @@ import math
 import time
 
 from flask import Flask, Response, current_app, g, json, request
+from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 
 from memory.api import logs, metrics, openapi, problems, tracing, views
-from memory.api.auth import rate_key
+from memory.api.auth import rate_key, rate_limit
 from memory.config import Settings
 from memory.errors import StoreError
 
 
+class StrictJSON(DefaultJSONProvider):
+    """Never answer NaN or Infinity (not JSON): a value that slipped through fails loudly."""
+
+    def dumps(self, obj, **kwargs):
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
+
+
 def create_app(settings: Settings, service) -> Flask:
     app = Flask("memory.api")
+    app.json = StrictJSON(app)
     app.config.update(SETTINGS=settings, SERVICE=service, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
     logs.register(app)
@@ -25,7 +35,9 @@ def create_app(settings: Settings, service) -> Flask:
     # before the limiter: after_request hooks run last-registered first
     app.after_request(problems.only_due_retry_after)
 
-    limiter = Limiter(rate_key, app=app, default_limits=[settings.rate_limit],
+    # one bucket per identity across every route (application limits), not one per route;
+    # the limit itself depends on whether the request authenticated (auth.rate_limit)
+    limiter = Limiter(rate_key, app=app, application_limits=[rate_limit],
                       storage_uri="memory://", headers_enabled=True, strategy="moving-window",
                       on_breach=_remember_retry_after)
     app.extensions["memory_limiter"] = limiter

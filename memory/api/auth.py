@@ -21,35 +21,59 @@ from memory.config import SCOPES, Settings
 class Principal:
     namespace: str
     scopes: frozenset[str]
-    key: str  # rate-limit key: a hash of the token, never the token
+    key: str  # rate-limit key: a hash of the token (never the token), or the address when anonymous
 
 
-def resolve(settings: Settings):
-    """The caller's Principal, or a 401 problem response."""
+def identify(settings: Settings) -> Principal | str:
+    """The caller's Principal, or why authentication failed; worked out once per request
+    (the rate limiter asks before the view does, and both must see the same identity)."""
+    found = g.get("identity")
+    if found is None:
+        found = g.identity = _identify(settings)
+    return found
+
+
+def _identify(settings: Settings) -> Principal | str:
     if not settings.auth_enabled:
-        return Principal(settings.default_namespace, SCOPES, "anonymous")
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+        return Principal(settings.default_namespace, SCOPES, "a:" + (request.remote_addr or "local"))
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        return problem(401, "Unauthorized", "missing or malformed bearer token",
-                       headers={"WWW-Authenticate": 'Bearer realm="memory"'})
+        return "missing or malformed bearer token"
     found = None
     for candidate, spec in settings.tokens.items():
         if hmac.compare_digest(candidate.encode(), token.encode()):
             found = spec
     if found is None:
-        return problem(401, "Unauthorized", "unknown bearer token",
-                       headers={"WWW-Authenticate": 'Bearer realm="memory", error="invalid_token"'})
-    return Principal(found.namespace, found.scopes, hashlib.sha256(token.encode()).hexdigest()[:16])
+        return "unknown bearer token"
+    return Principal(found.namespace, found.scopes, "t:" + hashlib.sha256(token.encode()).hexdigest()[:16])
+
+
+def resolve(settings: Settings):
+    """The caller's Principal, or a 401 problem response."""
+    who = identify(settings)
+    if isinstance(who, Principal):
+        return who
+    error = ', error="invalid_token"' if who.startswith("unknown") else ""
+    return problem(401, "Unauthorized", who, headers={"WWW-Authenticate": f'Bearer realm="memory"{error}'})
 
 
 def rate_key() -> str:
-    """flask-limiter key: per token (hashed); anonymous callers share one bucket per address."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        return "t:" + hashlib.sha256(header.encode()).hexdigest()[:16]
-    return "a:" + (request.remote_addr or "local")
+    """flask-limiter key: the authenticated identity (a hash of the token as auth reads it, so
+    `bearer`, `BEARER` or two spaces share its bucket). A request that fails authentication
+    counts against its client address instead, under the stricter AUTH_FAIL_LIMIT, so guessing
+    tokens is throttled however many tokens are tried."""
+    who = identify(current_app.config["SETTINGS"])
+    if isinstance(who, Principal):
+        return who.key
+    return "f:" + (request.remote_addr or "local")
+
+
+def rate_limit() -> str:
+    """The limit of this request's bucket: RATE_LIMIT, or AUTH_FAIL_LIMIT after a failed auth."""
+    settings = current_app.config["SETTINGS"]
+    failed = not isinstance(identify(settings), Principal)
+    return settings.auth_fail_limit if failed else settings.rate_limit
 
 
 def require(scope: str):

@@ -140,6 +140,32 @@ def test_payload_nan_and_infinity_are_400(sqlite_app, raw):
     assert r.status_code == 400
 
 
+# -- 4: the rate limit follows the authenticated identity; failed auth is throttled ---------
+def test_rate_limit_cannot_be_bypassed_by_spelling_the_header(make_running):
+    app = make_running(tokens=TOKENS, rate_limit="3/minute")
+    c = app.client
+    assert [c.get("/v1/stats", headers=auth("tok-alpha-ro")).status_code for _ in range(3)] == [200] * 3
+    for header in ("bearer tok-alpha-ro", "BEARER tok-alpha-ro", "Bearer  tok-alpha-ro",
+                   "Bearer tok-alpha-ro "):
+        r = c.get("/v1/stats", headers={"Authorization": header})
+        assert r.status_code == 429, header
+    # the bucket is the identity's across routes, not one per route
+    assert c.post("/v1/recall", json={"text": "x"}, headers=auth("tok-alpha-ro")).status_code == 429
+    assert c.get("/v1/stats", headers=auth("tok-beta-rw")).status_code == 200
+
+
+def test_failed_auth_is_throttled_per_address(make_running):
+    app = make_running(tokens=TOKENS, rate_limit="100/minute", auth_fail_limit="3/minute")
+    c = app.client
+    codes = [c.get("/v1/stats", headers=auth(f"guess-{i:08d}")).status_code for i in range(4)]
+    assert codes == [401, 401, 401, 429]
+    assert c.get("/v1/stats").status_code == 429  # no token at all is a failed auth too
+    r = c.get("/v1/stats", headers=auth("guess-other"), environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert r.status_code == 401  # another address has its own bucket
+    # a valid token from the throttled address is its own identity
+    assert c.get("/v1/stats", headers=auth("tok-alpha-ro")).status_code == 200
+
+
 # -- 7: strict types; the document allows exactly what the service accepts ------------------
 @pytest.mark.parametrize("path, body", [
     ("/v1/memories", {"vector": vec(1), "importance": True}),
