@@ -377,7 +377,7 @@ class MemoryService:
         counts = self.store.counts(namespace)
         idx = self._indexes.get(namespace)
         engine_stats = idx.engine.stats() if idx is not None else {}
-        pending, oldest = self.store.outbox_lag()
+        pending, oldest = self.store.outbox_lag(namespace)  # the tenant's own backlog only
         return {
             "namespace": namespace,
             "memories": sum(counts.values()),

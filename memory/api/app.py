@@ -61,7 +61,8 @@ def create_app(settings: Settings, service) -> Flask:
             return problems.problem(503, "Not ready", str(exc), retry_after=1)
         if not svc.loaded:
             return problems.problem(503, "Not ready", "the index is still loading", retry_after=1)
-        return {"status": "ready", "indexed": sum(svc.index_sizes().values())}
+        # unauthenticated: no figures (per-tenant ones are in /v1/stats, totals in /metrics)
+        return {"status": "ready"}
 
     @app.get("/openapi.json")
     @limiter.exempt

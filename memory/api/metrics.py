@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily
 
+from memory.api.problems import problem
 from memory.errors import StoreError
 
 
 class _LiveCollector:
     """Values read at scrape time: outbox lag, index sizes, follower errors."""
 
-    def __init__(self, service):
+    def __init__(self, service, by_namespace: bool):
         self.service = service
+        self.by_namespace = by_namespace
 
     def collect(self):
-        rows = GaugeMetricFamily("memory_index_rows", "Memories in the in-process index", labels=["namespace"])
-        for ns, n in self.service.index_sizes().items():
-            rows.add_metric([ns], n)
+        sizes = self.service.index_sizes()
+        if self.by_namespace:  # tenant names as labels: only when METRICS_NAMESPACES says so
+            rows = GaugeMetricFamily("memory_index_rows", "Memories in the in-process index",
+                                     labels=["namespace"])
+            for ns, n in sizes.items():
+                rows.add_metric([ns], n)
+        else:
+            rows = GaugeMetricFamily("memory_index_rows", "Memories in the in-process index",
+                                     value=sum(sizes.values()))
         yield rows
         errs = GaugeMetricFamily("memory_follow_errors", "Failed rounds of following the change log")
         errs.add_metric([], self.service.follow_errors)
@@ -41,7 +50,8 @@ def register(app: Flask, service) -> CollectorRegistry:
     latency = Histogram("memory_http_request_duration_seconds", "HTTP request latency",
                         ["method", "endpoint"], registry=registry,
                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
-    registry.register(_LiveCollector(service))
+    settings = app.config["SETTINGS"]
+    registry.register(_LiveCollector(service, settings.metrics_namespaces))
 
     @app.before_request
     def _t0():
@@ -56,6 +66,12 @@ def register(app: Flask, service) -> CollectorRegistry:
 
     @app.get("/metrics")
     def metrics():
+        if settings.metrics_token:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    token.strip().encode(), settings.metrics_token.encode()):
+                return problem(401, "Unauthorized", "/metrics needs the metrics bearer token",
+                               headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     return registry

@@ -355,11 +355,14 @@ class Store:
                                   .values(published_at=time.time())).rowcount
         return n
 
-    def outbox_lag(self) -> tuple[int, float | None]:
-        """(unpublished events, created_at of the oldest one)."""
+    def outbox_lag(self, namespace: str | None = None) -> tuple[int, float | None]:
+        """(unpublished events, created_at of the oldest one), of one namespace when given."""
+        q = (sa.select(sa.func.count(), sa.func.min(outbox.c.created_at))
+             .where(outbox.c.published_at.is_(None)))
+        if namespace is not None:
+            q = q.where(outbox.c.namespace == namespace)
         with translate_errors(), self.engine.connect() as conn:
-            n, oldest = conn.execute(sa.select(sa.func.count(), sa.func.min(outbox.c.created_at))
-                                     .where(outbox.c.published_at.is_(None))).one()
+            n, oldest = conn.execute(q).one()
             return int(n), oldest
 
     # -- consumer side ----------------------------------------------------------------

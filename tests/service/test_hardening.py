@@ -166,6 +166,45 @@ def test_failed_auth_is_throttled_per_address(make_running):
     assert c.get("/v1/stats", headers=auth("tok-alpha-ro")).status_code == 200
 
 
+# -- 6: no tenant's names or figures reach another ------------------------------------------
+def _two_tenants(app):
+    c = app.client
+    for i in range(3):
+        assert c.post("/v1/memories", json={"vector": vec(i)}, headers=auth("tok-alpha-rw")).status_code == 201
+    assert c.post("/v1/memories", json={"vector": vec(9)}, headers=auth("tok-beta-rw")).status_code == 201
+
+
+def test_metrics_carry_no_tenant_names_by_default(make_running):
+    app = make_running(tokens=TOKENS)
+    _two_tenants(app)
+    text = app.client.get("/metrics").get_data(as_text=True)
+    assert "alpha" not in text and "beta" not in text
+    assert "memory_index_rows 4.0" in text
+    labelled = make_running(tokens=TOKENS, metrics_namespaces=True)
+    _two_tenants(labelled)
+    text = labelled.client.get("/metrics").get_data(as_text=True)
+    assert 'memory_index_rows{namespace="alpha"} 3.0' in text
+
+
+def test_metrics_can_be_protected(make_running):
+    app = make_running(tokens=TOKENS, metrics_token="scrape-secret-1")
+    c = app.client
+    r = c.get("/metrics")
+    assert r.status_code == 401 and r.mimetype == "application/problem+json"
+    assert c.get("/metrics", headers=auth("tok-alpha-admin")).status_code == 401
+    assert c.get("/metrics", headers=auth("scrape-secret-1")).status_code == 200
+
+
+def test_stats_and_readyz_report_only_the_tenants_own(make_running):
+    app = make_running(tokens=TOKENS)
+    _two_tenants(app)
+    beta = app.client.get("/v1/stats", headers=auth("tok-beta-rw")).get_json()
+    assert beta["outbox_pending"] == 1 and beta["memories"] == 1 and beta["indexed"] == 1
+    alpha = app.client.get("/v1/stats", headers=auth("tok-alpha-ro")).get_json()
+    assert alpha["outbox_pending"] == 3 and alpha["memories"] == 3
+    assert app.client.get("/readyz").get_json() == {"status": "ready"}
+
+
 # -- 7: strict types; the document allows exactly what the service accepts ------------------
 @pytest.mark.parametrize("path, body", [
     ("/v1/memories", {"vector": vec(1), "importance": True}),
