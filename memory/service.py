@@ -85,6 +85,9 @@ class MemoryService:
         self._stop = threading.Event()
         self._follower: threading.Thread | None = None
         self.follow_errors = 0
+        self._access: dict[tuple[str, str], list] = {}  # (namespace, id) -> [reads, last read]
+        self._access_lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self, follow: bool = True) -> None:
@@ -95,11 +98,21 @@ class MemoryService:
             self._follower = threading.Thread(target=self._follow_loop, name="memory-follower",
                                               daemon=True)
             self._follower.start()
+            if self.settings.access_flush_s > 0:
+                self._flusher = threading.Thread(target=self._flush_loop, name="memory-access",
+                                                 daemon=True)
+                self._flusher.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._follower is not None:
-            self._follower.join(timeout=5)
+        for thread in (self._follower, self._flusher):
+            if thread is not None:
+                thread.join(timeout=5)
+        try:
+            self.flush_access()
+        except StoreUnavailable:
+            log.warning("access counts of %d memories not written: the database is unreachable",
+                        len(self._access))
 
     @property
     def loaded(self) -> bool:
@@ -157,6 +170,31 @@ class MemoryService:
         idx.engine.remove(list(ids))
         for i in ids:
             idx.catalog.pop(i, None)
+
+    # -- access tracking --------------------------------------------------------------
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.settings.access_flush_s):
+            try:
+                self.flush_access()
+            except Exception:  # kept for the next round (flush_access puts them back)
+                log.exception("writing access counts failed")
+
+    def flush_access(self) -> int:
+        """Write the reads counted since the last flush, all in one transaction."""
+        with self._access_lock:
+            pending, self._access = self._access, {}
+        if not pending:
+            return 0
+        try:
+            self.store.touch_many([(ns, mid, n, last) for (ns, mid), (n, last) in pending.items()])
+        except Exception:
+            with self._access_lock:  # merge back: reads counted meanwhile add to them
+                for key, (n, last) in pending.items():
+                    now = self._access.setdefault(key, [0, last])
+                    now[0] += n
+                    now[1] = max(now[1], last)
+            raise
+        return len(pending)
 
     # -- following the change log -----------------------------------------------------
     def _follow_loop(self) -> None:
@@ -323,8 +361,13 @@ class MemoryService:
             raise NotFound(f"memory {memory_id!r} not found")
         if touch:
             now = time.time()
-            self.store.touch(namespace, memory_id, now)
-            row.access_count += 1
+            if self.settings.access_flush_s > 0:
+                # counted here, written by flush_access in one transaction for many reads
+                with self._access_lock:
+                    pending = self._access.setdefault((namespace, memory_id), [0, now])
+                    pending[0] += 1
+                    pending[1] = now
+                    row.access_count += pending[0]
             row.last_access = now
             idx = self._indexes.get(namespace)
             if idx is not None and memory_id in idx.engine:

@@ -262,11 +262,18 @@ class Store:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
             yield Tx(conn, self.dialect)
 
-    def touch(self, namespace: str, memory_id: str, now: float) -> None:
+    def touch_many(self, reads: Sequence[tuple[str, str, int, float]]) -> None:
+        """Add counted reads, (namespace, id, reads, last read), in one transaction."""
+        if not reads:
+            return
+        stmt = memories.update().where(
+            memories.c.namespace == sa.bindparam("ns"), memories.c.id == sa.bindparam("mid")).values(
+            last_access=sa.func.max(sa.func.coalesce(memories.c.last_access, 0.0), sa.bindparam("last"))
+            if self.dialect == "sqlite" else
+            sa.func.greatest(sa.func.coalesce(memories.c.last_access, 0.0), sa.bindparam("last")),
+            access_count=memories.c.access_count + sa.bindparam("n"))
         with translate_errors(), self.engine.begin() as conn:
-            conn.execute(memories.update().where(
-                memories.c.namespace == namespace, memories.c.id == memory_id).values(
-                last_access=now, access_count=memories.c.access_count + 1))
+            conn.execute(stmt, [{"ns": ns, "mid": mid, "n": n, "last": last} for ns, mid, n, last in reads])
 
     # -- reads ------------------------------------------------------------------------
     def get(self, namespace: str, memory_id: str, *, include_deleted: bool = False) -> MemoryRow | None:

@@ -205,6 +205,41 @@ def test_stats_and_readyz_report_only_the_tenants_own(make_running):
     assert app.client.get("/readyz").get_json() == {"status": "ready"}
 
 
+# -- 8: reads do not write ------------------------------------------------------------------
+def _count_transactions(store):
+    import sqlalchemy as sa
+    seen = []
+    for eng in {store.engine, store.write_engine}:
+        sa.event.listen(eng, "commit", lambda conn: seen.append(1))
+    return seen
+
+
+def test_get_writes_no_transaction_per_read(make_running):
+    app = make_running(tokens=TOKENS)
+    c = app.client
+    assert c.put("/v1/memories/r", json={"vector": vec(1)}, headers=auth("tok-alpha-rw")).status_code == 201
+    commits = _count_transactions(app.store)
+    counts = [c.get("/v1/memories/r", headers=auth("tok-alpha-ro")).get_json()["access_count"]
+              for _ in range(5)]
+    assert counts == [1, 2, 3, 4, 5]  # still counted, and served
+    assert commits == []  # but nothing written per read
+    assert app.store.get("alpha", "r").access_count == 0
+    assert app.service.flush_access() == 1
+    assert len(commits) == 1  # one transaction for every read since the last flush
+    row = app.store.get("alpha", "r")
+    assert row.access_count == 5 and row.last_access is not None
+    assert c.get("/v1/memories/r", headers=auth("tok-alpha-ro")).get_json()["access_count"] == 6
+
+
+def test_access_tracking_can_be_switched_off(make_running):
+    app = make_running(access_flush_s=0)
+    c = app.client
+    assert c.put("/v1/memories/r", json={"vector": vec(1)}).status_code == 201
+    commits = _count_transactions(app.store)
+    assert c.get("/v1/memories/r").get_json()["access_count"] == 0
+    assert app.service.flush_access() == 0 and commits == []
+
+
 # -- 7: strict types; the document allows exactly what the service accepts ------------------
 @pytest.mark.parametrize("path, body", [
     ("/v1/memories", {"vector": vec(1), "importance": True}),
