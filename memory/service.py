@@ -262,7 +262,11 @@ class MemoryService:
         """
         ids = [it.id for it in items if it.id]
         if len(ids) != len(set(ids)):
-            raise RequestInvalid("duplicate id in the request")
+            if not upsert:
+                raise RequestInvalid("duplicate id in the request")
+            # an upsert of one id twice stores the later item, as two PUTs in order would
+            last = {it.id: n for n, it in enumerate(items) if it.id}
+            items = [it for n, it in enumerate(items) if not it.id or last[it.id] == n]
         if not items:
             return []
         # the engine's own vector check, before anything commits

@@ -78,7 +78,14 @@ def create_app(settings: Settings, service) -> Flask:
             resp.headers["Access-Control-Allow-Origin"] = origin
             resp.headers["Vary"] = "Origin"
             resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, X-Request-ID"
-            resp.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE"
+            # the methods this path has (as Allow says), not a fixed list
+            adapter = current_app.create_url_adapter(request)
+            try:
+                methods = sorted(adapter.allowed_methods())
+            except Exception:  # no route: nothing to allow
+                methods = []
+            if methods:
+                resp.headers["Access-Control-Allow-Methods"] = ", ".join(methods)
         return resp
 
     return app

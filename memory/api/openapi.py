@@ -10,25 +10,62 @@ from memory.config import Settings
 _REF = "#/components/schemas/{model}"
 
 
-def _schema(model: type[BaseModel], components: dict, mode: str) -> dict:
+def _schema(model: type[BaseModel], components: dict, mode: str, inputs: set | None = None) -> dict:
     sch = model.model_json_schema(ref_template=_REF, mode=mode, by_alias=True)
     for name, sub in sch.pop("$defs", {}).items():
         components.setdefault(name, sub)
+        if inputs is not None:
+            inputs.add(name)
     components.setdefault(model.__name__, sch)
+    if inputs is not None:
+        inputs.add(model.__name__)
     return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _without_null(schema):
+    """Request bodies never take null (schemas._Strict refuses it): drop the null branch
+    pydantic writes for an optional field, so the document says what the service does."""
+    if isinstance(schema, dict):
+        alts = schema.get("anyOf")
+        if alts is not None:
+            alts = [a for a in alts if a != {"type": "null"}]
+            if len(alts) == 1:
+                del schema["anyOf"]
+                extra = {k: v for k, v in alts[0].items() if k not in schema}
+                schema.update(extra)
+            else:
+                schema["anyOf"] = alts
+        if schema.get("default", 0) is None:
+            del schema["default"]
+        for v in schema.values():
+            _without_null(v)
+    elif isinstance(schema, list):
+        for v in schema:
+            _without_null(v)
+    return schema
+
+
+def b64_pattern(dim: int) -> str:
+    """Exactly the base64 text of `dim` float32 values: length and padding included."""
+    n = dim * 4
+    full, rest = divmod(n, 3)
+    tail = {0: "", 1: "[A-Za-z0-9+/]{2}==", 2: "[A-Za-z0-9+/]{3}="}[rest]
+    return f"^[A-Za-z0-9+/]{{{4 * full}}}{tail}$"
 
 
 def document(settings: Settings) -> dict:
     comps: dict = {}
-    inp = lambda m: _schema(m, comps, "validation")  # noqa: E731
+    inputs: set[str] = set()
+    inp = lambda m: _schema(m, comps, "validation", inputs)  # noqa: E731
     out = lambda m: _schema(m, comps, "serialization")  # noqa: E731
     problem = {"application/problem+json": {"schema": out(s.Problem)}}
-    retry_after = {"Retry-After": {"description": "Seconds to wait before retrying",
+    retry_after = {"Retry-After": {"description": "Seconds to wait before retrying", "required": True,
                                    "schema": {"type": "integer", "minimum": 1}}}
 
     def errs(*codes):
         text = {400: "Invalid request", 401: "Missing or invalid token", 403: "Scope missing",
-                404: "Not found", 409: "Id already exists", 413: "Body too large",
+                404: "Not found", 405: "The id 'bulk' names the bulk resource (POST only)",
+                409: "Id already exists", 413: "Body too large",
                 415: "Not application/json", 429: "Rate limited", 503: "Store unavailable"}
         out = {str(c): {"description": text[c], "content": problem} for c in codes}
         for c in {429, 503} & set(codes):  # only these two say when to come back
@@ -38,22 +75,32 @@ def document(settings: Settings) -> dict:
     def body(m):
         return {"required": True, "content": {"application/json": {"schema": inp(m)}}}
 
-    def ok(code, m, desc="OK"):
-        return {str(code): {"description": desc, "content": {"application/json": {"schema": out(m)}}}}
+    def ok(code, m, desc="OK", headers=None):
+        answer = {"description": desc, "content": {"application/json": {"schema": out(m)}}}
+        if headers:
+            answer["headers"] = headers
+        return {str(code): answer}
 
-    common = (400, 401, 403, 413, 415, 429, 503)
-    read_common = (401, 403, 429, 503)
-    mid = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    auth = (401, 403, 429) if settings.auth_enabled else (429,)
+    common = (400, 413, 415, 503, *auth)
+    read_common = (503, *auth)
+    reserved = {"not": {"enum": list(s.RESERVED_IDS)}}  # /v1/memories/bulk is its own resource
+    any_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", **reserved},
+              "description": "A memory id; one that no memory can have is simply not found"}
+    put_id = {"name": "id", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": s.ID_PATTERN, **reserved}}
+    link_type = {"name": "type", "in": "query", "schema": {"type": "string", "pattern": s.LINK_TYPE_PATTERN}}
+    location = {"Location": {"description": "The memory's URL", "required": True, "schema": {"type": "string"}}}
     sec = [{"bearer": []}] if settings.auth_enabled else []
     paths = {
         "/v1/memories": {
             "post": {"operationId": "createMemory", "summary": "Store one memory",
                      "requestBody": body(s.MemoryIn),
-                     "responses": {**ok(201, s.Memory, "Stored"), **errs(*common, 409)}},
+                     "responses": {**ok(201, s.Memory, "Stored", location), **errs(*common, 409)}},
             "delete": {"operationId": "deleteMemoriesByType",
                        "summary": "Delete every memory of one type in one transaction (admin)",
                        "parameters": [{"name": "memory_type", "in": "query", "required": True,
-                                       "schema": {"enum": ["episodic", "semantic"]}}],
+                                       "schema": {"type": "string", "enum": ["episodic", "semantic"]}}],
                        "responses": {**ok(200, s.DeletedOut), **errs(400, *read_common)}},
         },
         "/v1/memories/bulk": {
@@ -62,21 +109,20 @@ def document(settings: Settings) -> dict:
                      "requestBody": body(s.BulkIn),
                      "responses": {**ok(201, s.BulkOut, "Stored"), **errs(*common)}}},
         "/v1/memories/{id}": {
-            "get": {"operationId": "getMemory", "parameters": [mid, {
+            "get": {"operationId": "getMemory", "parameters": [any_id, {
                         "name": "include_vector", "in": "query", "schema": {"type": "boolean"}}],
-                    "responses": {**ok(200, s.Memory), **errs(404, *read_common)}},
+                    "responses": {**ok(200, s.Memory), **errs(400, 404, 405, *read_common)}},
             "put": {"operationId": "putMemory", "summary": "Create or replace",
-                    "parameters": [mid], "requestBody": body(s.MemoryIn),
+                    "parameters": [put_id], "requestBody": body(s.MemoryPut),
                     "responses": {**ok(200, s.Memory, "Replaced"), **ok(201, s.Memory, "Created"),
-                                  **errs(*common)}},
-            "delete": {"operationId": "deleteMemory", "parameters": [mid],
+                                  **errs(405, *common)}},
+            "delete": {"operationId": "deleteMemory", "parameters": [any_id],
                        "responses": {"204": {"description": "Deleted (also when already deleted)"},
-                                     **errs(*read_common)}},
+                                     **errs(405, *read_common)}},
         },
         "/v1/memories/{id}/links": {
-            "get": {"operationId": "listLinks", "parameters": [mid, {
-                        "name": "type", "in": "query", "schema": {"type": "string"}}],
-                    "responses": {**ok(200, s.LinksOut), **errs(404, *read_common)}}},
+            "get": {"operationId": "listLinks", "parameters": [any_id, link_type],
+                    "responses": {**ok(200, s.LinksOut), **errs(400, 404, *read_common)}}},
         "/v1/recall": {
             "post": {"operationId": "recall", "requestBody": body(s.RecallIn),
                      "responses": {**ok(200, s.RecallOut), **errs(*common)}}},
@@ -88,42 +134,56 @@ def document(settings: Settings) -> dict:
                      "responses": {**ok(201, s.Link, "Linked"), **errs(*common, 404)}}},
         "/v1/paths": {
             "get": {"operationId": "shortestPath", "summary": "Weighted shortest path",
-                    "parameters": [{"name": n, "in": "query", "required": n != "type",
-                                    "schema": {"type": "string"}} for n in ("from", "to", "type")],
+                    "parameters": [{"name": n, "in": "query", "required": True,
+                                    "schema": {"type": "string", "pattern": s.ID_PATTERN}}
+                                   for n in ("from", "to")] + [link_type],
                     "responses": {**ok(200, s.PathOut), **errs(400, 404, *read_common)}}},
         "/v1/stats": {"get": {"operationId": "stats",
-                              "responses": {"200": {"description": "Counts, index and outbox state",
-                                                    "content": {"application/json": {"schema": {"type": "object"}}}},
+                              "responses": {**ok(200, s.StatsOut, "The namespace's counts, index and outbox"),
                                             **errs(*read_common)}}},
         "/healthz": {"get": {"operationId": "healthz", "security": [],
-                             "responses": {"200": {"description": "Process up",
-                                                   "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+                             "responses": ok(200, s.Status, "Process up")}},
         "/readyz": {"get": {"operationId": "readyz", "security": [],
-                            "responses": {"200": {"description": "Ready",
-                                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                            "responses": {**ok(200, s.Status, "Ready"),
                                           "503": {"description": "Not ready", "content": problem,
                                                   "headers": retry_after}}}},
         "/metrics": {"get": {"operationId": "metrics", "security": [],
                              "responses": {"200": {"description": "Prometheus text format",
-                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                           **({"401": {"description": "Metrics token missing or wrong",
+                                                       "content": problem}} if settings.metrics_token else {})}}},
+        "/openapi.json": {"get": {"operationId": "openapi", "security": [],
+                                  "responses": {"200": {"description": "This document",
+                                                        "content": {"application/json": {"schema": {"type": "object"}}}}}}},
     }
-    # the vector length is a deployment setting: state it where the schema is
-    b64_len = 4 * ((settings.dim * 4 + 2) // 3)
-    for name in ("MemoryIn", "RecallIn", "QueryIn"):
-        props = comps.get(name, {}).get("properties", {})
-        for alt in props.get("vector", {}).get("anyOf", []):
-            if alt.get("type") == "array":
-                alt["minItems"] = alt["maxItems"] = settings.dim
-        for alt in props.get("vector_b64", {}).get("anyOf", []):
-            if alt.get("type") == "string":
-                alt["minLength"] = alt["maxLength"] = b64_len
+    if settings.metrics_token:
+        paths["/metrics"]["get"]["security"] = [{"metrics": []}]
+    for name in inputs:
+        _without_null(comps[name])
+    # exactly one of vector, vector_b64 and text, wherever a vector is taken
+    one_of = [{"required": ["vector"]}, {"required": ["vector_b64"]}, {"required": ["text"]}]
+    for name in ("MemoryIn", "MemoryPut", "RecallIn", "QueryIn"):
+        props = comps[name]["properties"]
+        comps[name]["oneOf"] = one_of
+        # the vector length is a deployment setting: state it where the schema is
+        props["vector"].update(minItems=settings.dim, maxItems=settings.dim,
+                               **{"not": {"items": {"const": 0}}})
+        props["vector_b64"].update(pattern=b64_pattern(settings.dim))
+        props["vector_b64"].pop("maxLength", None)
+    comps["BulkIn"]["properties"]["items"]["maxItems"] = settings.bulk_max_items
+    comps["BatchRecallIn"]["properties"]["queries"]["maxItems"] = settings.batch_max_queries
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "SomaStack memory service", "version": "1",
-                 "description": "Long-term memory for agents. Errors are application/problem+json."},
+                 "description": "Long-term memory for agents. Errors are application/problem+json. "
+                                "Two rules are beyond JSON Schema and answered 400: the texts of one "
+                                f"request hold at most {settings.max_text_chars} characters together, "
+                                "and a vector_b64 must decode to finite float32 values, not all zero."},
         "paths": paths,
         "components": {"schemas": comps,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                           **({"metrics": {"type": "http", "scheme": "bearer"}}
+                                              if settings.metrics_token else {})}},
         "security": sec,
     }
     return doc

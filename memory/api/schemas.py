@@ -12,10 +12,21 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"  # matched in full (fullmatch), never with `$` alone
-MemoryId = Annotated[str, Field(pattern=ID_PATTERN, description="1-128 chars: letters, digits, . _ : -")]
+RESERVED_IDS = ("bulk",)  # /v1/memories/bulk is a resource of its own
+
+
+def _not_reserved(value: str) -> str:
+    if value in RESERVED_IDS:
+        raise ValueError(f"{value!r} is a reserved id")
+    return value
+
+
+MemoryId = Annotated[str, Field(pattern=ID_PATTERN, description="1-128 chars: letters, digits, . _ : -; not 'bulk'",
+                                json_schema_extra={"not": {"enum": list(RESERVED_IDS)}}),
+                     AfterValidator(_not_reserved)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 LINK_TYPE_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
 
@@ -59,6 +70,12 @@ def _strict_json(value: dict) -> dict:
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_strict_json)]
+
+def _whole(value):
+    # JSON Schema's integer includes 2.0 (a number with no fraction); booleans and strings
+    # stay refused by the strict int that follows
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
 
 EpochSeconds = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=EPOCH_MAX)]
 Rfc3339 = Annotated[str, Field(strict=True, pattern=RFC3339, json_schema_extra={"format": "date-time"}),
@@ -114,13 +131,17 @@ class _VectorOrText(_Strict):
         return self
 
 
-class MemoryIn(_VectorOrText):
+class MemoryPut(_VectorOrText):
+    """PUT's body: the path names the memory, so the body has no id."""
     payload: JsonObject = Field(default_factory=dict)
     memory_type: MemoryType = "episodic"
     importance: Finite = Field(1.0, description="Raw importance on any scale; normalised once")
     coordinate: list[Finite] | None = Field(None, max_length=64)
-    id: MemoryId | None = None
     created_at: Timestamp | None = Field(None, description="Epoch seconds or RFC 3339; default now")
+
+
+class MemoryIn(MemoryPut):
+    id: MemoryId | None = Field(None, description="Default: a new random id")
 
 
 class BulkIn(_Strict):
@@ -139,7 +160,7 @@ class Filters(_Strict):
 
 class _RecallOptions(_Strict):
     """What a recall and a batch of recalls both take: one definition keeps them alike."""
-    k: Annotated[int, Field(ge=1, le=1000)] = 10
+    k: Annotated[int, Field(strict=True, ge=1, le=1000), BeforeValidator(_whole)] = 10
     memory_type: MemoryType | None = None
     filters: Filters | None = None
     exact: bool = False

@@ -9,6 +9,7 @@ import re
 import numpy as np
 from flask import Blueprint, Response, current_app, g, json, request
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.routing import BaseConverter
 
 from memory.api import schemas as s
 from memory.api.auth import require
@@ -16,6 +17,18 @@ from memory.errors import NotFound, RequestInvalid
 from memory.service import MemoryService, NewMemory
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
+
+
+class MemoryIdConverter(BaseConverter):
+    """A path segment naming a memory; never `bulk`, which is the bulk resource's own path,
+    so /v1/memories/bulk has only POST (and OPTIONS says so). `bulk` is a reserved id."""
+    regex = r"(?!bulk$)[^/]+"
+
+
+@bp.record_once
+def _converters(state) -> None:
+    state.app.url_map.converters["mid"] = MemoryIdConverter
+
 _ID = re.compile(s.ID_PATTERN)  # always fullmatch: `$` would let a final newline through
 _F32_MAX = float(np.finfo(np.float32).max)
 
@@ -155,20 +168,17 @@ def create_memory():
     return resp
 
 
-@bp.put("/memories/<memory_id>")
+@bp.put("/memories/<mid:memory_id>")
 @require("write")
 def put_memory(memory_id: str):
-    item = _body(s.MemoryIn)
     if not _ID.fullmatch(memory_id):
         raise RequestInvalid("the id in the path must be 1-128 chars of letters, digits, . _ : -")
-    if item.id is not None and item.id != memory_id:
-        raise RequestInvalid("the body's id differs from the path's id")
-    item.id = memory_id
+    item = s.MemoryIn.model_construct(**dict(_body(s.MemoryPut)), id=memory_id)  # validated as MemoryPut
     [(row, created)] = _svc().write(g.principal.namespace, _new([item]), upsert=True)
     return _json(memory_json(row), 201 if created else 200)
 
 
-@bp.get("/memories/<memory_id>")
+@bp.get("/memories/<mid:memory_id>")
 @require("read")
 def get_memory(memory_id: str):
     _valid_id(memory_id)
@@ -176,7 +186,7 @@ def get_memory(memory_id: str):
     return _json(memory_json(_svc().get(g.principal.namespace, memory_id), include))
 
 
-@bp.delete("/memories/<memory_id>")
+@bp.delete("/memories/<mid:memory_id>")
 @require("write")
 def delete_memory(memory_id: str):
     # an id that cannot exist is already gone: 204 like any absent id, without the store
@@ -215,6 +225,9 @@ def _recall(query_items, k, memory_type, filters, exact, explain):
         payload_filter = filters.payload or None
         if filters.created_at is not None:
             created_range = (s.epoch(filters.created_at.gte), s.epoch(filters.created_at.lte))
+            gte, lte = created_range
+            if gte is not None and lte is not None and gte > lte:
+                return [[] for _ in query_items]  # an empty range matches nothing (not an error)
     results = svc.recall(g.principal.namespace, queries, k, memory_type=memory_type,
                          payload_filter=payload_filter, created_range=created_range, exact=exact)
     cfg = svc.settings
@@ -265,7 +278,7 @@ def create_link():
     return _json(_link_json(link), 201)
 
 
-@bp.get("/memories/<memory_id>/links")
+@bp.get("/memories/<mid:memory_id>/links")
 @require("read")
 def list_links(memory_id: str):
     _valid_id(memory_id)

@@ -78,8 +78,12 @@ def test_bulk_is_all_or_nothing(sqlite_app):
     assert r.status_code == 400 and "item 5" in r.get_json()["detail"]
     assert c.get("/v1/memories/b0").status_code == 404
     assert sqlite_app.store.outbox_lag()[0] == 0
-    dup = [{"vector": vec(1), "id": "d"}, {"vector": vec(2), "id": "d"}]
-    assert c.post("/v1/memories/bulk", json={"items": dup}).status_code == 400
+    # one id twice in a bulk (an upsert): the later item is stored, as two PUTs would
+    dup = [{"vector": vec(1), "id": "d", "payload": {"n": 1}}, {"vector": vec(2), "id": "e"},
+           {"vector": vec(3), "id": "d", "payload": {"n": 2}}]
+    r = c.post("/v1/memories/bulk", json={"items": dup})
+    assert r.status_code == 201 and r.get_json() == {"count": 2, "ids": ["e", "d"]}
+    assert c.get("/v1/memories/d").get_json()["payload"] == {"n": 2}
 
 
 def test_bulk_limit(make_running):

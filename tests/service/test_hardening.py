@@ -306,3 +306,59 @@ def test_text_without_word_characters_is_embedded(sqlite_app):
     for text in ("!!!", " ", "\x1c"):
         r = sqlite_app.client.post("/v1/memories", json={"text": text})
         assert r.status_code == 201, (text, r.get_data(as_text=True))
+
+
+def test_options_and_cors_advertise_only_the_routes_methods(make_running):
+    app = make_running(cors_origins=("https://agent.example",))
+    c = app.client
+    doc = c.get("/openapi.json").get_json()
+    for path, ops in doc["paths"].items():
+        concrete = path.replace("{id}", "some-id")
+        r = c.options(concrete, headers={"Origin": "https://agent.example"})
+        allowed = {m.strip().lower() for m in r.headers["Allow"].split(",")} - {"head", "options"}
+        assert allowed == set(ops), path
+        cors = {m.strip().lower() for m in r.headers["Access-Control-Allow-Methods"].split(",")}
+        assert cors - {"head", "options"} == set(ops), path
+    # 'bulk' is the bulk resource, never a memory id
+    assert c.get("/v1/memories/bulk").status_code == 405
+    assert c.put("/v1/memories/bulk", json={"text": "x"}).status_code == 405
+    assert c.post("/v1/memories", json={"text": "x", "id": "bulk"}).status_code == 400
+
+
+def test_bulk_maximum_is_reachable_under_the_body_limit():
+    from memory.config import Settings, min_bulk_item_bytes
+    from memory.errors import ConfigError
+    defaults = Settings()
+    defaults.validate()
+    assert defaults.bulk_max_items * min_bulk_item_bytes(defaults.dim) < defaults.max_body_bytes
+    with pytest.raises(ConfigError, match="cannot be reached"):
+        Settings(bulk_max_items=10_000).validate()
+
+
+def test_bulk_of_the_maximum_size_is_accepted(make_running):
+    import base64
+
+    import numpy as np
+    app = make_running(bulk_max_items=300, max_body_bytes=300 * min_item(DIM) + 16)
+    items = [{"vector_b64": base64.b64encode(np.asarray(vec(i), "<f4").tobytes()).decode()}
+             for i in range(300)]
+    body = json.dumps({"items": items}, separators=(",", ":"))
+    assert len(body) <= app.settings.max_body_bytes
+    r = app.client.post("/v1/memories/bulk", data=body, content_type="application/json")
+    assert r.status_code == 201 and r.get_json()["count"] == 300
+
+
+def min_item(dim):
+    from memory.config import min_bulk_item_bytes
+    return min_bulk_item_bytes(dim)
+
+
+def test_text_per_request_is_bounded(make_running):
+    app = make_running(max_text_chars=1000)
+    c = app.client
+    r = c.post("/v1/recall/batch", json={"queries": [{"text": "x" * 400}] * 3})
+    assert r.status_code == 400 and "at most 1000 characters" in r.get_json()["detail"]
+    r = c.post("/v1/memories/bulk", json={"items": [{"text": "y" * 600}, {"text": "z" * 600}]})
+    assert r.status_code == 400
+    _nothing_stored(app)
+    assert c.post("/v1/recall/batch", json={"queries": [{"text": "x" * 500}] * 2}).status_code == 200
