@@ -50,7 +50,7 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     bulk_max_items: int = 2_000      # reachable under max_body_bytes with vector_b64 (validate)
     batch_max_queries: int = 100
-    max_text_chars: int = 200_000     # text embedded for one request, all items/queries together
+    max_text_chars: int = 50_000      # text embedded for one request, all items/queries together
     rate_limit: str = "6000/minute"
     auth_fail_limit: str = "60/minute"   # per client address, for requests that fail authentication
     cors_origins: tuple[str, ...] = ()
@@ -270,7 +270,7 @@ FIELDS = {
                       "service refuses to start (JSON arrays take about 4x the bytes).",
     "BATCH_MAX_QUERIES": "Most queries in one batch recall (default 100).",
     "MAX_TEXT_CHARS": "Most characters of `text` embedded for one request, all its items or "
-                      "queries together (default 200000); the bound on embedding work per request.",
+                      "queries together (default 50000); the bound on embedding work per request.",
     "RATE_LIMIT": "Per-token limit over all routes, flask-limiter syntax (default `6000/minute`); "
                   "the key is the authenticated token (a hash), without tokens the client address.",
     "AUTH_FAIL_LIMIT": "Limit of requests that fail authentication, per client address "

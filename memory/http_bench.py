@@ -53,7 +53,9 @@ class Server:
         env = {**os.environ, "SOMA_MEMORY_DATABASE_URL": database_url, "SOMA_MEMORY_PORT": str(self.port),
                "SOMA_MEMORY_DIM": str(dim), "SOMA_MEMORY_THREADS": str(threads),
                "SOMA_MEMORY_RATE_LIMIT": "10000000/minute", "SOMA_MEMORY_LOG_LEVEL": "WARNING",
-               "SOMA_MEMORY_MAX_BODY_BYTES": str(64 * 1024 * 1024)}
+               "SOMA_MEMORY_MAX_BODY_BYTES": str(64 * 1024 * 1024),
+               # the 64 MB body takes far more than the default 2000 items (see --batch)
+               "SOMA_MEMORY_BULK_MAX_ITEMS": "10000"}
         self.log = tempfile.NamedTemporaryFile(prefix="memory-bench-", suffix=".log", delete=False).name
         self.proc = sh.Command(sys.executable)("-m", "memory", "serve", _env=env, _bg=True,
                                                _bg_exc=False, _out=self.log, _err_to_out=True)

@@ -170,6 +170,7 @@ def document(settings: Settings) -> dict:
                                **{"not": {"items": {"const": 0}}})
         props["vector_b64"].update(pattern=b64_pattern(settings.dim))
         props["vector_b64"].pop("maxLength", None)
+        props["text"]["maxLength"] = min(s.TEXT_MAX_CHARS, settings.max_text_chars)
     comps["BulkIn"]["properties"]["items"]["maxItems"] = settings.bulk_max_items
     comps["BatchRecallIn"]["properties"]["queries"]["maxItems"] = settings.batch_max_queries
     doc = {
