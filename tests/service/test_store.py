@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from memory import runtime
 from memory.config import Settings
+from memory.engine.errors import InvalidVector
 from memory.errors import NotMigrated, RequestInvalid, StoreError
 from memory.service import NewMemory
 from memory.store import Store
@@ -64,9 +65,13 @@ def test_write_is_one_transaction_with_its_event(make_running, pg_url):
     ce = json.loads(events[0].event)
     assert ce["specversion"] == "1.0" and ce["subject"] == "m1" and ce["data"]["payload"] == {"a": 1}
 
-    # a failing batch (duplicate id) leaves neither rows nor events
+    # a failing batch (a zero vector after a good one) leaves neither rows nor events;
+    # (a duplicate id in an upsert is no failure: the later item is stored)
+    zero = NewMemory(vector=np.zeros(DIM, np.float32), model="client", id="zero")
+    with pytest.raises(InvalidVector, match="zero vector"):
+        svc.write("ns", [_item(2), zero], upsert=True)
     with pytest.raises(RequestInvalid, match="duplicate id"):
-        svc.write("ns", [_item(2), _item(2)], upsert=True)
+        svc.write("ns", [_item(2), _item(2)], upsert=False)
     with app.store.engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from memories")).scalar() == 1
         assert conn.execute(sa.text("select count(*) from outbox")).scalar() == 1
