@@ -31,11 +31,12 @@ from schemathesis import GenerationMode
 
 from memory import runtime
 from memory.api import create_app
-from memory.config import Settings
+from memory.config import Settings, Token
 
 DIM = 4
-# per operation and mode: the module runs in about a minute; raise it for a longer hunt
-EXAMPLES = int(os.environ.get("SOMA_FUZZ_EXAMPLES", "30"))
+# per operation, mode and deployment: the module runs in about 2 minutes; raise it for a
+# longer hunt (150 found nothing more)
+EXAMPLES = int(os.environ.get("SOMA_FUZZ_EXAMPLES", "20"))
 
 
 def _walk(value):
@@ -65,23 +66,31 @@ def _beyond_schema(body, max_text_chars: int) -> bool:
     return texts > max_text_chars
 
 
-@pytest.fixture(scope="module")
-def api_schema(tmp_path_factory):
-    cfg = Settings(data_dir=str(tmp_path_factory.mktemp("soma-fuzz-")), dim=DIM,
-                   rate_limit="100000/minute")
+ADMIN = "fuzz-admin-token"  # a token with every scope: the fuzzer reaches every operation
+
+
+@pytest.fixture(scope="module", params=["open", "tokens"])
+def api(request, tmp_path_factory):
+    """The embedded default (no tokens), and a deployment with tokens (the document then
+    declares bearer security and 401/403; schemathesis also re-sends without the token)."""
+    tokens = {ADMIN: Token("fuzz", frozenset({"admin"}))} if request.param == "tokens" else {}
+    cfg = Settings(data_dir=str(tmp_path_factory.mktemp("soma-fuzz-")), dim=DIM, tokens=tokens,
+                   rate_limit="100000/minute", auth_fail_limit="100000/minute")
     svc = runtime.build_service(cfg, follow=False)
     app = create_app(cfg, svc)
     client = app.test_client()
+    headers = {"Authorization": f"Bearer {ADMIN}"} if tokens else {}
     for i, name in enumerate(["a", "b", "c"]):  # something for GETs and links to find
-        client.put(f"/v1/memories/{name}", json={"vector": [1.0 + i, 0.5, 0.25, 0.0]})
-    yield schemathesis.openapi.from_wsgi("/openapi.json", app)
+        client.put(f"/v1/memories/{name}", json={"vector": [1.0 + i, 0.5, 0.25, 0.0]}, headers=headers)
+    yield schemathesis.openapi.from_wsgi("/openapi.json", app), headers
     svc.stop()
     svc.store.close()
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
                          ids=["valid", "invalid"])
-def test_responses_match_the_document(api_schema, mode):
+def test_responses_match_the_document(api, mode):
+    api_schema, headers = api
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 14
     seen: dict[int, int] = {}
@@ -94,9 +103,9 @@ def test_responses_match_the_document(api_schema, mode):
         def run(case):
             if mode is GenerationMode.POSITIVE:
                 assume(not _beyond_schema(case.body, Settings.max_text_chars))
-            response = case.call()
+            response = case.call(headers=headers)
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
-            case.validate_response(response)
+            case.validate_response(response, headers=headers)
         try:
             run()
         except Unsatisfiable:  # no invalid request exists (no parameters, or any string goes)
