@@ -6,6 +6,7 @@ the relay flushes, the consumer leaves its group); a refusal is one line on stde
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -15,8 +16,22 @@ from memory.errors import ConfigError, MemoryServiceError
 COMMANDS = ("serve", "migrate", "relay", "consume", "mcp")
 
 
-def _interrupt(*_) -> None:
-    # waitress and the MCP servers stop on KeyboardInterrupt; SIGTERM gets the same clean exit
+GRACE_S = 15.0
+
+
+def _interrupt(signum, _frame) -> None:
+    """waitress and the MCP servers stop on KeyboardInterrupt; SIGTERM gets the same exit.
+
+    A KeyboardInterrupt raised while numba is inside a ctypes callback (compiling at start)
+    is printed and dropped by ctypes, so a watchdog ends the process if it is still there
+    after GRACE_S seconds."""
+    def hard_exit():
+        print(f"memory: still running {GRACE_S:g} s after signal {signum}; exiting", file=sys.stderr)
+        os._exit(128 + signum)
+
+    watchdog = threading.Timer(GRACE_S, hard_exit)
+    watchdog.daemon = True  # a clean exit does not wait for it
+    watchdog.start()
     raise KeyboardInterrupt
 
 
