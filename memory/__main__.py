@@ -14,17 +14,19 @@ import threading
 from memory.errors import ConfigError, MemoryServiceError
 
 COMMANDS = ("serve", "migrate", "relay", "consume", "mcp")
-
-
-GRACE_S = 15.0
+GRACE_S = 15.0  # after a stop signal, at most this long before the process is ended hard
 
 
 def _interrupt(signum, _frame) -> None:
     """waitress and the MCP servers stop on KeyboardInterrupt; SIGTERM gets the same exit.
 
-    A KeyboardInterrupt raised while numba is inside a ctypes callback (compiling at start)
-    is printed and dropped by ctypes, so a watchdog ends the process if it is still there
-    after GRACE_S seconds."""
+    Only the first signal counts (`inv` forwards a terminal's Ctrl-C that the child may
+    also get). A KeyboardInterrupt raised while numba is inside a ctypes callback (compiling
+    at start) is printed and dropped by ctypes, so a watchdog ends the process if it is
+    still there after GRACE_S seconds."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+
     def hard_exit():
         print(f"memory: still running {GRACE_S:g} s after signal {signum}; exiting", file=sys.stderr)
         os._exit(128 + signum)
@@ -33,6 +35,11 @@ def _interrupt(signum, _frame) -> None:
     watchdog.daemon = True  # a clean exit does not wait for it
     watchdog.start()
     raise KeyboardInterrupt
+
+
+def _interrupt_on_signals() -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -75,7 +82,7 @@ def main(argv: list[str]) -> int:
         settings = Settings.from_env()
         configure(settings.log_level)
         if cmd == "serve":
-            signal.signal(signal.SIGTERM, _interrupt)
+            _interrupt_on_signals()
             runtime.serve(settings)
         elif cmd == "migrate":
             store = runtime.open_store(settings, migrate_embedded=False)
@@ -84,7 +91,7 @@ def main(argv: list[str]) -> int:
             _events(cmd, settings)
         else:
             from memory.mcp.__main__ import main as mcp_main
-            signal.signal(signal.SIGTERM, _interrupt)
+            _interrupt_on_signals()
             return mcp_main(argv[1:], settings)
     except MemoryServiceError as exc:
         print(f"memory: {exc}", file=sys.stderr)
