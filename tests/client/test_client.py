@@ -215,3 +215,17 @@ def test_no_listener_is_a_connect_error_after_retries():
         with pytest.raises(ConnectFailed, match="cannot connect"):
             memory.health()
     assert len(rec) == 3
+
+
+def test_fields_a_newer_service_adds_reach_the_caller():
+    """What lets the content and listing fields of issue 9 arrive before the client names them."""
+    row = {"id": "m1", "namespace": "alpha", "memory_type": "episodic", "payload": {}, "importance": 1.0,
+           "embedding_model": "hash-v1-32", "dim": 32, "created_at": "2026-01-01T00:00:00Z",
+           "updated_at": "2026-01-01T00:00:00Z", "text": "the stored content"}
+    memory = Memory.model_validate(row)
+    assert memory.text == "the stored content"
+    assert memory.model_dump(exclude_none=True)["text"] == "the stored content"
+    hit = Hit.model_validate({"id": "m1", "score": 0.5, "similarity": 0.5, "importance": 1.0, "decay": 1.0,
+                              "memory_type": "episodic", "created_at": "2026-01-01T00:00:00Z",
+                              "text": "the stored content", "lists": {"vector": 1, "keyword": 3}})
+    assert hit.lists == {"vector": 1, "keyword": 3}
