@@ -7,13 +7,14 @@ sub-collection named after the file; a task marked `default=True` answers to the
 collection name (`inv reset`). Shared plumbing lives in `tasks/core/` and holds no tasks.
 """
 
-import importlib
 import pathlib
 
-from invoke import Collection, Task
+from invoke import Collection
 
 _HERE = pathlib.Path(__file__).resolve().parent
 __path__ = [str(_HERE / "tasks")]
+
+from tasks.core import extras  # noqa: E402 - needs __path__ above
 
 
 def _collection() -> Collection:
@@ -21,9 +22,11 @@ def _collection() -> Collection:
     for path in sorted((_HERE / "tasks").glob("*.py")):
         if path.stem.startswith("_"):
             continue
-        module = importlib.import_module(f"tasks.{path.stem}")
-        if any(isinstance(v, Task) for v in vars(module).values()):
-            ns.add_collection(Collection.from_module(module, name=path.stem.replace("_", "-")))
+        # without the `ops` extra an operations module cannot import: it is listed anyway,
+        # each task saying what to install (tasks/core/extras.py)
+        coll = extras.load(f"tasks.{path.stem}", path, path.stem.replace("_", "-"))
+        if coll is not None:
+            ns.add_collection(coll)
     ns.configure({"run": {"echo": False}})
     return ns
 

@@ -47,6 +47,7 @@ class Settings:
     relay_in_process: bool = True
     consumer_group: str = "memory-consumer"
     consumer_max_attempts: int = 5
+    broker_wait_s: float = 60.0       # relay/consume wait this long for an absent broker at start
     max_body_bytes: int = 5 * 1024 * 1024
     bulk_max_items: int = 2_000      # reachable under max_body_bytes with vector_b64 (validate)
     batch_max_queries: int = 100
@@ -130,6 +131,8 @@ class Settings:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         if not (math.isfinite(self.access_flush_s) and self.access_flush_s >= 0):
             raise ConfigError(f"{PREFIX}ACCESS_FLUSH_S must be >= 0 (0 = do not write accesses)")
+        if not 0 < self.broker_wait_s < math.inf:
+            raise ConfigError(f"{PREFIX}BROKER_WAIT_S must be a positive number of seconds")
         if not self.half_life_s > 0:
             raise ConfigError(f"{PREFIX}HALF_LIFE_S must be > 0 (inf disables decay)")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
@@ -264,6 +267,8 @@ FIELDS = {
     "RELAY_IN_PROCESS": "Run the outbox relay inside `serve` when a broker is set (default true).",
     "CONSUMER_GROUP": "Consumer group of `inv memory.consume` (default `memory-consumer`).",
     "CONSUMER_MAX_ATTEMPTS": "Attempts before a message goes to `<topic>.dlq` (default 5).",
+    "BROKER_WAIT_S": "How long `relay` and `consume` wait for an absent broker at start, with "
+                     "backoff and one log line per attempt, before exiting 1 (default 60).",
     "MAX_BODY_BYTES": "Request body limit; above it 413 (default 5242880).",
     "BULK_MAX_ITEMS": "Most items in one bulk store (default 2000). It must be reachable: that "
                       "many `vector_b64` items of DIM must fit in MAX_BODY_BYTES, else the "

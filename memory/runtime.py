@@ -41,7 +41,11 @@ def open_store(settings: Settings, *, migrate_embedded: bool = True) -> Store:
 
 
 def build_service(settings: Settings, *, follow: bool = True, store: Store | None = None) -> MemoryService:
+    from memory.engine.jit import warm_up
     store = store or open_store(settings)
+    # before the index loads and /readyz can say ready: the first recall finds the kernels
+    # compiled (from the disk cache after the first start) instead of compiling them
+    warm_up(engine_factory(settings))
     svc = MemoryService(settings, store, make_embedder(settings.embedder, settings.dim),
                         engine_factory(settings), normaliser_factory())
     svc.start(follow=follow)

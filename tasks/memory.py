@@ -1,4 +1,4 @@
-"""Memory service tasks: the engine benchmark (serve, migrate and relay tasks join here).
+"""Memory service tasks: serve, migrate, relay, consume, mcp and the benchmarks.
 
 Every task runs its work as a child process through `sh` with an argument list, so thread
 counts and environment are set before numpy loads and nothing goes through a shell.
@@ -7,6 +7,7 @@ counts and environment are set before numpy loads and nothing goes through a she
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import sh
@@ -71,11 +72,44 @@ def _service_env(overrides: dict[str, str | None]) -> dict[str, str]:
     return env
 
 
-def _run_service(command: str, **overrides) -> None:
+def _exit_code(proc) -> int:
+    """The child's exit code; killed by signal N: 128 + N, as a shell reports it."""
     try:
-        sh.Command(sys.executable)(*service_argv(command), _env=_service_env(overrides), _fg=True)
-    except sh.ErrorReturnCode as exc:  # the child already printed its one-line error
-        raise Exit(code=exc.exit_code) from None
+        proc.wait()
+    except sh.ErrorReturnCode as exc:  # SignalException included (negative exit_code)
+        return exc.exit_code if exc.exit_code >= 0 else 128 - exc.exit_code
+    return 0
+
+
+def _fd_or_none(stream):
+    # the child inherits our descriptors (no copying thread, so MCP over stdio passes
+    # straight through); a replaced stream (pytest capture) falls back to sh's own pipes
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return stream
+
+
+def _run_service(command: str, *args: str, **overrides) -> None:
+    """Run `python -m memory <command>` as a child; SIGINT and SIGTERM to this process are
+    forwarded to it, and the task exits with the child's code (through invoke's Exit)."""
+    proc = sh.Command(sys.executable)(*service_argv(command), *args, _env=_service_env(overrides),
+                                      _in=_fd_or_none(sys.stdin), _out=_fd_or_none(sys.stdout) or sys.stdout,
+                                      _err=_fd_or_none(sys.stderr) or sys.stderr, _bg=True, _bg_exc=False)
+
+    def forward(signum, _frame):
+        if proc.is_alive():
+            proc.signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = _exit_code(proc)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code:
+        raise Exit(code=code)
 
 
 @task(help={"host": "listen address (default 127.0.0.1)", "port": "listen port (default 9595)",
@@ -102,6 +136,19 @@ def relay(c, bootstrap=None, topic=None):
 def consume(c, bootstrap=None, topic=None, group=None):
     """Apply events once by id into memory_events; poison messages go to <topic>.dlq."""
     _run_service("consume", kafka_bootstrap=bootstrap, topic=topic, consumer_group=group)
+
+
+@task(help={"transport": "stdio (default) or http (streamable HTTP)",
+            "host": "HTTP listen address (default 127.0.0.1)", "port": "HTTP listen port (default 9596)",
+            "url": "a running memory service to call (default: build it in-process from SOMA_MEMORY_*)"})
+def mcp(c, transport="stdio", host=None, port=None, url=None):
+    """Serve the MCP tools remember, recall and forget (stdio or streamable HTTP).
+    The stdio token comes from SOMA_MEMORY_MCP_TOKEN, never an option."""
+    args = ["--transport", transport]
+    for flag, value in (("--host", host), ("--port", port)):
+        if value:
+            args += [flag, str(value)]
+    _run_service("mcp", *args, mcp_url=url)
 
 
 def http_bench_argv(*, sizes: str, queries: int, dim: int, k: int, seed: int, json_path: str | None,

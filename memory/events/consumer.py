@@ -14,7 +14,7 @@ from typing import Callable
 
 import tenacity
 
-from memory.errors import StoreUnavailable
+from memory.errors import EventError, StoreUnavailable
 from memory.events import cloudevents
 
 log = logging.getLogger("memory.consumer")
@@ -49,18 +49,31 @@ class EventConsumer:
             raise PoisonMessage(str(exc)) from None
         return self._retrying(self.apply, event)
 
-    def _dead_letter(self, msg, error: Exception, attempts: int) -> None:
+    def _dead_letter(self, msg, error: Exception, attempts: int) -> bool:
+        """Send the message to <topic>.dlq; False when the broker did not confirm it."""
         headers = [("error", str(error)[:500].encode()), ("attempts", str(attempts).encode()),
                    ("source-topic", msg.topic().encode()),
                    ("source-offset", str(msg.offset()).encode())]
-        self.dlq_producer.produce(f"{msg.topic()}.dlq", key=msg.key(), value=msg.value(), headers=headers)
-        if self.dlq_producer.flush(10) != 0:
-            raise RuntimeError("dead-letter topic unreachable; not committing the offset")
+        try:
+            self.dlq_producer.produce(f"{msg.topic()}.dlq", key=msg.key(), value=msg.value(), headers=headers)
+            if self.dlq_producer.flush(10) != 0:
+                return False
+        except Exception as exc:  # noqa: BLE001 - a full queue or a producer error: hold the offset
+            log.warning("dead-letter produce failed: %s", exc)
+            return False
         self.dead_lettered += 1
         log.error("dead-lettered offset %s of %s after %d attempt(s): %s",
                   msg.offset(), msg.topic(), attempts, error)
+        return True
 
     def process(self, msg, stop: threading.Event | None = None) -> None:
+        """Apply or dead-letter one message, then commit its offset; neither, no commit.
+
+        Only "already applied" (apply returns False) counts as done without applying; any
+        exception is retried and then dead-lettered. A store outage holds the offset
+        (not the message's fault), and so does a dead-letter topic that does not confirm.
+        """
+        error, attempts = None, 0
         while True:
             try:
                 if self._handle(msg.value()):
@@ -70,14 +83,24 @@ class EventConsumer:
                 break
             except StoreUnavailable as exc:
                 log.warning("store unavailable, holding offset %s: %s", msg.offset(), exc)
-                if stop is not None and stop.wait(1.0):
+                if stop is None:
+                    raise  # a caller without a stop event decides when to try again
+                if stop.wait(1.0):
                     return
             except PoisonMessage as exc:
-                self._dead_letter(msg, exc, 1)
+                error, attempts = exc, 1
                 break
-            except Exception as exc:  # failed max_attempts times
-                self._dead_letter(msg, exc, self.max_attempts)
+            except Exception as exc:  # noqa: BLE001 - failed max_attempts times, whatever it was
+                error, attempts = exc, self.max_attempts
                 break
+        if error is not None:
+            while not self._dead_letter(msg, error, attempts):
+                log.warning("dead-letter topic unreachable, holding offset %s of %s",
+                            msg.offset(), msg.topic())
+                if stop is None:
+                    raise EventError("dead-letter topic unreachable; the offset is not committed")
+                if stop.wait(1.0):
+                    return  # not committed: the message is delivered again after a restart
         self.consumer.commit(message=msg, asynchronous=False)
 
     def run_once(self, timeout: float = 1.0, stop: threading.Event | None = None) -> int:

@@ -18,7 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from memory.errors import StoreError, StoreUnavailable
+from memory.errors import EventError, StoreError, StoreUnavailable
 from memory.store import migrate
 from memory.store.schema import links, memories, memory_events, outbox, processed_events
 
@@ -374,27 +374,44 @@ class Store:
 
     # -- consumer side ----------------------------------------------------------------
     def apply_event(self, consumer: str, event: dict) -> bool:
-        """Record one consumed event once. False when this consumer already applied it."""
+        """Record one consumed event once. False only when this consumer already applied it.
+
+        Every other failure raises, so the consumer retries and then dead-letters the event
+        instead of committing its offset as if applied: StoreUnavailable for an outage (the
+        consumer holds the offset), EventError for anything the database refused (a value
+        too long, a constraint, a trigger). A unique-key error is "already applied" only
+        when this consumer's processed row is there afterwards: a concurrent consumer of the
+        same group won the insert race.
+        """
         try:
             with translate_errors(), self.write_engine.begin() as conn:
-                done = conn.execute(sa.select(processed_events.c.event_id).where(
-                    processed_events.c.consumer == consumer,
-                    processed_events.c.event_id == event["id"])).first()
-                if done:
+                if self._processed(conn, consumer, event["id"]):
                     return False
                 now = time.time()
                 conn.execute(processed_events.insert().values(
                     consumer=consumer, event_id=event["id"], processed_at=now))
-                conn.execute(memory_events.insert().values(
-                    event_id=event["id"], type=event["type"],
-                    namespace=event.get("namespace", ""), memory_id=event.get("subject", ""),
-                    data=json.dumps(event.get("data")), received_at=now))
+                # another consumer group may have logged it into this database already
+                logged = conn.execute(sa.select(memory_events.c.event_id).where(
+                    memory_events.c.event_id == event["id"])).first()
+                if not logged:
+                    conn.execute(memory_events.insert().values(
+                        event_id=event["id"], type=event["type"],
+                        namespace=event.get("namespace", ""), memory_id=event.get("subject", ""),
+                        data=json.dumps(event.get("data")), received_at=now))
                 return True
+        except StoreUnavailable:
+            raise
         except StoreError as exc:
-            if isinstance(exc, StoreUnavailable):
-                raise
-            # a concurrent consumer won the insert race: the event is applied once already
-            return False
+            with translate_errors(), self.engine.connect() as conn:
+                if self._processed(conn, consumer, event["id"]):
+                    return False
+            raise EventError(f"event {str(event['id'])[:80]!r} not applied: {exc}") from exc
+
+    @staticmethod
+    def _processed(conn: sa.Connection, consumer: str, event_id: str) -> bool:
+        return conn.execute(sa.select(processed_events.c.event_id).where(
+            processed_events.c.consumer == consumer,
+            processed_events.c.event_id == event_id)).first() is not None
 
     def consumed(self) -> list[tuple[str, str, str]]:
         with translate_errors(), self.engine.connect() as conn:
