@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def _start_server(env: dict, port: int, log: str):
     proc = sh.Command(sys.executable)("-m", "memory", "serve", _env=env, _bg=True, _bg_exc=False,
                                       _out=log, _err_to_out=True)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # a first start compiles the kernels before it is ready
     while time.monotonic() < deadline:
         try:
             if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
