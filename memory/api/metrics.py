@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import math
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
+from limits import parse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily
 
@@ -67,11 +69,38 @@ def register(app: Flask, service) -> CollectorRegistry:
     @app.get("/metrics")
     def metrics():
         if settings.metrics_token:
+            # /metrics is outside the API's per-identity buckets (a scraper must not eat a
+            # tenant's limit), so failed guesses of its token count here, per client address,
+            # under the same AUTH_FAIL_LIMIT as the API's failed authentications
+            fails = _FailedScrapes(settings.auth_fail_limit)
+            if not fails.allowed():
+                return problem(429, "Too Many Requests", "too many failed /metrics authentications",
+                               retry_after=fails.retry_after())
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                     token.strip().encode(), settings.metrics_token.encode()):
+                fails.count()
                 return problem(401, "Unauthorized", "/metrics needs the metrics bearer token",
                                headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     return registry
+
+
+class _FailedScrapes:
+    """Failed /metrics authentications of this client address, in the app's limiter storage."""
+
+    def __init__(self, limit: str):
+        self._item = parse(limit)
+        self._limiter = current_app.extensions["memory_limiter"].limiter
+        self._key = ("metrics-auth-fail", request.remote_addr or "local")
+
+    def allowed(self) -> bool:
+        return self._limiter.test(self._item, *self._key)
+
+    def count(self) -> None:
+        self._limiter.hit(self._item, *self._key)
+
+    def retry_after(self) -> int:
+        reset_at = self._limiter.get_window_stats(self._item, *self._key).reset_time
+        return max(1, math.ceil(reset_at - time.time()))

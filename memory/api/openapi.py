@@ -151,7 +151,11 @@ def document(settings: Settings) -> dict:
                              "responses": {"200": {"description": "Prometheus text format",
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}},
                                            **({"401": {"description": "Metrics token missing or wrong",
-                                                       "content": problem}} if settings.metrics_token else {})}}},
+                                                       "content": problem},
+                                               "429": {"description": "Too many failed authentications "
+                                                                      "from this address (AUTH_FAIL_LIMIT)",
+                                                       "content": problem, "headers": retry_after}}
+                                              if settings.metrics_token else {})}}},
         "/openapi.json": {"get": {"operationId": "openapi", "security": [],
                                   "responses": {"200": {"description": "This document",
                                                         "content": {"application/json": {"schema": {"type": "object"}}}}}}},
