@@ -309,6 +309,9 @@ def _image(spec: Any, default_registry: str = "docker.io") -> str | None:
     repo = spec.get("repository")
     if not repo or not spec.get("tag"):
         return None
+    first = repo.split("/")[0]
+    if not spec.get("registry") and ("." in first or ":" in first):
+        return f"{repo}:{spec['tag']}"  # the repository already names its registry (quay.io/...)
     registry = spec.get("registry") or default_registry
     return f"{registry}/{repo}:{spec['tag']}"
 
@@ -319,20 +322,29 @@ def images(values: Mapping) -> list[str]:
     pg = values.get("postgres", {})
     if pg.get("enabled"):
         found += [_image(pg.get("postgresql", {}).get("image")), _image(pg.get("pgpool", {}).get("image"))]
-    for alias in ("redis", "kafka"):
-        sub = values.get(alias, {})
-        if sub.get("enabled"):
-            found.append(_image(sub.get("image")))
+    redis = values.get("redis", {})
+    if redis.get("enabled"):
+        found.append(_image(redis.get("image")))
+        if redis.get("architecture") == "replication" and (redis.get("sentinel") or {}).get("enabled"):
+            found.append(_image(redis["sentinel"].get("image")))
+    kafka = values.get("kafka", {})
+    if kafka.get("enabled"):
+        found.append(_image(kafka.get("image")))
     vault = values.get("vault", {})
     if vault.get("enabled"):
         found.append(_image(vault.get("server", {}).get("image")))
     opa = values.get("opa", {})
-    if opa.get("enabled") and opa.get("image") and opa.get("imageTag"):
-        found.append(f"docker.io/{opa['image']}:{opa['imageTag']}")
+    if opa.get("enabled"):
+        found.append(_image(opa.get("image")))
+        if (opa.get("mgmt") or {}).get("enabled", True):
+            found.append(_image((opa.get("mgmt") or {}).get("image")))
     prom = values.get("prometheus", {})
     if prom.get("enabled"):
         found.append(_image(prom.get("server", {}).get("image")))
     graf = values.get("grafana", {})
     if graf.get("enabled"):
         found.append(_image(graf.get("image")))
+    eso = values.get("external-secrets", {})
+    if eso.get("enabled"):
+        found.append(_image(eso.get("image")))
     return [i for i in found if i]

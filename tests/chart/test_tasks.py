@@ -69,7 +69,7 @@ def test_images_match_the_preload_list(ctx, capsys):
     chart_tasks.images_task(ctx, mode="dev")
     printed = capsys.readouterr().out.split()
     assert sorted(printed) == sorted(ctx.config.soma.images)
-    assert len(printed) == len(set(printed)) == 8
+    assert len(printed) == len(set(printed)) == 10
 
 
 def test_images_of_a_mode_follow_its_enabled_services(merged):
