@@ -36,6 +36,7 @@ import yaml
 
 from tasks.core.config import DNS_LABEL, REPO_ROOT, check_mode
 from tasks.core.errors import ChartError, LintError, ManifestError, RenderError, ValuesError
+from tasks.core import upstream
 from tasks.core.values import merge_values, read_values_file
 
 CHART_DIR = REPO_ROOT / "infra" / "helm" / "soma-infra"
@@ -348,3 +349,36 @@ def images(values: Mapping) -> list[str]:
     if eso.get("enabled"):
         found.append(_image(eso.get("image")))
     return [i for i in found if i]
+
+
+def dependencies(chart_dir=None) -> list[dict]:
+    """Chart.yaml's dependencies, each with its values key (the alias, else the name)."""
+    with helm.Chart.load(str(_chart_dir(chart_dir))) as chart:
+        deps = chart.metadata.get("dependencies") or []
+    return [{**d, "key": d.get("alias") or d["name"]} for d in deps]
+
+
+def subchart_value_problems(mode: str, chart_dir=None, root=None) -> tuple[dict[str, list[str]], list[str]]:
+    """Check what the merged values set under each alias against that subchart version's
+    own values.yaml and values.schema.json (tasks/core/upstream.py).
+
+    Returns ({alias: [problem, ...]} for aliases with problems, [folders not found]).
+    """
+    values = merged_values(mode, chart_dir)
+    problems: dict[str, list[str]] = {}
+    missing: list[str] = []
+    for dep in dependencies(chart_dir):
+        folder = upstream.chart_folder(dep["name"], str(dep["version"]), root)
+        if folder is None:
+            missing.append(f"charts/{dep['name']}-{dep['version']}")
+            continue
+        defaults, schema = upstream.load_defaults(folder)
+        ours = values.get(dep["key"]) or {}
+        found = [f"unknown key {k}" for k in upstream.unknown_keys(ours, defaults, schema,
+                                                                   upstream.commented_keys(folder))]
+        if schema is not None:
+            settings = {k: v for k, v in ours.items() if k not in upstream.HELM_KEYS}
+            found += upstream.schema_violations(merge_values(defaults, settings), schema)
+        if found:
+            problems[dep["key"]] = found
+    return problems, missing

@@ -122,6 +122,6 @@ def unknown_keys(ours: Mapping, defaults: Mapping, schema: Mapping | None = None
 
 def schema_violations(values: Mapping, schema: Mapping) -> list[str]:
     """'dotted.path: message' for each place the subchart's own schema refuses the values."""
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)(schema)
     return sorted(f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}"
                   for e in validator.iter_errors(values))
