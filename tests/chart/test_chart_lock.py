@@ -83,3 +83,27 @@ def test_digest_is_what_helm_dependency_update_writes(k8s_clients, chart_copy, t
     assert written["digest"] == ours["digest"] == chartlock.digest(
         chartlock.requirements(chart_copy), written["dependencies"])
     assert written["dependencies"] == ours["dependencies"]
+
+
+def test_chart_lock_task_checks_and_rewrites(chart_copy, capsys):
+    from invoke import Config, Context, Exit
+
+    from tasks import chart as chart_tasks
+    from tasks.core.config import REPO_ROOT
+
+    config = Config(project_location=str(REPO_ROOT))
+    config.load_project()
+    ctx = Context(config)
+    chart_tasks.lock_task(ctx, chart=str(chart_copy), check=True)
+    text = (chart_copy / "Chart.yaml").read_text().replace("version: 2.9.0", "version: 2.8.0")
+    (chart_copy / "Chart.yaml").write_text(text)
+    before = (chart_copy / "Chart.lock").read_text()
+    with pytest.raises(Exit, match="out of sync"):
+        chart_tasks.lock_task(ctx, chart=str(chart_copy), check=True)
+    assert (chart_copy / "Chart.lock").read_text() == before  # --check writes nothing
+    chart_tasks.lock_task(ctx, chart=str(chart_copy))
+    assert chartlock.lock_problem(chart_copy) is None
+    lock = yaml.safe_load((chart_copy / "Chart.lock").read_text())
+    assert {"name": "external-secrets", "repository": "https://charts.external-secrets.io",
+            "version": "2.8.0"} in lock["dependencies"]
+    assert "Chart.lock written" in capsys.readouterr().out
