@@ -36,6 +36,14 @@ HELM_KEYS = frozenset({"enabled", "global"})
 # The naming convention of `helm create`: every pinned chart's _helpers.tpl reads these even
 # where its values.yaml leaves them out (vault, opa-kube-mgmt, prometheus, grafana).
 NAME_KEYS = frozenset({"fullnameOverride", "nameOverride"})
+# Charts hand a `*securityContext*` map to the pod or container whole (toYaml / omit
+# "enabled"), so any field of Kubernetes' PodSecurityContext or SecurityContext is read there,
+# whether or not upstream's defaults list it.
+SECURITY_CONTEXT_FIELDS = frozenset({
+    "allowPrivilegeEscalation", "appArmorProfile", "capabilities", "fsGroup", "fsGroupChangePolicy",
+    "privileged", "procMount", "readOnlyRootFilesystem", "runAsGroup", "runAsNonRoot", "runAsUser",
+    "seLinuxChangePolicy", "seLinuxOptions", "seccompProfile", "supplementalGroups",
+    "supplementalGroupsPolicy", "sysctls", "windowsOptions"})
 # `  # storageClass: "-"`: an option upstream documents as a commented-out key.
 COMMENTED_KEY = re.compile(r"^\s*#\s*([A-Za-z0-9_.-]+):")
 
@@ -96,6 +104,13 @@ def _schema_node(schema: Mapping | None, path: tuple) -> Mapping | None:
 def _known(path: tuple, defaults: Any, schema: Mapping | None, commented: frozenset[str]) -> bool:
     if len(path) == 1 and path[0] in NAME_KEYS:
         return True
+    for depth, key in enumerate(path[:-1]):
+        holder = str(key).lower()
+        inside = path[depth + 1]
+        if (holder.endswith("securitycontext") or (depth and str(path[depth - 1]).lower() == "securitycontext"
+                                                   and holder in ("pod", "container"))) \
+                and inside in SECURITY_CONTEXT_FIELDS:
+            return _known(path[:depth + 1], defaults, schema, commented)
     node = defaults
     for depth, key in enumerate(path):
         if isinstance(node, Mapping):

@@ -68,3 +68,15 @@ def test_commented_out_upstream_options_count_as_known(tmp_path):
     assert upstream.unknown_keys(ours, defaults, schema, commented) == ["server.persistence.sizee"]
     assert upstream.chart_folder("demo", "1.0.0", tmp_path) == folder
     assert upstream.chart_folder("demo", "2.0.0", tmp_path) is None
+
+
+def test_security_context_maps_take_kubernetes_fields_only(tmp_path):
+    folder = tmp_path / "charts" / "demo-1.0.0"
+    folder.mkdir(parents=True)
+    (folder / "values.yaml").write_text("server:\n  securityContext:\n    runAsUser: 1000\n"
+                                        "  statefulSet:\n    securityContext:\n      pod: {}\n      container:\n        runAsUser: 100\n")
+    defaults, _ = upstream.load_defaults(folder)
+    ours = {"server": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRot": True}}}
+    assert upstream.unknown_keys(ours, defaults) == ["server.securityContext.runAsNonRot"]
+    vault_like = {"server": {"statefulSet": {"securityContext": {"container": {"privileged": False}}}}}
+    assert upstream.unknown_keys(vault_like, defaults) == []
