@@ -44,6 +44,25 @@ class Helm:
     def argv_dependency_build(self, chart: pathlib.Path) -> list[str]:
         return [self.binary, "dependency", "build", str(chart)]
 
+    def argv_repo_list(self) -> list[str]:
+        return [self.binary, "repo", "list", "-o", "json"]
+
+    def argv_repo_add(self, name: str, url: str) -> list[str]:
+        return [self.binary, "repo", "add", name, url, "--force-update"]
+
+    def repo_urls(self) -> set[str]:
+        """URLs of the chart repositories helm knows (`dependency build` needs each added).
+        helm exits 1 with "no repositories to show" when none is configured."""
+        done = self.runner.run(self.argv_repo_list(), timeout=60, check=False)
+        if not done.ok:
+            if "no repositories" in (done.stderr + done.stdout):
+                return set()
+            raise OpsError(f"helm repo list failed: {(done.stderr or done.stdout).strip()[:200]}")
+        try:
+            return {r["url"].rstrip("/") for r in json.loads(done.stdout or "[]")}
+        except (ValueError, TypeError, KeyError) as exc:
+            raise OpsError(f"helm repo list printed no JSON list ({exc})") from None
+
     def argv_upgrade_install(self, release: str, chart: pathlib.Path, namespace: str,
                              values: Sequence[pathlib.Path], timeout_s: int,
                              rollback_on_failure: bool = False) -> list[str]:
