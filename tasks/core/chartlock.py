@@ -96,9 +96,9 @@ def read_lock(chart_dir: pathlib.Path):
 def lock_problem(chart_dir: pathlib.Path) -> str | None:
     """Why helm would refuse to build from the lock (None when it would take it)."""
     lock = read_lock(chart_dir)
-    if lock is None:
-        return f"no {LOCK}: run `inv chart.lock` and commit it"
     reqs = requirements(chart_dir)
+    if lock is None:
+        return f"no {LOCK}: run `inv chart.lock` and commit it" if reqs else None
     locked = [dict(d) for d in lock.get("dependencies") or []]
     if lock.get("digest") != digest(reqs, locked):
         return f"{LOCK} is out of sync with Chart.yaml: run `inv chart.lock` and commit it"

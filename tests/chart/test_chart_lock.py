@@ -107,3 +107,8 @@ def test_chart_lock_task_checks_and_rewrites(chart_copy, capsys):
     assert {"name": "external-secrets", "repository": "https://charts.external-secrets.io",
             "version": "2.8.0"} in lock["dependencies"]
     assert "Chart.lock written" in capsys.readouterr().out
+
+
+def test_a_chart_without_dependencies_needs_no_lock(tmp_path):
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: plain\nversion: 1.0.0\n")
+    assert chartlock.lock_problem(tmp_path) is None and chartlock.to_fetch(tmp_path) == []
