@@ -187,12 +187,9 @@ def deploy_steps(s, tools: Tools) -> list[Step]:
         missing = [str(cfg.rel(p)) for p in cfg.values_files if not p.is_file()]
         if missing:
             raise OpsError(f"values file(s) missing for mode {cfg.mode}: {', '.join(missing)}")
-        problem = chartlock.lock_problem(cfg.chart_dir)
-        unfetched = chartlock.to_fetch(cfg.chart_dir) if not problem else []
-        if problem or unfetched:  # helm's own error for a missing subchart names no remedy
-            raise OpsError(problem or "dependency tarballs missing from "
-                           f"{cfg.rel(cfg.chart_dir)}/charts: {', '.join(d.tarball for d in unfetched)}; "
-                           f"run `helm dependency build {cfg.rel(cfg.chart_dir)}`")
+        problem = chartlock.lock_problem(cfg.chart_dir)  # Chart.yaml may change after preflight
+        if problem:
+            raise OpsError(problem)
         s.runner.run(upgrade, timeout=cfg.timeouts["helm"] + 60)
         return f"release {cfg.release} installed or upgraded"
 

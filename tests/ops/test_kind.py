@@ -26,6 +26,7 @@ from tests.ops.conftest import RoutingRunner, make_console, make_context, output
 HELM_VERSION = ["helm", "version", "--template", "{{.Version}}"]
 KIND_VERSION = ["kind", "version"]
 GET_CLUSTERS = ["kind", "get", "clusters"]
+REPO_LIST = ["helm", "repo", "list", "-o", "json"]
 
 
 @pytest.fixture
@@ -66,6 +67,10 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
         ("kind", "delete", "cluster"): ("", "Deleting cluster \"soma\" ...\n", 0),
         ("kind", "create", "cluster"): ("", "Creating cluster \"soma\" ...\n", 0),
         ("kind", "load", "docker-image"): ("", "", 0),
+        # helm knows no repository yet; after the add it knows the one Chart.lock names.
+        ("helm", "repo", "list"): [("", "Error: no repositories to show\n", 1)] * 3
+        + [('[{"name": "soma-charts-example", "url": "https://charts.example"}]', "", 0)],
+        ("helm", "repo", "add"): ('"soma-charts-example" has been added\n', "", 0),
         ("helm", "dependency", "build"): ("Saving 1 charts\n", "", 0),
         ("helm", "upgrade", "--install"): ('Release "sharedinfra" has been upgraded.\n', "", 0),
         ("helm", "status"): (json.dumps(status), "", 0),
@@ -83,11 +88,14 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     assert recorder.calls == [
         HELM_VERSION,                                   # flag names depend on the major version
         GET_CLUSTERS, GET_CLUSTERS,                     # the preview
+        REPO_LIST,                                      # ... which asks helm for its repositories
         HELM_VERSION, KIND_VERSION,                     # preflight gates
         GET_CLUSTERS, ["kind", "delete", "cluster", "--name", "soma"],
         GET_CLUSTERS, ["kind", "create", "cluster", "--name", "soma", "--config",
                        str(chart.parent / "kind.yaml"), "--wait", "300s"],
         ["kind", "load", "docker-image", docker_daemon.image, "--name", "soma"],
+        REPO_LIST, REPO_LIST,                           # asked again at its turn, then in the action
+        ["helm", "repo", "add", "soma-charts-example", "https://charts.example", "--force-update"],
         ["helm", "dependency", "build", str(chart)],
         ["helm", "upgrade", "--install", "sharedinfra", str(chart), "-n", ns,
          "-f", str(chart / "values.yaml"), "-f", str(chart / "values-dev.yaml"),
@@ -98,7 +106,7 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     assert states == {
         "preflight": "done", "delete kind cluster soma": "done", "create kind cluster soma": "done",
         "pull 1 images (parallel 3)": "ok", "load images into the kind node": "done",
-        "helm dependency build": "done", f"ensure namespace {ns}": "done",
+        "helm repo add": "done", "helm dependency build": "done", f"ensure namespace {ns}": "done",
         "helm upgrade --install sharedinfra": "done", "readiness gate": "ok",
     }
     assert kube_cluster.get_json("namespace", ns)["metadata"]["name"] == ns  # really created
@@ -119,6 +127,7 @@ def test_helm4_flag_names_and_prod_timeouts(kube_cluster, docker_daemon, chart):
     ns = f"kind-h4-{uuid.uuid4().hex[:6]}"
     recorder = RecordingRunner(tools=("helm",), replies={
         ("helm", "version"): ("v4.1.0", "", 0),
+        ("helm", "repo", "list"): ('[{"name": "example", "url": "https://charts.example/"}]', "", 0),
         ("helm", "dependency", "build"): ("", "", 0),
         ("helm", "upgrade", "--install"): ("", "", 0),
         ("helm", "status"): ("{}", "", 0),
@@ -127,6 +136,7 @@ def test_helm4_flag_names_and_prod_timeouts(kube_cluster, docker_daemon, chart):
 
     run_kind(ctx, "deploy", mode="prod", runner=RoutingRunner(recorder), console=make_console())
 
+    assert not any(c[:3] == ["helm", "repo", "add"] for c in recorder.calls)  # already known
     upgrade = next(c for c in recorder.calls if c[:2] == ["helm", "upgrade"])
     assert upgrade == ["helm", "upgrade", "--install", "sharedinfra", str(chart), "-n", ns,
                        "-f", str(chart / "values.yaml"), "-f", str(chart / "values-prod.yaml"),
