@@ -105,14 +105,23 @@ def detect(runner, kubeconfig: str | None = None, context: str | None = None) ->
 
 
 # What `helm status` shows a person. The JSON form also carries `config` (the values, with
-# any passwords in them) and `manifest` (rendered Secrets), which must never reach the
-# evidence files that get committed.
-STATUS_KEYS = ("name", "namespace", "version", "info")
+# any passwords in them), `manifest` (rendered Secrets) and, from Helm 4, `info.resources`
+# (the live objects, Secrets included), none of which may reach the evidence files that get
+# committed: only these keys are kept, and resources by kind and name.
+STATUS_KEYS = ("name", "namespace", "version")
+INFO_KEYS = ("status", "description", "first_deployed", "last_deployed", "deleted")
 CHART_KEYS = ("name", "version", "appVersion")
 
 
 def status_summary(release: dict) -> dict:
     summary = {k: release[k] for k in STATUS_KEYS if k in release}
+    info = release.get("info") or {}
+    if info:
+        summary["info"] = {k: info[k] for k in INFO_KEYS if k in info}
+        resources = info.get("resources") or {}
+        if isinstance(resources, dict) and resources:
+            summary["resources"] = {kind: sorted((o.get("metadata") or {}).get("name", "?") for o in objs or [])
+                                    for kind, objs in sorted(resources.items())}
     meta = (release.get("chart") or {}).get("metadata") or {}
     if meta:
         summary["chart"] = {k: meta[k] for k in CHART_KEYS if k in meta}

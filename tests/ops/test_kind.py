@@ -56,7 +56,9 @@ def kind_context(chart: pathlib.Path, cluster, image: str, ns: str, dry: bool = 
 def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, chart, tmp_path):
     ns = f"kind-full-{uuid.uuid4().hex[:6]}"
     # `helm status -o json` prints the whole release: values and rendered Secrets included.
-    status = {"name": "sharedinfra", "version": 1, "info": {"status": "deployed"},
+    # Helm 4 adds info.resources: the live objects, Secret data included.
+    status = {"name": "sharedinfra", "version": 1, "info": {"status": "deployed", "resources": {
+                  "v1/Secret": [{"metadata": {"name": "sharedinfra-redis"}, "data": {"pw": "cmVzb3VyY2UtcHctNA=="}}]}},
               "chart": {"metadata": {"name": "soma-infra", "version": "0.3.1"}, "values": {"pw": "chart-pw-1"}},
               "config": {"redis": {"auth": {"password": "values-pw-2"}}},
               "manifest": "kind: Secret\ndata:\n  password: bWFuaWZlc3QtcHctMw==\n"}
@@ -114,9 +116,9 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     record = next((tmp_path / "sprint-1").glob("kind-full-*.json")).read_text()
     assert json.loads(record)["extra"]["helm_status"] == {
         "name": "sharedinfra", "version": 1, "info": {"status": "deployed"},
-        "chart": {"name": "soma-infra", "version": "0.3.1"}}
+        "resources": {"v1/Secret": ["sharedinfra-redis"]}, "chart": {"name": "soma-infra", "version": "0.3.1"}}
     evidence = record + next((tmp_path / "sprint-1").glob("kind-full-*.txt")).read_text()
-    for secret in ("chart-pw-1", "values-pw-2", "bWFuaWZlc3QtcHctMw=="):
+    for secret in ("chart-pw-1", "values-pw-2", "bWFuaWZlc3QtcHctMw==", "cmVzb3VyY2UtcHctNA=="):
         assert secret not in evidence  # the evidence gets committed: no values, no manifest
     kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
 
