@@ -58,14 +58,14 @@ def test_write_sprint1_evidence(kube_cluster, k8s_clients, monkeypatch, tmp_path
 
         # The committed chart: dependencies built, then helm's kubeVersion gate refuses 1.20.
         with pytest.raises(Exit) as refused:
-            run_kind(make_context(soma={**soma, "chart": str(gated)}), "deploy", mode="dev", evidence=True,
+            run_kind(make_context(soma={**soma, "chart": str(gated.relative_to(REPO_ROOT))}), "deploy", mode="dev", evidence=True,
                      console=make_console())
         assert "which is incompatible with Kubernetes v" in str(refused.value.message)
 
-        run_kind(make_context(soma={**soma, "chart": str(lowered)}), "deploy", mode="dev", evidence=True,
+        run_kind(make_context(soma={**soma, "chart": str(lowered.relative_to(REPO_ROOT))}), "deploy", mode="dev", evidence=True,
                  console=make_console())
         console = make_console()
-        rows = run_status(make_context(soma={**soma, "chart": str(lowered)}), console=console)
+        rows = run_status(make_context(soma={**soma, "chart": str(lowered.relative_to(REPO_ROOT))}), console=console)
     assert ("helm release sharedinfra", "ok") in [r[:2] for r in rows]
     (REPO_ROOT / "docs" / "sprints" / "sprint-1" / "kind-status-dev.txt").write_text(console.export_text())
     kubeconfig.unlink()
