@@ -109,7 +109,7 @@ def detect(runner, kubeconfig: str | None = None, context: str | None = None) ->
 # (the live objects, Secrets included), none of which may reach the evidence files that get
 # committed: only these keys are kept, and resources by kind and name.
 STATUS_KEYS = ("name", "namespace", "version")
-INFO_KEYS = ("status", "description", "first_deployed", "last_deployed", "deleted")
+INFO_KEYS = ("status", "description", "first_deployed", "last_deployed", "deleted", "notes")
 CHART_KEYS = ("name", "version", "appVersion")
 
 
