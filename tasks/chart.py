@@ -8,6 +8,9 @@ only read the configuration and format the results.
                                          Kubernetes schemas (1.30, strict), with the mode's
                                          services and with every dependency condition false
     inv chart.images --mode=X            the container images the values pin
+    inv chart.lock [--check]             write Chart.lock from Chart.yaml's pinned versions with
+                                         helm's digest (ruamel.yaml); --check only says whether
+                                         the committed lock is in sync
 
 Every failure is one line and a non-zero exit (2 for a bad mode or flag, 1 otherwise).
 """
@@ -20,6 +23,7 @@ from invoke import task
 from rich.console import Console
 from rich.table import Table
 
+from tasks.core import chartlock
 from tasks.core.chart import KUBE_VERSION, check_values, images, lint, render, validate_manifests, write_rendered
 from tasks.core.cli import exits
 from tasks.core.config import MODES, SomaConfig, check_mode, soma_config
@@ -101,3 +105,21 @@ def images_task(c, mode="", chart=""):
         values = check_values(cfg.mode, cfg.chart_dir)
     for image in images(values):
         print(image)
+
+
+@task(name="lock", help={"chart": "chart directory (default: soma.chart)",
+                         "check": "change nothing; fail when Chart.lock is out of sync with Chart.yaml"})
+def lock_task(c, chart="", check=False):
+    """Write Chart.lock for Chart.yaml's pinned dependencies, with the digest helm checks."""
+    with exits("chart"):
+        cfg = _config(c, chart=chart)
+        if check:
+            problem = chartlock.lock_problem(cfg.chart_dir)
+            if problem:
+                raise chartlock.ChartError(problem)
+            print(f"{cfg.rel(cfg.chart_dir)}/Chart.lock is in sync with Chart.yaml")
+            return
+        changed = chartlock.write_lock(cfg.chart_dir)
+        print(f"{cfg.rel(cfg.chart_dir)}/Chart.lock " + ("written" if changed else "unchanged"))
+        for dep in chartlock.to_fetch(cfg.chart_dir):
+            print(f"  to fetch: {dep.name} {dep.version} from {dep.repository}")

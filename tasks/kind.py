@@ -1,18 +1,25 @@
-"""`inv kind.create | kind.preload | kind.deploy | kind.full --mode=<mode>`.
+"""`inv kind.create | kind.preload | kind.deploy | kind.full | kind.delete | kind.status`.
 
 kind.full = preflight -> delete an existing cluster of that name -> create it from
 infra/kind/soma-kind.yaml -> preload images -> deploy the soma-infra chart -> readiness gate.
 
+- preflight: the tool gates, the config files and, for deploy and full, Chart.lock in sync
+           with Chart.yaml (helm refuses to build from a lock that is not), before anything
+           is deleted or created.
 - create:  `kind create cluster --name <cluster> --config <kind_config> --wait <t>s`; only when
            the cluster is absent, or always with --recreate (kind.full recreates).
 - preload: docker SDK pulls in parallel (bounded by soma.preload_parallel), skipping images
            the engine already has; then `kind load docker-image` for each image the node
            lacks; every image is timed (in the evidence record).
-- deploy:  `helm dependency build` when Chart.lock exists and a dependency tarball is
-           missing; the namespace (kubectl apply); `helm upgrade --install <release> <chart>
-           -n <ns> -f values.yaml -f values-<mode>.yaml --wait --timeout <t>s` unless the
-           stored release already matches; then our readiness gate, which names each pod
-           that is not ready and why; `helm status` goes into the evidence.
+- deploy:  `helm repo add` for each repository Chart.lock fetches from that helm does not
+           know, and `helm dependency build` (the plan names each chart it fetches), only for
+           tarballs missing from charts/; the namespace (kubectl apply); `helm upgrade
+           --install <release> <chart> -n <ns> -f values.yaml -f values-<mode>.yaml --wait
+           --timeout <t>s` unless the stored release already matches; then our readiness
+           gate, which names each pod that is not ready and why (Vault sealed or
+           uninitialised included); `helm status` goes into the evidence.
+- delete:  `kind delete cluster --name <cluster>`, only when it exists.
+- status:  read-only: cluster, API server, namespace, helm release, pods not ready and why.
 
 Every kubectl/helm call targets the context kind-<cluster> explicitly (soma.context
 overrides). `--dry` prints the whole plan and exits 0 even where kind and helm are absent.
@@ -21,11 +28,12 @@ overrides). `--dry` prints the whole plan and exits 0 even where kind and helm a
 from __future__ import annotations
 
 import pathlib
+import re
 
-import yaml
 from invoke import task
+from rich.table import Table
 
-from tasks.core import dockerengine, helm
+from tasks.core import chartlock, dockerengine, helm
 from tasks.core.cli import session
 from tasks.core.errors import OpsError
 from tasks.core.images import Preloader
@@ -33,14 +41,14 @@ from tasks.core.kindcli import Kind
 from tasks.core.kubectl import Kubectl
 from tasks.core.namespace import Namespaces
 from tasks.core.plan import Step
-from tasks.core.preflight import run_checks, tool_versions, verdict
+from tasks.core.preflight import Check, run_checks, tool_versions, verdict
 from tasks.core.readiness import readiness, wait_ready
 from tasks.core.release import release_drift
 from tasks.core.runner import format_argv
 
 # The tools each task's preflight gates (versions.MINIMUMS).
 GATES = {"create": ("kind", "docker"), "preload": ("kind", "docker"), "deploy": ("kubectl", "helm"),
-         "full": ("kubectl", "helm", "kind", "docker")}
+         "full": ("kubectl", "helm", "kind", "docker"), "delete": ("kind",)}
 HELP = {"mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
         "cluster": "kind cluster name (default: soma.cluster)",
         "evidence": "write a transcript and JSON run record into docs/sprints/sprint-<n>/",
@@ -68,10 +76,25 @@ class Tools:
         return Preloader(self.docker(), self.kind, cfg.cluster, cfg.preload_parallel, cfg.timeouts["pull"])
 
 
-def preflight_step(s, tools: Tools, names: tuple[str, ...]) -> Step:
+def dependency_check(chart_dir: pathlib.Path, shown: pathlib.Path) -> Check:
+    """Chart.lock in sync with Chart.yaml (else helm refuses to build), and what is missing."""
+    problem = chartlock.lock_problem(chart_dir)
+    if problem:
+        return Check("chart dependencies", "fail", "Chart.lock", "Chart.lock in sync",
+                     f"{problem} (in {shown}); helm refuses to build from it")
+    fetch = chartlock.to_fetch(chart_dir)
+    found = f"{len(fetch)} to fetch" if fetch else "all vendored in charts/"
+    return Check("chart dependencies", "pass", found, "Chart.lock in sync",
+                 "helm dependency build fetches " + ", ".join(d.tarball for d in fetch) if fetch
+                 else "nothing to fetch")
+
+
+def preflight_step(s, tools: Tools, names: tuple[str, ...], chart_deps: bool = False) -> Step:
     def check() -> str:
         ping = (lambda: tools.docker().ping()) if "docker" in names else None
         checks, versions = run_checks(s.runner, s.cfg, tools=names, docker_ping=ping)
+        if chart_deps:  # before any cluster is deleted or created
+            checks.append(dependency_check(s.cfg.chart_dir, s.cfg.rel(s.cfg.chart_dir)))
         s.evidence.tools.update({k: str(v) for k, v in versions.items()})
         s.evidence.add("preflight", [c.to_dict() for c in checks])
         failed = verdict(checks, names)
@@ -79,7 +102,16 @@ def preflight_step(s, tools: Tools, names: tuple[str, ...]) -> Step:
             raise failed
         return f"{len(checks)} checks passed"
 
-    return Step("preflight", check, "check", f"gates {', '.join(names)} + config files (inv preflight)")
+    extra = " + Chart.lock in sync" if chart_deps else ""
+    return Step("preflight", check, "check", f"gates {', '.join(names)} + config files{extra} (inv preflight)")
+
+
+def delete_step(s, tools: Tools) -> Step:
+    cfg, kind = s.cfg, tools.kind
+    argv = kind.argv_delete(cfg.cluster)
+    return Step(f"delete kind cluster {cfg.cluster}",
+                lambda: s.runner.run(argv, timeout=300).stderr.strip(), "cli", format_argv(argv),
+                needed=lambda: kind.exists(cfg.cluster))
 
 
 def cluster_steps(s, tools: Tools, recreate: bool) -> list[Step]:
@@ -132,30 +164,15 @@ def preload_steps(s, tools: Tools) -> list[Step]:
     ]
 
 
-def unvendored_dependencies(chart_dir: pathlib.Path) -> list[str]:
-    """Chart.yaml dependencies without a tarball in charts/. Helm refuses to install a chart
-    that lacks any of them, whether or not its condition enables it."""
-    meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text()) or {}
-    return [f"{d['name']}-{d['version']}" for d in meta.get("dependencies") or []
-            if not (chart_dir / "charts" / f"{d['name']}-{d['version']}.tgz").is_file()]
-
-
-def missing_dependencies(chart_dir: pathlib.Path) -> list[str]:
-    """What `helm dependency build` should fetch: unvendored dependencies, when Chart.lock
-    pins them (without a lock there is nothing reproducible to build from)."""
-    if not (chart_dir / "Chart.lock").is_file():
-        return []
-    return unvendored_dependencies(chart_dir)
-
-
-def check_vendored(chart_dir: pathlib.Path, shown: pathlib.Path) -> None:
-    """Before `helm upgrade` of a chart with no Chart.lock (with one, the dependency build
-    step fetched the tarballs): helm's own error for a missing subchart names no remedy."""
-    missing = [] if (chart_dir / "Chart.lock").is_file() else unvendored_dependencies(chart_dir)
-    if missing:
-        raise OpsError(f"chart dependencies not in {shown}/charts and no Chart.lock to build them from: "
-                       f"{', '.join(missing)}; run `helm dependency update {shown}` where the chart "
-                       "repositories are reachable and commit the Chart.lock it writes")
+def fetch_detail(chart_dir: pathlib.Path) -> str:
+    """What `helm dependency build` will download, for the plan (truthful in a dry run)."""
+    try:
+        fetch = chartlock.to_fetch(chart_dir)
+    except OpsError as exc:
+        return f"cannot read Chart.lock: {exc}"
+    if not fetch:
+        return "nothing to fetch: every locked tarball is in charts/"
+    return "fetches " + ", ".join(f"{d.name} {d.version} from {d.repository}" for d in fetch)
 
 
 def deploy_steps(s, tools: Tools) -> list[Step]:
@@ -170,16 +187,35 @@ def deploy_steps(s, tools: Tools) -> list[Step]:
         missing = [str(cfg.rel(p)) for p in cfg.values_files if not p.is_file()]
         if missing:
             raise OpsError(f"values file(s) missing for mode {cfg.mode}: {', '.join(missing)}")
-        check_vendored(cfg.chart_dir, cfg.rel(cfg.chart_dir))
+        problem = chartlock.lock_problem(cfg.chart_dir)  # Chart.yaml may change after preflight
+        if problem:
+            raise OpsError(problem)
         s.runner.run(upgrade, timeout=cfg.timeouts["helm"] + 60)
         return f"release {cfg.release} installed or upgraded"
 
     def gate() -> str:
         return wait_ready(kubectl, cfg.namespace, cfg.timeouts["readiness"])
 
+    def repos_missing() -> list[str]:
+        wanted = dict.fromkeys(d.repository.rstrip("/") for d in chartlock.to_fetch(cfg.chart_dir))
+        if not wanted:
+            return []
+        known = helm_cli.repo_urls()
+        return [url for url in wanted if url not in known]
+
+    def add_repos() -> str:
+        added = repos_missing()
+        for url in added:
+            s.runner.run(helm_cli.argv_repo_add(repo_name(url), url), timeout=120)
+        return f"added {len(added)} chart repositories"
+
     return [
+        Step("helm repo add", add_repos, "cli",
+             format_argv(helm_cli.argv_repo_add("NAME", "URL")) + "  (per repository Chart.lock fetches from "
+             "that helm does not know yet)", needed=lambda: bool(repos_missing())),
         Step("helm dependency build", lambda: s.runner.run(dep_build, timeout=600).stdout.strip(), "cli",
-             format_argv(dep_build), needed=lambda: bool(missing_dependencies(cfg.chart_dir))),
+             f"{format_argv(dep_build)}  ({fetch_detail(cfg.chart_dir)})",
+             needed=lambda: bool(chartlock.to_fetch(cfg.chart_dir))),
         Step(f"ensure namespace {cfg.namespace}", lambda: namespaces.ensure(cfg.namespace), "cli",
              format_argv(kubectl.argv("apply", "-f", "-")) + f"  (Namespace {cfg.namespace})",
              needed=lambda: not namespaces.exists(cfg.namespace)),
@@ -189,6 +225,12 @@ def deploy_steps(s, tools: Tools) -> list[Step]:
              f"every pod in {cfg.namespace} Ready within {cfg.timeouts['readiness']}s, else name each and why",
              needed=lambda: bool(readiness(kubectl, cfg.namespace))),
     ]
+
+
+def repo_name(url: str) -> str:
+    """A stable helm repository name for a URL: soma-<host and path as a DNS label>."""
+    host_path = url.split("://", 1)[-1].rstrip("/").lower()
+    return "soma-" + re.sub(r"[^a-z0-9]+", "-", host_path).strip("-")[:50]
 
 
 def record_helm_status(s, tools: Tools) -> None:
@@ -213,7 +255,9 @@ def run_kind(c, action: str, mode=None, cluster=None, recreate=False, evidence=F
         plan = s.plan(f"inv kind.{action} --mode={s.cfg.mode} (cluster {s.cfg.cluster})")
         if action not in GATES:
             raise OpsError(f"unknown kind action {action!r}")
-        plan.add(preflight_step(s, tools, GATES[action]))
+        plan.add(preflight_step(s, tools, GATES[action], chart_deps=action in ("deploy", "full")))
+        if action == "delete":
+            plan.add(delete_step(s, tools))
         if action in ("create", "full"):
             plan.extend(cluster_steps(s, tools, recreate or action == "full"))
         if action in ("preload", "full"):
@@ -250,3 +294,74 @@ def deploy(c, mode=None, cluster=None, evidence=False, set_=None):
 def full(c, mode=None, cluster=None, evidence=False, set_=None):
     """preflight -> delete cluster -> create -> preload -> deploy -> readiness gate."""
     run_kind(c, "full", mode, cluster, True, evidence, sets=set_ or ())
+
+
+@task(iterable=["set_"], help=HELP)
+def delete(c, mode=None, cluster=None, evidence=False, set_=None):
+    """Delete the kind cluster (nothing to do when it does not exist)."""
+    run_kind(c, "delete", mode, cluster, False, evidence, sets=set_ or ())
+
+
+def cluster_status(s, tools: Tools) -> list[tuple[str, str, str]]:
+    """(what, state, detail) rows, read-only: cluster, API server, namespace, release, pods."""
+    cfg = s.cfg
+    rows = []
+
+    def row(what: str, probe) -> bool:
+        try:
+            state, detail = probe()
+        except OpsError as exc:
+            state, detail = "unknown", str(exc).splitlines()[0][:160]
+        rows.append((what, state, detail))
+        return state == "ok"
+
+    # Without kind the cluster cannot be listed, but its context may still answer: go on.
+    row(f"kind cluster {cfg.cluster}",
+        lambda: ("ok", "exists") if tools.kind.exists(cfg.cluster) else ("absent", "inv kind.create"))
+    if rows[-1][1] == "absent":
+        return rows
+    if not row(f"API server ({cfg.kind_context})",
+               lambda: ("ok", tools.kubectl.run("version", "-o", "json").stdout and "reachable")):
+        return rows
+    if not row(f"namespace {cfg.namespace}",
+               lambda: ("ok", "exists") if Namespaces(tools.kubectl).exists(cfg.namespace)
+               else ("absent", "inv kind.deploy")):
+        return rows
+
+    def release():
+        st = tools.helm.status(cfg.release, cfg.namespace)
+        info = st.get("info") or {}
+        chart = st.get("chart") or {}
+        state = "ok" if info.get("status") == "deployed" else (info.get("status") or "unknown")
+        shown = f", chart {chart['name']}-{chart.get('version')}" if chart.get("name") else ""
+        return state, f"revision {st.get('version')}{shown}, {info.get('description', '')}".rstrip(", ")
+
+    row(f"helm release {cfg.release}", release)
+
+    def pods():
+        problems = readiness(tools.kubectl, cfg.namespace)
+        if not problems:
+            return "ok", "every pod ready"
+        names = sorted(problems)
+        return "not ready", f"{len(names)}: " + "; ".join(f"{n}: {problems[n]}" for n in names[:5])
+
+    row("pods", pods)
+    return rows
+
+
+def run_status(c, mode=None, cluster=None, sets=(), runner=None, console=None):
+    """Task body of kind.status with its seams (runner, console) exposed for tests."""
+    with session(c, "kind.status", mode=mode, overrides={"cluster": cluster}, runner=runner,
+                 console=console, sets=sets) as s:
+        rows = cluster_status(s, Tools(s))
+        table = Table("what", "state", "detail", title=f"kind cluster {s.cfg.cluster} (mode {s.cfg.mode})")
+        for what, state, detail in rows:
+            table.add_row(what, state, detail)
+        s.console.print(table)
+        return rows
+
+
+@task(iterable=["set_"], help={k: v for k, v in HELP.items() if k != "evidence"})
+def status(c, mode=None, cluster=None, set_=None):
+    """Show the cluster, API server, namespace, helm release and pod readiness (changes nothing)."""
+    run_status(c, mode, cluster, set_ or ())

@@ -27,6 +27,8 @@ APT_PACKAGES = {
     "postgresql": "/usr/lib/postgresql",
     # a local registry on loopback, so parallel preload pulls are real pulls
     "docker-registry": "/usr/bin/docker-registry",
+    # the kube fixture's service-account key and the loopback chart repository's certificates
+    "openssl": "/usr/bin/openssl",
 }
 
 

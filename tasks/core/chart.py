@@ -36,6 +36,7 @@ import yaml
 
 from tasks.core.config import DNS_LABEL, REPO_ROOT, check_mode
 from tasks.core.errors import ChartError, LintError, ManifestError, RenderError, ValuesError
+from tasks.core import upstream
 from tasks.core.values import merge_values, read_values_file
 
 CHART_DIR = REPO_ROOT / "infra" / "helm" / "soma-infra"
@@ -309,6 +310,9 @@ def _image(spec: Any, default_registry: str = "docker.io") -> str | None:
     repo = spec.get("repository")
     if not repo or not spec.get("tag"):
         return None
+    first = repo.split("/")[0]
+    if not spec.get("registry") and ("." in first or ":" in first):
+        return f"{repo}:{spec['tag']}"  # the repository already names its registry (quay.io/...)
     registry = spec.get("registry") or default_registry
     return f"{registry}/{repo}:{spec['tag']}"
 
@@ -319,20 +323,62 @@ def images(values: Mapping) -> list[str]:
     pg = values.get("postgres", {})
     if pg.get("enabled"):
         found += [_image(pg.get("postgresql", {}).get("image")), _image(pg.get("pgpool", {}).get("image"))]
-    for alias in ("redis", "kafka"):
-        sub = values.get(alias, {})
-        if sub.get("enabled"):
-            found.append(_image(sub.get("image")))
+    redis = values.get("redis", {})
+    if redis.get("enabled"):
+        found.append(_image(redis.get("image")))
+        if redis.get("architecture") == "replication" and (redis.get("sentinel") or {}).get("enabled"):
+            found.append(_image(redis["sentinel"].get("image")))
+    kafka = values.get("kafka", {})
+    if kafka.get("enabled"):
+        found.append(_image(kafka.get("image")))
     vault = values.get("vault", {})
     if vault.get("enabled"):
         found.append(_image(vault.get("server", {}).get("image")))
     opa = values.get("opa", {})
-    if opa.get("enabled") and opa.get("image") and opa.get("imageTag"):
-        found.append(f"docker.io/{opa['image']}:{opa['imageTag']}")
+    if opa.get("enabled"):
+        found.append(_image(opa.get("image")))
+        if (opa.get("mgmt") or {}).get("enabled", True):
+            found.append(_image((opa.get("mgmt") or {}).get("image")))
     prom = values.get("prometheus", {})
     if prom.get("enabled"):
         found.append(_image(prom.get("server", {}).get("image")))
     graf = values.get("grafana", {})
     if graf.get("enabled"):
         found.append(_image(graf.get("image")))
+    eso = values.get("external-secrets", {})
+    if eso.get("enabled"):
+        found.append(_image(eso.get("image")))
     return [i for i in found if i]
+
+
+def dependencies(chart_dir=None) -> list[dict]:
+    """Chart.yaml's dependencies, each with its values key (the alias, else the name)."""
+    with helm.Chart.load(str(_chart_dir(chart_dir))) as chart:
+        deps = chart.metadata.get("dependencies") or []
+    return [{**d, "key": d.get("alias") or d["name"]} for d in deps]
+
+
+def subchart_value_problems(mode: str, chart_dir=None, root=None) -> tuple[dict[str, list[str]], list[str]]:
+    """Check what the merged values set under each alias against that subchart version's
+    own values.yaml and values.schema.json (tasks/core/upstream.py).
+
+    Returns ({alias: [problem, ...]} for aliases with problems, [folders not found]).
+    """
+    values = merged_values(mode, chart_dir)
+    problems: dict[str, list[str]] = {}
+    missing: list[str] = []
+    for dep in dependencies(chart_dir):
+        folder = upstream.chart_folder(dep["name"], str(dep["version"]), root)
+        if folder is None:
+            missing.append(f"charts/{dep['name']}-{dep['version']}")
+            continue
+        defaults, schema = upstream.load_defaults(folder)
+        ours = values.get(dep["key"]) or {}
+        found = [f"unknown key {k}" for k in upstream.unknown_keys(ours, defaults, schema,
+                                                                   upstream.commented_keys(folder))]
+        if schema is not None:
+            settings = {k: v for k, v in ours.items() if k not in upstream.HELM_KEYS}
+            found += upstream.schema_violations(merge_values(defaults, settings), schema)
+        if found:
+            problems[dep["key"]] = found
+    return problems, missing

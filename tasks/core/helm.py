@@ -44,6 +44,25 @@ class Helm:
     def argv_dependency_build(self, chart: pathlib.Path) -> list[str]:
         return [self.binary, "dependency", "build", str(chart)]
 
+    def argv_repo_list(self) -> list[str]:
+        return [self.binary, "repo", "list", "-o", "json"]
+
+    def argv_repo_add(self, name: str, url: str) -> list[str]:
+        return [self.binary, "repo", "add", name, url, "--force-update"]
+
+    def repo_urls(self) -> set[str]:
+        """URLs of the chart repositories helm knows (`dependency build` needs each added).
+        helm exits 1 with "no repositories to show" when none is configured."""
+        done = self.runner.run(self.argv_repo_list(), timeout=60, check=False)
+        if not done.ok:
+            if "no repositories" in (done.stderr + done.stdout):
+                return set()
+            raise OpsError(f"helm repo list failed: {(done.stderr or done.stdout).strip()[:200]}")
+        try:
+            return {r["url"].rstrip("/") for r in json.loads(done.stdout or "[]")}
+        except (ValueError, TypeError, KeyError) as exc:
+            raise OpsError(f"helm repo list printed no JSON list ({exc})") from None
+
     def argv_upgrade_install(self, release: str, chart: pathlib.Path, namespace: str,
                              values: Sequence[pathlib.Path], timeout_s: int,
                              rollback_on_failure: bool = False) -> list[str]:
@@ -86,14 +105,23 @@ def detect(runner, kubeconfig: str | None = None, context: str | None = None) ->
 
 
 # What `helm status` shows a person. The JSON form also carries `config` (the values, with
-# any passwords in them) and `manifest` (rendered Secrets), which must never reach the
-# evidence files that get committed.
-STATUS_KEYS = ("name", "namespace", "version", "info")
+# any passwords in them), `manifest` (rendered Secrets) and, from Helm 4, `info.resources`
+# (the live objects, Secrets included), none of which may reach the evidence files that get
+# committed: only these keys are kept, and resources by kind and name.
+STATUS_KEYS = ("name", "namespace", "version")
+INFO_KEYS = ("status", "description", "first_deployed", "last_deployed", "deleted", "notes")
 CHART_KEYS = ("name", "version", "appVersion")
 
 
 def status_summary(release: dict) -> dict:
     summary = {k: release[k] for k in STATUS_KEYS if k in release}
+    info = release.get("info") or {}
+    if info:
+        summary["info"] = {k: info[k] for k in INFO_KEYS if k in info}
+        resources = info.get("resources") or {}
+        if isinstance(resources, dict) and resources:
+            summary["resources"] = {kind: sorted((o.get("metadata") or {}).get("name", "?") for o in objs or [])
+                                    for kind, objs in sorted(resources.items())}
     meta = (release.get("chart") or {}).get("metadata") or {}
     if meta:
         summary["chart"] = {k: meta[k] for k in CHART_KEYS if k in meta}

@@ -1,7 +1,8 @@
 """Our readiness gate, in place of `kubectl wait --for=condition=Ready pod --all`.
 
 After the timeout it names every pod that is not ready and why: phase, scheduling
-condition, container waiting/terminated reasons and the pod's latest events. Helm's own
+condition, container waiting/terminated reasons and the pod's latest events, and for Vault
+pods whether Vault is sealed or uninitialised (from the labels Vault keeps on its pods). Helm's own
 `--wait` says only "timed out waiting for the condition".
 """
 
@@ -23,9 +24,31 @@ def _pod_ready(pod: dict) -> bool:
     return False
 
 
+# Vault's `service_registration "kubernetes"` keeps these labels on every Vault pod current.
+# A sealed or uninitialised Vault fails its readiness probe by design; naming the state says
+# what an operator must do, where "not ready" alone sends them to the logs.
+VAULT_INITIALIZED = "vault-initialized"
+VAULT_SEALED = "vault-sealed"
+
+
+def vault_state(pod: dict) -> str | None:
+    """What a Vault pod's labels say about it, when it needs an operator; else None."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    name = (pod.get("metadata") or {}).get("name", "?")
+    if labels.get(VAULT_INITIALIZED) == "false":
+        return (f"Vault uninitialised: initialise it once (`vault operator init` in {name}), keep the "
+                "unseal keys and root token out of logs, then unseal every replica")
+    if labels.get(VAULT_SEALED) == "true":
+        return f"Vault sealed: unseal {name} with the unseal keys (`vault operator unseal`)"
+    return None
+
+
 def _why(pod: dict, events: list[str]) -> str:
     status = pod.get("status") or {}
     parts = [f"phase {status.get('phase', '?')}"]
+    vault = vault_state(pod)
+    if vault:
+        parts.insert(0, vault)
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") != "True":
             parts.append(f"unschedulable: {cond.get('message') or cond.get('reason') or '?'}")

@@ -28,3 +28,31 @@ def by_kind(rendered_mode: chart.Rendered, kind: str) -> dict[str, dict]:
 def write_yaml(path, data) -> str:
     path.write_text(yaml.safe_dump(data))
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def vendored_chart(tmp_path_factory, k8s_clients):
+    """A copy of the chart whose charts/ holds stand-in tarballs that real `helm dependency
+    build` fetched from the loopback repository (the real subcharts cannot be downloaded
+    here: the copy renders the umbrella's own templates, with every dependency present)."""
+    import shutil
+
+    import sh
+
+    from tasks.core import chartlock
+    from tests.chart.chartrepo import ChartRepo
+
+    root = tmp_path_factory.mktemp("vendored")
+    target = root / "soma-infra"
+    shutil.copytree(chart.CHART_DIR, target, ignore=shutil.ignore_patterns("charts", "tmpcharts*"))
+    repos: dict = {}
+    for dep in chartlock.requirements(target):
+        repos.setdefault(dep["repository"], []).append((dep["name"], str(dep["version"])))
+    helm = sh.Command(k8s_clients["helm"])
+    with ChartRepo(root / "repo", repos) as repo:
+        env = repo.helm_env()
+        for i, url in enumerate(repos):
+            helm("repo", "add", f"r{i}", url, _env=env)
+        helm("dependency", "build", str(target), _env=env)
+    assert chartlock.to_fetch(target) == []
+    return target

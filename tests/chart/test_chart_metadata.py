@@ -1,4 +1,4 @@
-"""Chart.yaml: the seven dependencies, their pins and their conditions."""
+"""Chart.yaml: the eight dependencies, their pins and their conditions."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from tasks.core.runner import Runner
 from tasks.core.config import MODES, REPO_ROOT
 from tasks.core.values import read_values_file
 
-# reference-upstream §4.9 (latest pins; OPA from the first revision, before it was dropped).
+# Each version checked against its repository's index or release tags (docs/chart.md).
 EXPECTED = {
     "postgres": ("postgresql-ha", "13.2.4", "https://charts.bitnami.com/bitnami"),
-    "redis": ("redis", "23.1.3", "https://charts.bitnami.com/bitnami"),
+    "redis": ("redis", "23.1.1", "https://charts.bitnami.com/bitnami"),
     "kafka": ("kafka", "27.1.0", "https://charts.bitnami.com/bitnami"),
-    "vault": ("vault", "0.27.0", "https://helm.releases.hashicorp.com"),
-    "opa": ("opa", "1.18.2", "https://openpolicyagent.github.io/opa"),
-    "prometheus": ("prometheus", "25.7.0", "https://prometheus-community.github.io/helm-charts"),
-    "grafana": ("grafana", "8.5.1", "https://grafana.github.io/helm-charts"),
+    "vault": ("vault", "0.34.1", "https://helm.releases.hashicorp.com"),
+    "opa": ("opa-kube-mgmt", "11.0.7", "https://open-policy-agent.github.io/kube-mgmt/charts"),
+    "prometheus": ("prometheus", "29.27.0", "https://prometheus-community.github.io/helm-charts"),
+    "grafana": ("grafana", "10.5.15", "https://grafana.github.io/helm-charts"),
+    "external-secrets": ("external-secrets", "2.9.0", "https://charts.external-secrets.io"),
 }
 
 

@@ -69,7 +69,15 @@ def test_endpoints_configmap_publishes_the_contract(rendered, merged, mode):
     assert data["POSTGRES_HOST"] == "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local"
     assert data["POSTGRES_PORT"] == "5432"
     assert data["POSTGRES_DB"] == "somaagent01" and data["POSTGRES_USER"] == "soma"
-    assert data["REDIS_URL"] == "redis://sharedinfra-redis-master.soma-infra.svc.cluster.local:6379/0"
+    # With Sentinel (staging, prod-lite, prod) the chart has no -master Service: apps ask
+    # Sentinel for the master, through the Service that fronts every Redis node.
+    if mode in ("dev", "test"):
+        assert data["REDIS_URL"] == "redis://sharedinfra-redis-master.soma-infra.svc.cluster.local:6379/0"
+        assert "REDIS_SENTINEL_HOST" not in data
+    else:
+        assert data["REDIS_URL"] == "redis://sharedinfra-redis.soma-infra.svc.cluster.local:6379/0"
+        assert (data["REDIS_SENTINEL_HOST"], data["REDIS_SENTINEL_PORT"], data["REDIS_SENTINEL_MASTER"]) == (
+            "sharedinfra-redis.soma-infra.svc.cluster.local", "26379", "sharedinfra")
     assert data["KAFKA_BOOTSTRAP_SERVERS"] == "sharedinfra-kafka.soma-infra.svc.cluster.local:9092"
     assert data["OPA_URL"] == "http://sharedinfra-opa.soma-infra.svc.cluster.local:8181/v1/data"
     # The scheme follows the Vault listener: https exactly where TLS is on.

@@ -10,7 +10,7 @@ from tasks.core.config import MODES
 
 from .conftest import by_kind
 
-ALIASES = ["postgres", "redis", "kafka", "vault", "opa", "prometheus", "grafana"]
+ALIASES = ["postgres", "redis", "kafka", "vault", "opa", "prometheus", "grafana", "external-secrets"]
 
 
 def test_conditions_come_from_chart_yaml():

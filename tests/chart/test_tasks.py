@@ -65,11 +65,15 @@ def test_lint_and_check_cover_every_mode(ctx, capsys):
 
 
 def test_images_match_the_preload_list(ctx, capsys):
-    """What kind.preload loads (invoke.yaml soma.images) is what the dev values pin."""
-    chart_tasks.images_task(ctx, mode="dev")
-    printed = capsys.readouterr().out.split()
-    assert sorted(printed) == sorted(ctx.config.soma.images)
-    assert len(printed) == len(set(printed)) == 8
+    """What kind.preload loads (invoke.yaml soma.images) is every image any mode pins."""
+    pinned = set()
+    for mode in MODES:
+        chart_tasks.images_task(ctx, mode=mode)
+        printed = capsys.readouterr().out.split()
+        assert len(printed) == len(set(printed))
+        pinned |= set(printed)
+    assert sorted(pinned) == sorted(ctx.config.soma.images)
+    assert len(pinned) == 11  # Sentinel runs outside dev and test only
 
 
 def test_images_of_a_mode_follow_its_enabled_services(merged):

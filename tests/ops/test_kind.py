@@ -19,12 +19,14 @@ from tasks.core.config import REPO_ROOT
 from tasks.core.errors import OpsError
 from tasks.core.images import Preloader
 from tasks.core.runner import RecordingRunner
-from tasks.kind import missing_dependencies, run_kind, unvendored_dependencies
+from tasks.core import chartlock
+from tasks.kind import fetch_detail, repo_name, run_kind, run_status
 from tests.ops.conftest import RoutingRunner, make_console, make_context, output
 
 HELM_VERSION = ["helm", "version", "--template", "{{.Version}}"]
 KIND_VERSION = ["kind", "version"]
 GET_CLUSTERS = ["kind", "get", "clusters"]
+REPO_LIST = ["helm", "repo", "list", "-o", "json"]
 
 
 @pytest.fixture
@@ -34,8 +36,8 @@ def chart(tmp_path) -> pathlib.Path:
     (root / "templates").mkdir(parents=True)
     (root / "Chart.yaml").write_text(yaml.safe_dump({
         "apiVersion": "v2", "name": "soma-infra", "version": "0.3.1",
-        "dependencies": [{"name": "redis", "version": "23.1.3", "repository": "https://charts.example"}]}))
-    (root / "Chart.lock").write_text("dependencies: []\n")
+        "dependencies": [{"name": "redis", "version": "23.1.1", "repository": "https://charts.example"}]}))
+    chartlock.write_lock(root)  # in sync: what `inv chart.lock` writes
     (root / "values.yaml").write_text("redis:\n  enabled: true\n  replicas: 1\n")
     for mode in ("dev", "prod"):
         (root / f"values-{mode}.yaml").write_text(f"redis:\n  replicas: {3 if mode == 'prod' else 1}\n")
@@ -54,7 +56,9 @@ def kind_context(chart: pathlib.Path, cluster, image: str, ns: str, dry: bool = 
 def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, chart, tmp_path):
     ns = f"kind-full-{uuid.uuid4().hex[:6]}"
     # `helm status -o json` prints the whole release: values and rendered Secrets included.
-    status = {"name": "sharedinfra", "version": 1, "info": {"status": "deployed"},
+    # Helm 4 adds info.resources: the live objects, Secret data included.
+    status = {"name": "sharedinfra", "version": 1, "info": {"status": "deployed", "resources": {
+                  "v1/Secret": [{"metadata": {"name": "sharedinfra-redis"}, "data": {"pw": "cmVzb3VyY2UtcHctNA=="}}]}},
               "chart": {"metadata": {"name": "soma-infra", "version": "0.3.1"}, "values": {"pw": "chart-pw-1"}},
               "config": {"redis": {"auth": {"password": "values-pw-2"}}},
               "manifest": "kind: Secret\ndata:\n  password: bWFuaWZlc3QtcHctMw==\n"}
@@ -65,6 +69,10 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
         ("kind", "delete", "cluster"): ("", "Deleting cluster \"soma\" ...\n", 0),
         ("kind", "create", "cluster"): ("", "Creating cluster \"soma\" ...\n", 0),
         ("kind", "load", "docker-image"): ("", "", 0),
+        # helm knows no repository yet; after the add it knows the one Chart.lock names.
+        ("helm", "repo", "list"): [("", "Error: no repositories to show\n", 1)] * 3
+        + [('[{"name": "soma-charts-example", "url": "https://charts.example"}]', "", 0)],
+        ("helm", "repo", "add"): ('"soma-charts-example" has been added\n', "", 0),
         ("helm", "dependency", "build"): ("Saving 1 charts\n", "", 0),
         ("helm", "upgrade", "--install"): ('Release "sharedinfra" has been upgraded.\n', "", 0),
         ("helm", "status"): (json.dumps(status), "", 0),
@@ -82,11 +90,14 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     assert recorder.calls == [
         HELM_VERSION,                                   # flag names depend on the major version
         GET_CLUSTERS, GET_CLUSTERS,                     # the preview
+        REPO_LIST,                                      # ... which asks helm for its repositories
         HELM_VERSION, KIND_VERSION,                     # preflight gates
         GET_CLUSTERS, ["kind", "delete", "cluster", "--name", "soma"],
         GET_CLUSTERS, ["kind", "create", "cluster", "--name", "soma", "--config",
                        str(chart.parent / "kind.yaml"), "--wait", "300s"],
         ["kind", "load", "docker-image", docker_daemon.image, "--name", "soma"],
+        REPO_LIST, REPO_LIST,                           # asked again at its turn, then in the action
+        ["helm", "repo", "add", "soma-charts-example", "https://charts.example", "--force-update"],
         ["helm", "dependency", "build", str(chart)],
         ["helm", "upgrade", "--install", "sharedinfra", str(chart), "-n", ns,
          "-f", str(chart / "values.yaml"), "-f", str(chart / "values-dev.yaml"),
@@ -97,7 +108,7 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     assert states == {
         "preflight": "done", "delete kind cluster soma": "done", "create kind cluster soma": "done",
         "pull 1 images (parallel 3)": "ok", "load images into the kind node": "done",
-        "helm dependency build": "done", f"ensure namespace {ns}": "done",
+        "helm repo add": "done", "helm dependency build": "done", f"ensure namespace {ns}": "done",
         "helm upgrade --install sharedinfra": "done", "readiness gate": "ok",
     }
     assert kube_cluster.get_json("namespace", ns)["metadata"]["name"] == ns  # really created
@@ -105,9 +116,9 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     record = next((tmp_path / "sprint-1").glob("kind-full-*.json")).read_text()
     assert json.loads(record)["extra"]["helm_status"] == {
         "name": "sharedinfra", "version": 1, "info": {"status": "deployed"},
-        "chart": {"name": "soma-infra", "version": "0.3.1"}}
+        "resources": {"v1/Secret": ["sharedinfra-redis"]}, "chart": {"name": "soma-infra", "version": "0.3.1"}}
     evidence = record + next((tmp_path / "sprint-1").glob("kind-full-*.txt")).read_text()
-    for secret in ("chart-pw-1", "values-pw-2", "bWFuaWZlc3QtcHctMw=="):
+    for secret in ("chart-pw-1", "values-pw-2", "bWFuaWZlc3QtcHctMw==", "cmVzb3VyY2UtcHctNA=="):
         assert secret not in evidence  # the evidence gets committed: no values, no manifest
     kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
 
@@ -118,6 +129,7 @@ def test_helm4_flag_names_and_prod_timeouts(kube_cluster, docker_daemon, chart):
     ns = f"kind-h4-{uuid.uuid4().hex[:6]}"
     recorder = RecordingRunner(tools=("helm",), replies={
         ("helm", "version"): ("v4.1.0", "", 0),
+        ("helm", "repo", "list"): ('[{"name": "example", "url": "https://charts.example/"}]', "", 0),
         ("helm", "dependency", "build"): ("", "", 0),
         ("helm", "upgrade", "--install"): ("", "", 0),
         ("helm", "status"): ("{}", "", 0),
@@ -126,6 +138,7 @@ def test_helm4_flag_names_and_prod_timeouts(kube_cluster, docker_daemon, chart):
 
     run_kind(ctx, "deploy", mode="prod", runner=RoutingRunner(recorder), console=make_console())
 
+    assert not any(c[:3] == ["helm", "repo", "add"] for c in recorder.calls)  # already known
     upgrade = next(c for c in recorder.calls if c[:2] == ["helm", "upgrade"])
     assert upgrade == ["helm", "upgrade", "--install", "sharedinfra", str(chart), "-n", ns,
                        "-f", str(chart / "values.yaml"), "-f", str(chart / "values-prod.yaml"),
@@ -149,8 +162,8 @@ def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
     record = json.loads(next((tmp_path / "sprint-1").glob("kind-full-*.json")).read_text())
     steps = {s["name"]: s for s in record["plans"][0]["steps"]}
     assert list(steps) == [
-        "preflight", "delete kind cluster soma", "create kind cluster soma", "pull 8 images (parallel 3)",
-        "load images into the kind node", "helm dependency build", "ensure namespace soma-infra",
+        "preflight", "delete kind cluster soma", "create kind cluster soma", "pull 11 images (parallel 3)",
+        "load images into the kind node", "helm repo add", "helm dependency build", "ensure namespace soma-infra",
         "helm upgrade --install sharedinfra", "readiness gate"]
     # Repository-relative paths: the commands carry no machine paths (cwd is the root).
     assert steps["helm upgrade --install sharedinfra"]["detail"] == (
@@ -160,6 +173,12 @@ def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
     assert steps["create kind cluster soma"]["detail"] == (
         "kind create cluster --name soma --config infra/kind/soma-kind.yaml --wait 300s")
     assert steps["delete kind cluster soma"]["state"] == "change?"
+    # The dry run says truthfully what must be fetched, and that preflight checks the lock.
+    assert steps["helm dependency build"]["detail"].startswith(
+        "helm dependency build infra/helm/soma-infra  (fetches postgresql-ha 13.2.4 from "
+        "https://charts.bitnami.com/bitnami, redis 23.1.1 from https://charts.bitnami.com/bitnami,")
+    assert steps["helm dependency build"]["state"] == "change"
+    assert "Chart.lock in sync" in steps["preflight"]["detail"]
     assert record["outcome"] == "ok" and record["plans"][0]["dry"] is True
     # No gate runs in a dry run, yet the record says what the machine has.
     assert record["tools"]["kind"] == record["tools"]["helm"] == "not installed"
@@ -226,33 +245,41 @@ def test_too_old_kind_stops_at_preflight_before_any_change(chart, tmp_path):
 
 
 def test_dependency_build_only_when_a_locked_tarball_is_missing(chart):
-    assert missing_dependencies(chart) == ["redis-23.1.3"]
+    assert [d.tarball for d in chartlock.to_fetch(chart)] == ["redis-23.1.1.tgz"]
+    assert fetch_detail(chart) == "fetches redis 23.1.1 from https://charts.example"
     (chart / "charts").mkdir()
-    (chart / "charts" / "redis-23.1.3.tgz").write_bytes(b"\x1f\x8b")
-    assert missing_dependencies(chart) == []
-    (chart / "Chart.lock").unlink()
-    (chart / "charts" / "redis-23.1.3.tgz").unlink()
-    assert missing_dependencies(chart) == []  # no lock: nothing to build from
-    assert unvendored_dependencies(chart) == ["redis-23.1.3"]  # ... yet helm needs the tarball
+    (chart / "charts" / "redis-23.1.1.tgz").write_bytes(b"\x1f\x8b")
+    assert chartlock.to_fetch(chart) == []
+    assert fetch_detail(chart) == "nothing to fetch: every locked tarball is in charts/"
+    assert repo_name("https://charts.bitnami.com/bitnami") == "soma-charts-bitnami-com-bitnami"
 
 
 @pytest.mark.kube
-def test_deploy_without_lock_or_tarballs_stops_before_helm_with_the_remedy(kube_cluster, chart):
-    (chart / "Chart.lock").unlink()
-    ns = f"kind-nolock-{uuid.uuid4().hex[:6]}"
-    recorder = RecordingRunner(tools=("helm",), replies={("helm", "version"): ("v3.16.4", "", 0)})
-    ctx = make_context(soma={"chart": str(chart), "kind_config": str(chart.parent / "kind.yaml"), "namespace": ns,
-                             "kubeconfig": kube_cluster.kubeconfig, "context": "soma-test"})
+@pytest.mark.parametrize("broken, message", [
+    (lambda chart: (chart / "Chart.lock").unlink(), "no Chart.lock: run `inv chart.lock`"),
+    (lambda chart: (chart / "Chart.yaml").write_text((chart / "Chart.yaml").read_text().replace("23.1.1", "23.1.3")),
+     "Chart.lock is out of sync with Chart.yaml"),
+])
+def test_full_with_a_bad_lock_stops_at_preflight_before_any_change(kube_cluster, chart, broken, message):
+    broken(chart)
+    ns = f"kind-lock-{uuid.uuid4().hex[:6]}"
+    recorder = RecordingRunner(tools=("helm", "kind"), replies={
+        ("helm", "version"): ("v4.2.3", "", 0), ("kind", "version"): ("kind v0.27.0 go1.23.6 linux/amd64\n", "", 0),
+        ("kind", "get", "clusters"): ("soma\n", "", 0), ("helm", "repo", "list"): ("[]", "", 0)})
+    ctx = kind_context(chart, kube_cluster, "soma-test/busybox:1", ns)
+
+    class Pingable:
+        def ping(self):
+            return True
 
     from invoke import Exit
     with pytest.raises(Exit) as stopped:
-        run_kind(ctx, "deploy", runner=RoutingRunner(recorder), console=make_console())
+        run_kind(ctx, "full", runner=RoutingRunner(recorder), docker_client=Pingable(), console=make_console())
 
-    message = str(stopped.value.message)
-    assert "no Chart.lock to build them from: redis-23.1.3" in message
-    assert f"run `helm dependency update {chart}`" in message
-    assert not any(call[:2] in (["helm", "upgrade"], ["helm", "dependency"]) for call in recorder.calls)
-    kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
+    assert "chart dependencies" in str(stopped.value.message) and message in str(stopped.value.message)
+    # Nothing destructive ran: the existing cluster was neither deleted nor recreated.
+    assert not any(call[:2] in (["kind", "delete"], ["kind", "create"], ["helm", "dependency"],
+                                ["helm", "upgrade"]) for call in recorder.calls)
 
 
 @pytest.fixture
@@ -337,3 +364,52 @@ def test_set_flags_reach_the_argv_lists_of_the_plan():
     assert detail.startswith("helm upgrade --install shared2 infra/helm/soma-infra -n infra-z ")
     assert "--wait --timeout 450s" in detail
     assert not any(call[:2] == ["helm", "upgrade"] for call in recorder.calls)  # dry: nothing ran
+
+
+def test_delete_removes_only_an_existing_cluster(chart):
+    recorder = RecordingRunner(tools=("kind",), replies={
+        ("kind", "version"): ("kind v0.27.0 go1.23.6 linux/amd64\n", "", 0),
+        ("kind", "get", "clusters"): [("soma\n", "", 0), ("soma\n", "", 0), ("", "No kind clusters found.\n", 0)],
+        ("kind", "delete", "cluster"): ("", "Deleting cluster \"soma\" ...\n", 0)})
+    ctx = make_context(soma={"kind_config": str(chart.parent / "kind.yaml"), "chart": str(chart)})
+
+    first = run_kind(ctx, "delete", runner=RoutingRunner(recorder), console=make_console())
+    second = run_kind(ctx, "delete", runner=RoutingRunner(recorder), console=make_console())
+
+    assert [c for c in recorder.calls if c[:2] == ["kind", "delete"]] == [["kind", "delete", "cluster", "--name", "soma"]]
+    assert {s.name: s.state for s in first.steps}["delete kind cluster soma"] == "done"
+    # Absent: the step is ok and nothing else runs.
+    assert {s.name: s.state for s in second.steps}["delete kind cluster soma"] == "ok"
+
+
+@pytest.mark.kube
+def test_status_reads_cluster_namespace_release_and_pods(kube_cluster, chart):
+    ns = f"kind-st-{uuid.uuid4().hex[:6]}"
+    status = {"name": "sharedinfra", "version": 3, "info": {"status": "deployed"},
+              "chart": {"metadata": {"name": "soma-infra", "version": "0.2.0"}}}
+    recorder = RecordingRunner(tools=("helm", "kind"), replies={
+        ("helm", "version"): ("v4.2.3", "", 0),
+        ("kind", "get", "clusters"): ("soma\n", "", 0),
+        ("helm", "status"): (json.dumps(status), "", 0)})
+    ctx = kind_context(chart, kube_cluster, "soma-test/busybox:1", ns)
+    console = make_console()
+
+    rows = run_status(ctx, runner=RoutingRunner(recorder), console=console)
+    assert [r[:2] for r in rows] == [("kind cluster soma", "ok"), ("API server (soma-test)", "ok"),
+                                     (f"namespace {ns}", "absent")]
+
+    kube_cluster.kubectl("create", "namespace", ns)
+    kube_cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sharedinfra-vault-0",
+                                                         "labels": {"vault-initialized": "false"}},
+        "spec": {"containers": [{"name": "vault", "image": "hashicorp/vault:2.0.4"}]}}))
+    try:
+        rows = {r[0]: r[1:] for r in run_status(ctx, runner=RoutingRunner(recorder), console=console)}
+        assert rows["helm release sharedinfra"] == ("ok", "revision 3, chart soma-infra-0.2.0")
+        state, detail = rows["pods"]
+        assert state == "not ready" and "sharedinfra-vault-0: Vault uninitialised" in detail
+        assert "helm release sharedinfra" in output(console)
+        # Read-only: nothing but get/status/version calls.
+        assert {tuple(c[:2]) for c in recorder.calls} <= {("helm", "version"), ("kind", "get"), ("helm", "status")}
+    finally:
+        kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")

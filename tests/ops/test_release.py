@@ -127,7 +127,7 @@ def test_deploy_is_all_set_when_the_stored_release_matches(kube_cluster, ns, cha
 
     assert result.outcome == "done"  # the preflight gate always runs
     assert {s.name: s.state for s in result.steps if s.name != "preflight"} == {
-        "helm dependency build": "ok", f"ensure namespace {ns}": "ok",
+        "helm repo add": "ok", "helm dependency build": "ok", f"ensure namespace {ns}": "ok",
         "helm upgrade --install sharedinfra": "ok", "readiness gate": "ok"}
     assert not any(call[:2] == ["helm", "upgrade"] for call in recorder.calls)
     assert result.changes == []

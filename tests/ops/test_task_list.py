@@ -16,7 +16,7 @@ def test_inv_list_shows_the_shared_infra_tasks():
     listed = json.loads(str(inv("--list", "--list-format=json", _cwd=str(REPO_ROOT), _tty_out=False)))
     collections = {c["name"]: c for c in listed["collections"]}
 
-    assert [t["name"] for t in collections["kind"]["tasks"]] == ["create", "deploy", "full", "preload"]
+    assert [t["name"] for t in collections["kind"]["tasks"]] == ["create", "delete", "deploy", "full", "preload", "status"]
     assert [t["name"] for t in collections["config"]["tasks"]] == ["show"]
     # `inv reset` and `inv preflight` answer to the bare collection name.
     assert collections["reset"]["default"] == "reset"

@@ -1,0 +1,137 @@
+"""Pod Security `restricted` for every mode, checked in Python (tasks/core/podsecurity.py):
+the test API server is 1.20 and has no Pod Security admission, and no kube-apiserver >= 1.23
+can be had from the registries here (docs/chart.md).
+
+Real subchart templates cannot be rendered (their tarballs cannot be downloaded), so the
+pods checked are built from the security contexts each subchart receives: upstream's
+default values for that chart version (read in place, when present) under ours, at the
+value paths each chart's templates read (POD_SECURITY below, checked against the charts'
+templates at the pinned tags). Every pod template the umbrella renders itself is checked too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.core import chart, podsecurity, upstream
+from tasks.core.config import MODES
+from tasks.core.values import merge_values
+
+# alias -> [(pod, pod-level path, [(container, container-level path or None), ...])];
+# None: the chart's template gives that container no securityContext at all.
+POD_SECURITY = {
+    "postgres": [("postgresql", "postgresql.podSecurityContext", [("postgresql", "postgresql.containerSecurityContext")]),
+                 ("pgpool", "pgpool.podSecurityContext", [("pgpool", "pgpool.containerSecurityContext")])],
+    "redis": [("master", "master.podSecurityContext", [("redis", "master.containerSecurityContext")]),
+              ("replica", "replica.podSecurityContext", [("redis", "replica.containerSecurityContext"),
+                                                         ("sentinel", "sentinel.containerSecurityContext")])],
+    "kafka": [("controller", "controller.podSecurityContext", [("kafka", "controller.containerSecurityContext")])],
+    "vault": [("server", "server.statefulSet.securityContext.pod",
+               [("vault", "server.statefulSet.securityContext.container")])],
+    "opa": [("opa", "securityContext", [("opa", None), ("mgmt", None)])],
+    "prometheus": [("server", "server.securityContext",
+                    [("prometheus-server", "server.containerSecurityContext"),
+                     ("configmap-reload", "configmapReload.prometheus.containerSecurityContext")])],
+    "grafana": [("grafana", "securityContext", [("grafana", "containerSecurityContext")])],
+    "external-secrets": [("controller", "podSecurityContext", [("external-secrets", "securityContext")]),
+                         ("webhook", "webhook.podSecurityContext", [("webhook", "webhook.securityContext")]),
+                         ("cert-controller", "certController.podSecurityContext",
+                          [("cert-controller", "certController.securityContext")])],
+}
+# Known and accepted: opa-kube-mgmt 11.0.7 renders no container securityContext (its
+# deployment template only has a pod-level one), so its containers cannot meet `restricted`
+# through values. The shared namespace therefore enforces `baseline` and warns `restricted`.
+KNOWN = {"opa"}
+
+
+def _get(values, path):
+    node = values
+    for key in path.split("."):
+        node = (node or {}).get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _context(values, path) -> dict:
+    sc = dict(_get(values, path) or {}) if path else {}
+    if sc.pop("enabled", True) is False:  # Bitnami's switch: the template renders none
+        return {}
+    return sc
+
+
+def subchart_pods(mode: str) -> dict[str, list[tuple[str, dict]]]:
+    merged = chart.merged_values(mode)
+    pods = {}
+    for dep in chart.dependencies():
+        alias = dep["key"]
+        ours = merged.get(alias) or {}
+        if not ours.get("enabled"):
+            continue
+        folder = upstream.chart_folder(dep["name"], str(dep["version"]))
+        values = merge_values(upstream.load_defaults(folder)[0], ours) if folder else ours
+        if alias == "redis" and not (values.get("sentinel") or {}).get("enabled"):
+            shapes = [(p, pp, [c for c in cs if c[0] != "sentinel"]) for p, pp, cs in POD_SECURITY[alias]]
+        else:
+            shapes = POD_SECURITY[alias]
+        pods[alias] = [(f"{alias}/{pod}", {
+            "securityContext": _context(values, pod_path),
+            "containers": [{"name": name, "securityContext": _context(values, path)} for name, path in containers]})
+            for pod, pod_path, containers in shapes]
+    return pods
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_subchart_pod_meets_restricted(mode):
+    pods = subchart_pods(mode)
+    assert set(pods) <= set(POD_SECURITY)
+    failing = {name: podsecurity.violations(spec) for specs in pods.values() for name, spec in specs}
+    failing = {k: v for k, v in failing.items() if v}
+    assert {k.split("/")[0] for k in failing} <= KNOWN, failing
+    if "opa" in pods:  # the exception is real, not a check that cannot fail
+        assert any("allowPrivilegeEscalation" in v for v in failing["opa/opa"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pods_the_umbrella_renders_meet_restricted(rendered, mode):
+    for name, spec in podsecurity.pod_specs(rendered[mode].documents()):
+        assert podsecurity.violations(spec) == [], name
+
+
+GOOD = {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "app", "securityContext": {"allowPrivilegeEscalation": False,
+                                                            "capabilities": {"drop": ["ALL"]}}}],
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "x"}}]}
+
+
+def test_a_compliant_pod_passes():
+    assert podsecurity.violations(GOOD) == []
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: p.update(hostNetwork=True), "hostNetwork must be false"),
+    (lambda p: p["volumes"].append({"name": "h", "hostPath": {"path": "/"}}), "volumes[h] uses hostPath"),
+    (lambda p: p["securityContext"].pop("runAsNonRoot"), "runAsNonRoot must be true"),
+    (lambda p: p["securityContext"].update(seccompProfile={"type": "Unconfined"}), "is not RuntimeDefault"),
+    (lambda p: p["containers"][0]["securityContext"].update(allowPrivilegeEscalation=True),
+     "allowPrivilegeEscalation must be false"),
+    (lambda p: p["containers"][0]["securityContext"].update(capabilities={"drop": ["NET_RAW"]}),
+     "capabilities.drop must include ALL"),
+    (lambda p: p["containers"][0]["securityContext"]["capabilities"].update(add=["SYS_ADMIN"]),
+     "may only hold NET_BIND_SERVICE"),
+    (lambda p: p["containers"][0]["securityContext"].update(privileged=True), "privileged must be false"),
+    (lambda p: p["containers"][0]["securityContext"].update(runAsUser=0), "runAsUser must not be 0"),
+    (lambda p: p["containers"][0].update(ports=[{"containerPort": 80, "hostPort": 80}]), "hostPort 80"),
+])
+def test_each_restricted_rule_is_enforced(mutate, message):
+    import copy
+
+    pod = copy.deepcopy(GOOD)
+    mutate(pod)
+    assert any(message in v for v in podsecurity.violations(pod)), podsecurity.violations(pod)
+
+
+def test_pod_specs_finds_workload_templates():
+    docs = [{"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": GOOD}}},
+            {"kind": "CronJob", "metadata": {"name": "c"},
+             "spec": {"jobTemplate": {"spec": {"template": {"spec": GOOD}}}}},
+            {"kind": "ConfigMap", "metadata": {"name": "m"}}]
+    assert [n for n, _ in podsecurity.pod_specs(docs)] == ["Deployment/d", "CronJob/c"]
