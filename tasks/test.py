@@ -27,6 +27,8 @@ APT_PACKAGES = {
     "postgresql": "/usr/lib/postgresql",
     # a local registry on loopback, so parallel preload pulls are real pulls
     "docker-registry": "/usr/bin/docker-registry",
+    # the memory image's Debian base, made from Debian's packages (tasks/core/memory_image.py)
+    "debootstrap": "/usr/sbin/debootstrap",
 }
 
 
