@@ -219,3 +219,25 @@ def test_sasl_settings_reach_the_wire(tmp_path):
             [e.str() for e in errors]
     finally:
         terminate(proc)
+
+
+CONTRACT_KEYS = sorted({k for keys in contract.CONTRACT_FIELDS.values() for k in keys})
+SECRET_MARK = "Zq9-secret-"
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(CONTRACT_KEYS),
+                       st.one_of(st.sampled_from(["", "0", "5432", "verify-full", "SASL_SSL", "SSL", "PLAIN",
+                                                  "sa01", "host", "postgresql://u:p@h/db"]),
+                                 st.text(max_size=30)),
+                       max_size=8))
+def test_any_contract_gives_settings_or_one_config_error_and_never_echoes_a_secret(env):
+    env = {k: (SECRET_MARK + v if k in contract.SECRET_KEYS else v) for k, v in env.items()}
+    try:
+        s = Settings.from_env(env)
+    except ConfigError as exc:
+        assert SECRET_MARK not in str(exc)
+        return
+    assert SECRET_MARK not in json.dumps(s.redacted()) + json.dumps(contract.sources(env))
+    if s.kafka_security_protocol.startswith("SASL"):
+        assert s.kafka_sasl_username and s.kafka_sasl_password
