@@ -81,6 +81,30 @@ def test_three_processes_converge_on_every_write(cluster_env, service_process):
     p50, p95 = percentile(lags, 50) * 1000, percentile(lags, 95) * 1000
     print(f"\nconvergence lag over {len(lags)} (write, other process) pairs, follow interval 50 ms: "
           f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(lags) * 1000:.1f} ms")
+    # throughput of single stores through all three at once (they share one write lock)
+    count, stop = [0], threading.Event()
+    lock = threading.Lock()
+
+    def load(k: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            r = requests.post(procs[(k + i) % 3].url + "/v1/memories", json={"vector": vector(10_000 * k + i)},
+                              headers=HDR, timeout=60)
+            if r.status_code == 201:
+                with lock:
+                    count[0] += 1
+
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(1, 7)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(8)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    rate = count[0] / (time.monotonic() - t0)
+    print(f"single stores through 3 processes, 6 client threads: {rate:.0f} writes/s on one PostgreSQL")
 
 
 def test_killing_a_process_under_load_loses_no_acknowledged_write(cluster_env, service_process):
