@@ -22,7 +22,7 @@ CUSTOM = ("monitoring.coreos.com/v1",)  # Prometheus Operator kinds: no built-in
 
 def helm(k8s_clients, *args, ok=(0,)):
     return sh.Command(k8s_clients["helm"])(*args, _ok_code=list(ok), _return_cmd=True, _err_to_out=False,
-                                           _env={"HOME": "/nonexistent-helm-home", "PATH": "/usr/bin:/bin",
+                                           _env={"HOME": "/nonexistent-helm-home", "PATH": "/usr/bin:/bin", "NO_COLOR": "1",
                                                  "HELM_CACHE_HOME": "/tmp/soma-helm-cache",
                                                  "HELM_CONFIG_HOME": "/tmp/soma-helm-config",
                                                  "HELM_DATA_HOME": "/tmp/soma-helm-data"})
