@@ -10,7 +10,7 @@ import os
 import pytest
 
 from tasks.core.config import REPO_ROOT
-from tasks.core.errors import StepFailed
+from invoke.exceptions import Exit
 from tasks.core.memory_deploy import CHART, run_deploy
 from tasks.core.runner import RecordingRunner
 from tasks.kind import run_kind
@@ -88,11 +88,12 @@ def test_deploy_stops_before_helm_when_the_contract_is_missing(kube_cluster, tag
     onboard(kube_cluster, ns, tokens=False)
     rec = recorder()
     try:
-        with pytest.raises(StepFailed) as info:
+        with pytest.raises(Exit) as info:
             run_deploy(context(kube_cluster, tmp_path), ns, mode="dev", tag=TAG, runner=RoutingRunner(rec),
                        docker_client=tagged, console=make_console())
-        assert "missing secret soma-memory-tokens" in str(info.value)
-        assert f"inv app.onboard --ns {ns}" in str(info.value)
+        message = str(info.value.message)
+        assert "step 'onboarding contract in" in message and "missing secret soma-memory-tokens" in message
+        assert f"inv app.onboard --ns {ns}" in message and info.value.code == 1
         assert not [c for c in rec.calls if c[:2] == ["helm", "upgrade"]]
     finally:
         kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
