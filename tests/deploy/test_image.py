@@ -50,8 +50,14 @@ def test_a_built_wheel_ships_every_migration_revision(tmp_path):
     import zipfile
 
     import sh
+    import shutil
+    src = tmp_path / "src"  # a copy: setuptools builds in the source tree (build/, egg-info)
+    src.mkdir()
+    for rel in ("pyproject.toml", "setup.cfg", "README.md"):
+        shutil.copy(REPO_ROOT / rel, src / rel)
+    shutil.copytree(REPO_ROOT / "memory", src / "memory", ignore=shutil.ignore_patterns("__pycache__"))
     sh.Command(sys.executable)("-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                               str(tmp_path), str(REPO_ROOT), _cwd=str(tmp_path), _err_to_out=True)
+                               str(tmp_path), str(src), _cwd=str(tmp_path), _err_to_out=True)
     names = zipfile.ZipFile(next(tmp_path.glob("somastack-*.whl"))).namelist()
     revisions = sorted(p.name for p in (REPO_ROOT / "memory/store/migrations/versions").glob("*.py"))
     assert revisions and sorted(n.rsplit("/", 1)[1] for n in names
