@@ -241,3 +241,20 @@ def test_any_contract_gives_settings_or_one_config_error_and_never_echoes_a_secr
     assert SECRET_MARK not in json.dumps(s.redacted()) + json.dumps(contract.sources(env))
     if s.kafka_security_protocol.startswith("SASL"):
         assert s.kafka_sasl_username and s.kafka_sasl_password
+
+
+@pytest.mark.kafka
+def test_replication_and_partitions_from_the_contract_reach_the_broker(kafka_broker):
+    from confluent_kafka.admin import AdminClient
+
+    from memory import runtime
+    topic = f"rf{secrets.token_hex(3)}.events"
+    s = Settings.from_env({**ONBOARDED, "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap,
+                           "KAFKA_EVENTS_TOPIC": topic, "KAFKA_REPLICATION_FACTOR": "3",
+                           "KAFKA_TOPIC_PARTITIONS": "4"})
+    runtime.ensure_topics(s, [topic, topic + ".dlq"])
+    # Tansu (one broker) records the requested factor; Apache Kafka would refuse 3 on one broker
+    meta = AdminClient({"bootstrap.servers": kafka_broker.bootstrap}).list_topics(timeout=10).topics
+    for name in (topic, topic + ".dlq"):
+        parts = meta[name].partitions
+        assert len(parts) == 4 and {len(p.replicas) for p in parts.values()} == {3}
