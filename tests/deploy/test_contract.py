@@ -17,8 +17,6 @@ from memory.config import Settings
 from memory.errors import ConfigError
 from tests.deploy.conftest import base_env
 
-pytestmark = [pytest.mark.postgres]
-
 ONBOARDED = {  # what templates/onboard/configmap-settings.yaml.j2 writes for sa01
     "POSTGRES_HOST": "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local",
     "POSTGRES_PORT": "5432",
@@ -132,6 +130,7 @@ def service_env(pg, dbname: str, secrets_dir, **extra) -> dict[str, str]:
             "SOMA_MEMORY_TOKENS": "tok-contract-rw=sa01:read,write", **extra}
 
 
+@pytest.mark.postgres
 def test_the_service_runs_from_the_contract_over_tls(postgres_tls, service_process, tmp_path):
     from tests.service.conftest import memory_cli
     dbname = postgres_tls.create_database(f"contract{secrets.token_hex(3)}")
@@ -159,6 +158,7 @@ def test_the_service_runs_from_the_contract_over_tls(postgres_tls, service_proce
     assert postgres_tls.password not in log
 
 
+@pytest.mark.postgres
 def test_a_server_certificate_from_another_ca_is_refused(postgres_tls, tmp_path):
     from tests.deploy.conftest import make_ca
     from tests.service.conftest import memory_cli
@@ -177,6 +177,7 @@ def test_a_server_certificate_from_another_ca_is_refused(postgres_tls, tmp_path)
     assert postgres_tls.password not in err and "postgresql" not in err
 
 
+@pytest.mark.postgres
 def test_plaintext_is_refused_by_the_tls_only_server(postgres_tls, tmp_path):
     from tests.service.conftest import memory_cli
     dbname = postgres_tls.create_database(f"contract{secrets.token_hex(3)}")
