@@ -5,7 +5,9 @@ values schema refusing bad values."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import tempfile
 
 import kubernetes_validate
 import pytest
@@ -23,9 +25,9 @@ CUSTOM = ("monitoring.coreos.com/v1",)  # Prometheus Operator kinds: no built-in
 def helm(k8s_clients, *args, ok=(0,)):
     return sh.Command(k8s_clients["helm"])(*args, _ok_code=list(ok), _return_cmd=True, _err_to_out=False,
                                            _env={"HOME": "/nonexistent-helm-home", "PATH": "/usr/bin:/bin", "NO_COLOR": "1",
-                                                 "HELM_CACHE_HOME": "/tmp/soma-helm-cache",
-                                                 "HELM_CONFIG_HOME": "/tmp/soma-helm-config",
-                                                 "HELM_DATA_HOME": "/tmp/soma-helm-data"})
+                                                 **{f"HELM_{kind}_HOME": os.path.join(tempfile.gettempdir(),
+                                                                                      f"soma-helm-{kind.lower()}")
+                                                    for kind in ("CACHE", "CONFIG", "DATA")}})
 
 
 def values_args(mode: str) -> list[str]:
