@@ -152,18 +152,19 @@ def contract_env(env: Mapping[str, str]) -> dict[str, str]:
     return merged
 
 
-def sources(env: Mapping[str, str]) -> dict[str, str]:
-    """Setting -> where its value came from: `SOMA_MEMORY_<NAME>`, `contract (<keys> from
-    ConfigMap/Secret/file)` or `default`. Names only, never a value: safe to log."""
+def sources(env: Mapping[str, str], fields=None) -> dict[str, str]:
+    """Setting -> where its value came from: `SOMA_MEMORY_<NAME>`, `contract: <keys>
+    (configmap|secret|file)` or `default`, for `fields` (default: the contract-backed ones).
+    Names only, never a value: safe to log."""
     c = Contract(env)
     contract = contract_values(env)
     out = {}
-    for field, keys in CONTRACT_FIELDS.items():
+    for field in fields or CONTRACT_FIELDS:
         name = PREFIX + field.upper()
         if env.get(name, "") != "":
             out[field] = name
         elif field in contract:
-            used = [f"{k} ({c.origin(k)})" for k in keys if c.origin(k)]
+            used = [f"{k} ({c.origin(k)})" for k in CONTRACT_FIELDS[field] if c.origin(k)]
             out[field] = "contract: " + ", ".join(used)
         else:
             out[field] = "default"

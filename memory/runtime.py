@@ -83,7 +83,8 @@ def build_consumer(settings: Settings, store: Store):
 def announce(settings: Settings) -> None:
     # names of sources only (SOMA_MEMORY_*, contract keys, default), never values
     log.info("effective configuration",
-             extra={"config": {**settings.redacted(), "sources": contract.sources(os.environ)}})
+             extra={"config": {**settings.redacted(),
+                               "sources": contract.sources(os.environ, list(settings.redacted()))}})
     where = f"http://{settings.host}:{settings.port}"
     if settings.embedded:
         log.info("embedded default: SQLite at %s, no broker (events stay in the outbox)",

@@ -155,6 +155,10 @@ def test_the_service_runs_from_the_contract_over_tls(postgres_tls, service_proce
     start = next(json.loads(line) for line in log.splitlines() if '"effective configuration"' in line)
     assert start["config"]["sources"]["database_url"].startswith("contract: POSTGRES_HOST (configmap)")
     assert "POSTGRES_PASSWORD (file)" in start["config"]["sources"]["database_url"]
+    # every setting has a source: its variable, the contract, or the default
+    assert set(start["config"]["sources"]) == set(start["config"]) - {"sources"}
+    assert start["config"]["sources"]["dim"] == "SOMA_MEMORY_DIM"
+    assert start["config"]["sources"]["half_life_s"] == "default"
     assert postgres_tls.password not in log
 
 
