@@ -11,6 +11,7 @@ import tempfile
 
 import kubernetes_validate
 import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 import sh
 import yaml
 
@@ -258,3 +259,39 @@ def test_the_values_schema_refuses_bad_values(k8s_clients, bad, message):
     out = helm(k8s_clients, "template", RELEASE, str(CHART), "-n", NAMESPACE, *values_args("dev"), *bad, ok=(1,))
     assert "values don't meet the specifications of the schema" in str(out.stderr.decode()), out.stderr
     assert message in out.stderr.decode()
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 70000), st.floats(allow_nan=False, width=32),
+                    st.text(max_size=12), st.sampled_from(["dev", "prod", "SASL_SSL", "verify-full", "Never", "1Gi"]))
+PATHS = [("mode",), ("image", "pullPolicy"), ("image", "digest"), ("api", "replicas"),
+         ("api", "autoscaling", "enabled"), ("api", "autoscaling", "maxReplicas"), ("api", "pdb", "maxUnavailable"),
+         ("contract", "kafka", "replicationFactor"), ("contract", "kafka", "securityProtocol"),
+         ("contract", "postgres", "sslmode"), ("service", "targetPort"), ("ingress", "enabled"), ("ingress", "host"),
+         ("monitoring", "enabled"), ("monitoring", "alerts", "errorRatio"), ("backup", "enabled"),
+         ("backup", "schedule"), ("backup", "size"), ("memory", "dim"), ("networkPolicy", "enabled")]
+
+
+def nested(path, value) -> dict:
+    out: dict = value
+    for key in reversed(path):
+        out = {key: out}
+    return out
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(PATHS), SCALARS), min_size=1, max_size=4))
+def test_generated_values_are_refused_by_the_schema_or_render_valid_kubernetes(k8s_clients, tmp_path, changes):
+    from tasks.core.values import merge_values
+    overrides: dict = {}
+    for path, value in changes:
+        overrides = merge_values(overrides, nested(path, value))
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(yaml.safe_dump(overrides))
+    out = helm(k8s_clients, "template", RELEASE, str(CHART), "-n", NAMESPACE, *values_args("prod"), "-f", str(extra),
+               "--kube-version", KUBE_VERSION, ok=(0, 1))
+    if out.exit_code:
+        assert "values don't meet the specifications of the schema" in out.stderr.decode(), out.stderr
+        return
+    for d in (d for d in yaml.safe_load_all(str(out)) if d):
+        if d["apiVersion"] not in CUSTOM:
+            kubernetes_validate.validate(d, KUBE_VERSION, strict=True)
