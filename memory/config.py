@@ -18,6 +18,7 @@ from typing import Mapping
 
 import limits
 
+from memory import contract
 from memory.errors import ConfigError
 
 PREFIX = "SOMA_MEMORY_"
@@ -44,6 +45,14 @@ class Settings:
     tokens: Mapping[str, Token] = dataclasses.field(default_factory=dict)
     kafka_bootstrap: str = ""         # empty: no broker; events stay in the outbox table
     topic: str = "memory.events"
+    # Kafka security and topic sizing; usually from the onboarding contract (memory/contract.py)
+    kafka_security_protocol: str = ""   # "" (plaintext), SSL, SASL_PLAINTEXT or SASL_SSL
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_ca_location: str = ""
+    topic_replication: int = 1
+    topic_partitions: int = 3
     relay_in_process: bool = True
     consumer_group: str = "memory-consumer"
     consumer_max_attempts: int = 5
@@ -89,6 +98,8 @@ class Settings:
                 value = sorted({f"{t.namespace}:{','.join(sorted(t.scopes))}" for t in value.values()})
             elif f.name == "metrics_token":
                 value = "<set>" if value else ""
+            elif f.name == "kafka_sasl_password":
+                value = "<redacted>" if value else ""
             elif f.name == "database_url":
                 value = redact_url(self.effective_database_url)
             elif isinstance(value, tuple):
@@ -100,7 +111,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if env is None else env
+        # the onboarding contract fills in what no SOMA_MEMORY_* variable sets
+        env = contract.contract_env(os.environ if env is None else env)
         kwargs: dict = {}
         for f in dataclasses.fields(cls):
             if f.name == "tokens":
@@ -155,6 +167,7 @@ class Settings:
             raise ConfigError(f"{PREFIX}METRICS_TOKEN must be at least 8 characters")
         if "{" in self.topic.replace("{namespace}", ""):
             raise ConfigError(f"{PREFIX}TOPIC may only use the placeholder {{namespace}}")
+        contract.check(self)
         if not self.auth_enabled and not is_loopback(self.host):
             raise ConfigError(
                 f"refusing to listen on {self.host} without tokens: set {PREFIX}TOKENS or "
@@ -264,6 +277,15 @@ FIELDS = {
     "KAFKA_BOOTSTRAP": "Kafka bootstrap servers; empty: no broker, events stay in the outbox.",
     "TOPIC": "Event topic (default `memory.events`); `{namespace}.events` gives one topic per "
              "namespace, as the playbook names them.",
+    "KAFKA_SECURITY_PROTOCOL": "Empty (plaintext), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`; contract: "
+                               "`KAFKA_SECURITY_PROTOCOL`, `SASL_SSL` when a SASL password is given.",
+    "KAFKA_SASL_MECHANISM": "`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (default).",
+    "KAFKA_SASL_USERNAME": "SASL user; contract: `KAFKA_SASL_USERNAME`.",
+    "KAFKA_SASL_PASSWORD": "SASL password (redacted in logs); contract: the runtime Secret's `KAFKA_SASL_PASSWORD`.",
+    "KAFKA_SSL_CA_LOCATION": "CA file for the broker's certificate; contract: `KAFKA_SSL_CA_LOCATION`.",
+    "TOPIC_REPLICATION": "Replication factor of topics the service creates (default 1; the chart sets "
+                         "1 or 3 by mode); contract: `KAFKA_REPLICATION_FACTOR`.",
+    "TOPIC_PARTITIONS": "Partitions of topics the service creates (default 3); contract: `KAFKA_TOPIC_PARTITIONS`.",
     "RELAY_IN_PROCESS": "Run the outbox relay inside `serve` when a broker is set (default true).",
     "CONSUMER_GROUP": "Consumer group of `inv memory.consume` (default `memory-consumer`).",
     "CONSUMER_MAX_ATTEMPTS": "Attempts before a message goes to `<topic>.dlq` (default 5).",

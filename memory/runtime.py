@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
 import threading
 
+from memory import contract
 from memory.config import Settings
 from memory.embed import make_embedder
 from memory.errors import ConfigError
@@ -53,31 +55,40 @@ def build_service(settings: Settings, *, follow: bool = True, store: Store | Non
 
 
 def build_relay(settings: Settings, store: Store):
-    from memory.events import kafka
+    from confluent_kafka import Producer
     from memory.events.relay import Relay
     if not settings.kafka_bootstrap:
         raise ConfigError("SOMA_MEMORY_KAFKA_BOOTSTRAP is not set: there is no broker to relay to")
-    return Relay(store, lambda: kafka.make_producer(settings.kafka_bootstrap), settings.topic,
-                 ensure_topic=lambda topic: kafka.ensure_topics(settings.kafka_bootstrap, [topic]))
+    return Relay(store, lambda: Producer(contract.producer_config(settings)), settings.topic,
+                 ensure_topic=lambda topic: ensure_topics(settings, [topic]))
+
+
+def ensure_topics(settings: Settings, topics: list[str]) -> None:
+    """Create the topics with the configured partitions, replication and security."""
+    from memory.events import kafka
+    kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions,
+                        replication_factor=settings.topic_replication, **contract.kafka_security(settings))
 
 
 def build_consumer(settings: Settings, store: Store):
-    from confluent_kafka import Consumer
-    from memory.events import kafka
-    from memory.events.consumer import EventConsumer, consumer_config
+    from confluent_kafka import Consumer, Producer
+    from memory.events.consumer import EventConsumer
     if not settings.kafka_bootstrap:
         raise ConfigError("SOMA_MEMORY_KAFKA_BOOTSTRAP is not set: there is no broker to consume from")
     if "{namespace}" not in settings.topic:  # per-namespace topics appear with their namespaces
-        kafka.ensure_topics(settings.kafka_bootstrap, [settings.topic, settings.topic + ".dlq"])
+        ensure_topics(settings, [settings.topic, settings.topic + ".dlq"])
     group = settings.consumer_group
-    return EventConsumer(Consumer(consumer_config(settings.kafka_bootstrap, group)),
-                         kafka.make_producer(settings.kafka_bootstrap), settings.topic,
+    return EventConsumer(Consumer(contract.consumer_config(settings, group)),
+                         Producer(contract.producer_config(settings)), settings.topic,
                          lambda event: store.apply_event(group, event),
                          max_attempts=settings.consumer_max_attempts)
 
 
 def announce(settings: Settings) -> None:
-    log.info("effective configuration", extra={"config": settings.redacted()})
+    # names of sources only (SOMA_MEMORY_*, contract keys, default), never values
+    log.info("effective configuration",
+             extra={"config": {**settings.redacted(),
+                               "sources": contract.sources(os.environ, list(settings.redacted()))}})
     where = f"http://{settings.host}:{settings.port}"
     if settings.embedded:
         log.info("embedded default: SQLite at %s, no broker (events stay in the outbox)",

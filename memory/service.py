@@ -15,6 +15,7 @@ Re-applying a row is idempotent, so any number of processes converge on the same
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import logging
@@ -231,10 +232,13 @@ class MemoryService:
 
     # -- writes -----------------------------------------------------------------------
     def _event_data(self, row: MemoryRow) -> dict:
+        # the whole row, vector included, so a replica fed only by events can rebuild the
+        # index (memory/replica.py)
         return {"id": row.id, "namespace": row.namespace, "memory_type": row.memory_type,
                 "importance": row.importance, "importance_norm": row.importance_norm,
                 "coordinate": row.coordinate, "payload": row.payload, "model": row.model,
-                "dim": row.dim, "created_at": row.created_at}
+                "dim": row.dim, "created_at": row.created_at,
+                "vector_b64": base64.b64encode(np.ascontiguousarray(row.vector, dtype="<f4").tobytes()).decode()}
 
     def _rows(self, namespace: str, items: Sequence[NewMemory], now: float,
               normaliser) -> list[MemoryRow]:

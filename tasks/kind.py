@@ -245,7 +245,7 @@ def record_helm_status(s, tools: Tools) -> None:
 
 
 def run_kind(c, action: str, mode=None, cluster=None, recreate=False, evidence=False,
-             runner=None, docker_client=None, console=None, sets=()):
+             runner=None, docker_client=None, console=None, sets=(), memory_ns=None):
     """Task body with its seams exposed (runner, docker client, console) for tests."""
     inputs = {"action": action, "recreate": recreate, **({"cluster": cluster} if cluster else {}),
               **({"set": list(sets)} if sets else {})}
@@ -264,6 +264,9 @@ def run_kind(c, action: str, mode=None, cluster=None, recreate=False, evidence=F
             plan.extend(preload_steps(s, tools))
         if action in ("deploy", "full"):
             plan.extend(deploy_steps(s, tools))
+        if action == "full" and memory_ns:  # then the memory service (tasks/core/memory_deploy.py)
+            from tasks.core import memory_deploy
+            plan.extend(memory_deploy.plan_steps(s, tools, memory_ns))
         if s.dry:  # no gate runs in a dry run; the record still says what is installed
             s.evidence.tools.update(tool_versions(s.runner, GATES[action]))
         result = s.run_plan(plan)
@@ -290,10 +293,11 @@ def deploy(c, mode=None, cluster=None, evidence=False, set_=None):
     run_kind(c, "deploy", mode, cluster, False, evidence, sets=set_ or ())
 
 
-@task(iterable=["set_"], help=HELP)
-def full(c, mode=None, cluster=None, evidence=False, set_=None):
-    """preflight -> delete cluster -> create -> preload -> deploy -> readiness gate."""
-    run_kind(c, "full", mode, cluster, True, evidence, sets=set_ or ())
+@task(iterable=["set_"], help={**HELP, "memory_ns": "also deploy the memory service into this onboarded "
+                                                    "namespace after the shared infra (inv memory.deploy)"})
+def full(c, mode=None, cluster=None, evidence=False, set_=None, memory_ns=None):
+    """preflight -> delete cluster -> create -> preload -> deploy -> readiness gate [-> memory]."""
+    run_kind(c, "full", mode, cluster, True, evidence, sets=set_ or (), memory_ns=memory_ns)
 
 
 @task(iterable=["set_"], help=HELP)

@@ -164,3 +164,20 @@ def http_bench_argv(*, sizes: str, queries: int, dim: int, k: int, seed: int, js
 def http_bench(**kwargs) -> None:
     """`inv memory.bench --http`: service behind waitress + PostgreSQL vs chromadb (memory/http_bench.py)."""
     sh.Command(sys.executable)(*http_bench_argv(**kwargs), _out=sys.stdout, _err=sys.stderr)
+
+
+@task(iterable=["set_"], help={
+    "ns": "the onboarded application namespace (inv app.onboard --ns)",
+    "mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
+    "cluster": "kind cluster name (default: soma.cluster)",
+    "tag": "image reference (default somastack/memory:<git commit>)",
+    "base_image": "BASE_IMAGE of the Dockerfile (default python:3.11-slim-bookworm; "
+                  "'debootstrap' builds a Debian base locally)",
+    "evidence": "write a transcript and JSON run record into docs/sprints/sprint-3/",
+    "set": "override any soma setting, repeatable: --set timeouts.helm=600"})
+def deploy(c, ns, mode=None, cluster=None, tag=None, base_image=None, evidence=False, set_=None):
+    """Build the image, load it into kind, helm upgrade --install soma-memory, readiness gate."""
+    from tasks.core.cli import exits
+    from tasks.core.memory_deploy import run_deploy
+    with exits("memory.deploy"):
+        run_deploy(c, ns, mode, cluster, tag, base_image, evidence, sets=set_ or ())

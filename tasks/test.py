@@ -29,6 +29,8 @@ APT_PACKAGES = {
     "docker-registry": "/usr/bin/docker-registry",
     # the kube fixture's service-account key and the loopback chart repository's certificates
     "openssl": "/usr/bin/openssl",
+    # the memory image's Debian base, made from Debian's packages (tasks/core/memory_image.py)
+    "debootstrap": "/usr/sbin/debootstrap",
 }
 
 

@@ -27,11 +27,15 @@ def make_producer(bootstrap: str, **extra) -> Producer:
     return Producer(producer_config(bootstrap, **extra))
 
 
-def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3, timeout: float = 10) -> None:
-    """Create the topics if absent (idempotent). Raises KafkaException when the broker is down."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 3000})
+def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3, timeout: float = 10, *,
+                  replication_factor: int = 1, **extra) -> None:
+    """Create the topics if absent (idempotent). Raises KafkaException when the broker is down.
+
+    `replication_factor` comes from the settings (the mode: 1 on one broker, else 3); `extra`
+    carries the security options (memory/contract.py kafka_security)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 3000, **extra})
     existing = set(admin.list_topics(timeout=timeout).topics)
-    new = [NewTopic(t, num_partitions=partitions, replication_factor=1)
+    new = [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
            for t in topics if t not in existing]
     if not new:
         return
