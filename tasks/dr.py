@@ -88,6 +88,7 @@ def run_drill(c, mode=None, namespaces=(), context=None, kubeconfig=None, eviden
             try:
                 timed("pg_dump", lambda: d.s.runner.run(["pg_dump", "-Fc", "-d", pg_dsn, "-f", str(dump)],
                                                         timeout=3600))
+                os.chmod(dump, 0o600)  # pg_dump follows the umask; the dump holds every row
                 artefact("postgres", dump)
                 drill.create_database(pg_dsn, scratch)
                 timed("pg_restore", lambda: d.s.runner.run(["pg_restore", "--no-owner", "--exit-on-error",

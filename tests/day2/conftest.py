@@ -162,3 +162,41 @@ def set_ready(cluster, resource: str, namespace: str | None, name: str, ready: b
     path = (f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}/status" if namespace
             else f"/apis/{group}/{version}/{plural}/{name}/status")
     cluster.kubectl("replace", "--raw", path, "-f", "-", input=json.dumps(current))
+
+
+# A small chart the tests install with the real helm: a Secret and a ConfigMap built from a
+# password value, and a Deployment with no replicas (its rollout completes with no kubelet).
+CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: tiny\nversion: 0.1.0\n",
+    "values.yaml": "auth:\n  password: changeme\nreplicas: 0\ngreeting: hello\n",
+    "templates/secret.yaml": (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-db\n"
+        "stringData:\n  password: {{ .Values.auth.password | quote }}\n"),
+    "templates/configmap.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cfg\ndata:\n"
+        "  greeting: {{ .Values.greeting | quote }}\n"
+        "  db-url: \"postgresql://app:{{ .Values.auth.password }}@db.example:5432/app\"\n"),
+    "templates/deployment.yaml": (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-web\n"
+        "spec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels: {app: {{ .Release.Name }}-web}\n"
+        "  template:\n    metadata:\n      labels: {app: {{ .Release.Name }}-web}\n    spec:\n"
+        "      automountServiceAccountToken: false\n      containers:\n"
+        "      - name: web\n        image: busybox:1\n        env:\n        - name: GREETING\n"
+        "          value: {{ .Values.greeting | quote }}\n"),
+}
+
+
+def write_chart(folder, password: str = "changeme"):
+    import pathlib
+    folder = pathlib.Path(folder)
+    for name, body in CHART.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body.replace("changeme", password) if name == "values.yaml" else body)
+    return folder
+
+
+def helm(k8s_clients: dict, kubeconfig: str, *args: str) -> str:
+    import sh
+    return str(sh.Command(k8s_clients["helm"])(*args, "--kubeconfig", kubeconfig, _tty_out=False, _timeout=120,
+                                               _err_to_out=True))
