@@ -22,7 +22,7 @@ from invoke import task
 
 from tasks.core.plan import Step
 from tasks.day2 import access
-from tasks.day2.common import HELP, day2_session, finish, raise_for
+from tasks.day2.common import HELP, day2_session, endpoint_flags, endpoint_help, finish, raise_for
 from tasks.day2.report import FAIL, PASS, SKIP, WARN, Check, Report
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
@@ -136,10 +136,10 @@ def run_audit(c, mode=None, namespaces=(), context=None, kubeconfig=None, eviden
         return finish(d, report, json_path)
 
 
-@task(name="access", iterable=["namespace", "set_"], help={**HELP, "namespace": "audit only these namespaces (repeatable; default all)",
+@task(name="access", iterable=["namespace", "set_"], help={**HELP, **endpoint_help("vault"), "namespace": "audit only these namespaces (repeatable; default all)",
                                             "vault-mount": "the Kubernetes auth mount (default kubernetes)"})
 def access_(c, mode=None, namespace=None, context=None, kubeconfig=None, evidence=False, json=None,
-            vault_mount="kubernetes", set_=None):
+            vault_mount="kubernetes", set_=None, vault=None):
     """Check the allow-shared-infra label against NetworkPolicies, SecretStores, Vault roles, RBAC."""
     raise_for("audit.access", run_audit(c, mode, namespace or (), context, kubeconfig, evidence, json,
-                                        vault_mount, sets=set_ or ()))
+                                        vault_mount, sets=set_ or (), endpoints=endpoint_flags(vault=vault)))

@@ -29,7 +29,7 @@ from invoke import task
 from tasks.core.plan import Step
 from tasks.core.runner import format_argv
 from tasks.day2 import drill
-from tasks.day2.common import HELP, day2_session, finish, raise_for
+from tasks.day2.common import HELP, day2_session, endpoint_flags, endpoint_help, finish, raise_for
 from tasks.day2.report import FAIL, PASS, SKIP, WARN, Check, Report, write_json
 
 RAFT_MODES = ("staging", "prod-lite", "prod")
@@ -187,16 +187,17 @@ def run_drill(c, mode=None, namespaces=(), context=None, kubeconfig=None, eviden
         return report
 
 
-@task(name="drill", iterable=["namespace", "set_"], help={**HELP,
+@task(name="drill", iterable=["namespace", "set_"], help={**HELP, **endpoint_help("postgres", "kafka", "vault"),
       "output": "folder for the dump, the Vault export/snapshot and the topic configs (default dr-drill-<time>)",
       "vault-method": "kv (export + scratch restore) or raft (snapshot); default kv in dev/test, raft otherwise",
       "vault-mount": "the KV v2 mount to export (default secret)"})
 def drill_(c, mode=None, namespace=None, context=None, kubeconfig=None, evidence=False, json=None, output=None,
-           vault_method=None, vault_mount="secret", set_=None):
+           vault_method=None, vault_mount="secret", set_=None, postgres=None, kafka=None, vault=None):
     """PostgreSQL dump/restore with checksums, Vault backup, Kafka topic configs; evidence for cutover."""
     if vault_method not in (None, "kv", "raft"):
         from invoke import Exit
         raise Exit(f"dr.drill: --vault-method must be kv or raft, not {vault_method!r}", code=2)
     raise_for("dr.drill", run_drill(c, mode, namespace or (), context, kubeconfig, evidence, json, output,
-                                    vault_method, vault_mount, sets=set_ or ()))
+                                    vault_method, vault_mount, sets=set_ or (),
+                                    endpoints=endpoint_flags(postgres=postgres, kafka=kafka, vault=vault)))
 

@@ -16,7 +16,7 @@ from tasks.core.plan import Step
 from tasks.core.release import deployed_release
 from tasks.core.runner import format_argv
 from tasks.day2 import analyzers, probes
-from tasks.day2.common import HELP, day2_session, finish, raise_for
+from tasks.day2.common import HELP, day2_session, endpoint_flags, endpoint_help, finish, raise_for
 from tasks.day2.report import FAIL, PASS, SKIP, WARN, Check, Report
 from tasks.day2.workloads import workload_status
 
@@ -131,8 +131,11 @@ def run_health(c, mode=None, namespaces=(), context=None, kubeconfig=None, evide
         return finish(d, report, json_path)
 
 
-@task(iterable=["namespace", "set_"], help=HELP)
-def snapshot(c, mode=None, namespace=None, context=None, kubeconfig=None, evidence=False, json=None, set_=None):
+@task(iterable=["namespace", "set_"], help={**HELP, **endpoint_help("postgres", "pgpool", "kafka", "vault", "memory")})
+def snapshot(c, mode=None, namespace=None, context=None, kubeconfig=None, evidence=False, json=None, set_=None,
+             postgres=None, pgpool=None, kafka=None, vault=None, memory=None):
     """Pass/warn/fail table: Helm release, workloads, replication, consumer lag, Vault, ExternalSecrets, memory."""
     raise_for("health.snapshot", run_health(c, mode, namespace or (), context, kubeconfig, evidence, json,
-                                            sets=set_ or ()))
+                                            sets=set_ or (), endpoints=endpoint_flags(
+                                                postgres=postgres, pgpool=pgpool, kafka=kafka, vault=vault,
+                                                memory=memory)))

@@ -18,14 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import pathlib
 
-from invoke import task
+from invoke import Exit, task
 
 from tasks.core.plan import Step
 from tasks.core.runner import format_argv
 from tasks.day2 import collectors, probes
 from tasks.day2.analyzers import ANALYZERS, analyze
 from tasks.day2.bundle import Bundle
-from tasks.day2.common import HELP, day2_session, finish, raise_for
+from tasks.day2.common import HELP, day2_session, endpoint_flags, endpoint_help, finish, raise_for
 from tasks.day2.redaction import Policy
 from tasks.day2.report import Check, Report
 
@@ -118,13 +118,18 @@ def run_bundle(c, mode=None, namespaces=(), context=None, kubeconfig=None, outpu
         return report
 
 
-@task(iterable=["namespace", "set_"], help={**HELP,
+@task(iterable=["namespace", "set_"], help={**HELP, **endpoint_help("postgres", "pgpool", "kafka", "vault", "memory"),
       "output": "the .tar.gz to write (default: incident-<UTC time>.tar.gz here)",
       "since": "logs newer than this (kubectl --since, e.g. 30m; default day2.bundle.since)",
       "log-bytes": "cap per container log, current and previous each (default day2.bundle.log_bytes)"})
 def bundle(c, mode=None, namespace=None, context=None, kubeconfig=None, output=None, since=None,
-           log_bytes=None, evidence=False, json=None, set_=None):
+           log_bytes=None, evidence=False, json=None, set_=None, postgres=None, pgpool=None, kafka=None,
+           vault=None, memory=None):
     """Collect a redacted incident bundle (.tar.gz with manifest.json and analysis.json)."""
+    if log_bytes is not None and not str(log_bytes).isdigit():
+        raise Exit(f"incident.bundle: --log-bytes must be a whole number of bytes, not {log_bytes!r}", code=2)
     report = run_bundle(c, mode, namespace or (), context, kubeconfig, output, since,
-                        int(log_bytes) if log_bytes else None, evidence, json, sets=set_ or ())
+                        int(log_bytes) if log_bytes else None, evidence, json, sets=set_ or (),
+                        endpoints=endpoint_flags(postgres=postgres, pgpool=pgpool, kafka=kafka, vault=vault,
+                                                 memory=memory))
     raise_for("incident.bundle", report)

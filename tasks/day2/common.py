@@ -36,6 +36,22 @@ HELP = {
     "json": "also write the report as JSON into this file",
     "set": "override any soma setting, repeatable: --set namespace=x",
 }
+ENDPOINT_HELP = {
+    "postgres": "PostgreSQL primary DSN, no password (PGPASSWORD) (default day2.endpoints.postgres)",
+    "pgpool": "Pgpool DSN, no password (default day2.endpoints.pgpool)",
+    "kafka": "Kafka bootstrap servers (default day2.endpoints.kafka)",
+    "vault": "Vault address; the token comes from VAULT_TOKEN (default day2.endpoints.vault)",
+    "memory": "memory service URL; a token from SOMA_MEMORY_TOKEN (default day2.endpoints.memory)",
+}
+
+
+def endpoint_help(*names: str) -> dict:
+    return {n: ENDPOINT_HELP[n] for n in names}
+
+
+def endpoint_flags(**given) -> dict:
+    """The endpoint flags a task was given (None: not given, the configuration decides)."""
+    return {k: v for k, v in given.items() if v is not None}
 
 
 @dataclass
