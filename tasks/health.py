@@ -110,7 +110,7 @@ def run_health(c, mode=None, namespaces=(), context=None, kubeconfig=None, evide
             return f"{len(report.checks)} rows"
 
         def probe():
-            facts["probes"] = probes.run_all(d.s.runner, st.endpoints)
+            facts["probes"] = probes.run_all(d.s.runner, st.endpoints, kafka_groups=st.kafka_groups)
             p, t = facts["probes"], st.thresholds
             report.add(_area(analyzers.replication_lag(facts, t), "postgres"), pgpool_check(p),
                        _area(analyzers.consumer_lag(facts, t), "kafka"),

@@ -64,7 +64,7 @@ def run_bundle(c, mode=None, namespaces=(), context=None, kubeconfig=None, outpu
             return f"{len(bundle.files)} files"
 
         def probe():
-            facts["probes"] = probes.run_all(d.s.runner, st.endpoints)
+            facts["probes"] = probes.run_all(d.s.runner, st.endpoints, kafka_groups=st.kafka_groups)
             bundle.run("probes", collectors.probes, facts["probes"])
             return ", ".join(f"{k}: {'skip' if v is None else 'error' if 'error' in v else 'ok'}"
                              for k, v in facts["probes"].items())

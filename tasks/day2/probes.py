@@ -70,12 +70,15 @@ def pgpool(dsn: str) -> dict:
         raise ProbeError(f"pgpool: {str(exc).strip()}") from None
 
 
-def kafka(bootstrap: str, timeout_s: float = TIMEOUT_S) -> dict:
+def kafka(bootstrap: str, timeout_s: float = TIMEOUT_S, expected=()) -> dict:
     """Brokers, topics and, for every consumer group, committed offset vs high watermark.
 
     A partition the group never committed has no offset (-1001): its lag counts from the
     low watermark (everything still retained) and the group is marked `no_commit`, so a
-    consumer that never commits shows up instead of looking caught up.
+    consumer that never commits shows up instead of looking caught up. `expected` names
+    groups that must exist (`day2.kafka_groups`): a broker may not list a group that has
+    never committed (Tansu does not), so those are asked for by name and, with no offsets,
+    reported as `no_commit` rather than left out.
     """
     from confluent_kafka import Consumer, KafkaException, TopicPartition
     from confluent_kafka.admin import AdminClient
@@ -97,11 +100,12 @@ def kafka(bootstrap: str, timeout_s: float = TIMEOUT_S) -> dict:
         raise ProbeError(f"kafka list_consumer_groups: {exc}") from None
     watermarks = Consumer({**conf, "group.id": f"soma-probe-{uuid.uuid4().hex[:8]}",
                            "enable.auto.commit": False})
+    states = {g.group_id: str(getattr(g, "state", "")).split(".")[-1] for g in listed.valid}
+    for group in expected:
+        states.setdefault(group, "not listed")
     try:
-        for listing in sorted(listed.valid, key=lambda g: g.group_id):
-            group = listing.group_id
-            entry = {"state": str(getattr(listing, "state", "")).split(".")[-1], "partitions": [],
-                     "lag": 0, "no_commit": False, "error": ""}
+        for group in sorted(states):
+            entry = {"state": states[group], "partitions": [], "lag": 0, "no_commit": False, "error": ""}
             facts["groups"][group] = entry
             try:
                 futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
@@ -177,9 +181,11 @@ def _json(resp):
         return resp.text[:500]
 
 
-def run_all(runner, endpoints: dict, only=("postgres", "pgpool", "kafka", "vault", "memory")) -> dict:
+def run_all(runner, endpoints: dict, only=("postgres", "pgpool", "kafka", "vault", "memory"),
+            kafka_groups=()) -> dict:
     """name -> facts, {"error": message} when the probe failed, None when not configured."""
-    calls = {"postgres": lambda e: postgres(runner, e), "pgpool": pgpool, "kafka": kafka,
+    calls = {"postgres": lambda e: postgres(runner, e), "pgpool": pgpool,
+             "kafka": lambda e: kafka(e, expected=kafka_groups),
              "vault": vault, "memory": memory}
     out = {}
     for name in only:

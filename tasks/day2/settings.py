@@ -42,6 +42,8 @@ SCHEMA = {
                    "properties": {"since": {"type": "string", "pattern": r"^[0-9]+[smh]$"},
                                   "log_bytes": {"type": "integer", "minimum": 1024}}},
         "dr": {"type": "object"},
+        # consumer groups that must exist and commit (a never-committed group may not be listed)
+        "kafka_groups": {"type": "array", "items": {"type": "string", "minLength": 1}},
     },
 }
 
@@ -53,6 +55,7 @@ class Day2Settings:
     thresholds: dict
     bundle: dict
     dr: dict
+    kafka_groups: tuple = ()
 
     def as_dict(self) -> dict:
         return {"mode": self.mode, "endpoints": dict(self.endpoints), "thresholds": copy.deepcopy(self.thresholds),
@@ -97,4 +100,4 @@ def day2_settings(c, mode: str, overrides: Mapping[str, Any] | None = None,
         if level["warn"] > level["fail"]:
             raise ConfigError(f"day2.thresholds.{name}: warn {level['warn']} is above fail {level['fail']}")
     return Day2Settings(mode, {k: values["endpoints"].get(k, "") for k in ENDPOINTS}, values["thresholds"],
-                        values["bundle"], values.get("dr") or {})
+                        values["bundle"], values.get("dr") or {}, tuple(values.get("kafka_groups") or ()))

@@ -71,12 +71,29 @@ def test_consumer_lag_from_the_admin_api(kafka_lag):
 
 
 def test_a_group_with_no_commit_is_a_warning_not_caught_up(kafka_lag):
-    got = probes.kafka(kafka_lag.bootstrap)
-    # what a group that joined but never committed looks like in the probe's facts
-    got["groups"] = {"never-committed": {"state": "Empty", "partitions": [], "lag": 0, "no_commit": True,
-                                         "error": ""}}
-    check = analyzers.consumer_lag(facts(kafka=got), T)
-    assert check.status == WARN and "no commit at all" in check.detail
+    """A real consumer that joined the group and read, but never committed."""
+    import time
+    import uuid
+    from confluent_kafka import Consumer
+
+    group = f"nocommit-{uuid.uuid4().hex[:6]}"
+    consumer = Consumer({"bootstrap.servers": kafka_lag.bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    try:
+        consumer.subscribe([kafka_lag.topic])
+        deadline, message = time.monotonic() + 30, None
+        while message is None and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+        assert message is not None and not message.error(), "the consumer never read from its group"
+        got = probes.kafka(kafka_lag.bootstrap, expected=[group])
+    finally:
+        consumer.close()
+    entry = got["groups"][group]
+    assert entry["no_commit"] is True
+    only = copy.deepcopy(got)
+    only["groups"] = {group: entry}
+    check = analyzers.consumer_lag(facts(kafka=only), {**T, "consumer_lag": {"warn": 1000, "fail": 10000}})
+    assert check.status == WARN and "no commit" in check.detail
 
 
 def test_vault_sealed_pass_and_fail(openbao_sealable):
