@@ -90,7 +90,7 @@ def run_bundle(c, mode=None, namespaces=(), context=None, kubeconfig=None, outpu
                                                               "status": c.status, "detail": c.detail,
                                                               "evidence": c.evidence["found"]}
                                                              for c in report.checks]}, meta)
-            report.extra.update({"bundle": str(out),
+            report.extra.update({"bundle": out.name,
                                  "files": len(written["manifest"]["files"]), "errors": written["manifest"]["errors"]})
             return f"{path.name}: {len(bundle.files) + 2} files, {len(bundle.errors)} collector errors"
 
