@@ -113,7 +113,7 @@ def run_bundle(c, mode=None, namespaces=(), context=None, kubeconfig=None, outpu
             report.add(Check("bundle", "collector errors", "warn",
                              f"{len(bundle.errors)} recorded in manifest.json (first: {bundle.errors[0]['collector']}: "
                              f"{bundle.policy(bundle.errors[0]['error'])[:160]})", None))
-        finish(d, report, json_path)
+        finish(d, report, json_path, bundle.policy)
         d.s.console.print(f"bundle: {report.extra['bundle']}")
         return report
 

@@ -12,6 +12,7 @@ problems still says what it found, and a warning does not look like a crashed ru
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from tasks.core.errors import OpsError
 from tasks.core.kubectl import Kubectl
 from tasks.core.versions import MINIMUMS
 from tasks.day2.cluster import ClusterView
+from tasks.day2.redaction import Policy
 from tasks.day2.report import PASS, Report
 from tasks.day2.settings import Day2Settings, day2_settings
 
@@ -102,7 +104,16 @@ def day2_session(c, name: str, mode=None, namespaces=(), context=None, kubeconfi
         yield Day2(s, settings, kubectl, helm_cli, ClusterView(kubectl), ns, target)
 
 
-def finish(d: Day2, report: Report, json_path: str | None) -> Report:
+def finish(d: Day2, report: Report, json_path: str | None, policy: Policy | None = None) -> Report:
+    """Redact, print the table, keep it in the evidence, write --json: one set of rows for all.
+
+    Rows can quote what the cluster said (an event message with a DSN in it), so the day-2
+    redaction policy goes over every row before anyone sees it, not only over the bundle."""
+    policy = policy or Policy(d.s.runner.redact._secrets if hasattr(d.s.runner.redact, "_secrets") else ())
+    for check in report.checks:
+        check.detail = policy(check.detail)
+        if check.evidence is not None:
+            check.evidence = json.loads(policy(json.dumps(policy.scrub(check.evidence), default=str)))
     report.print(d.s.console)
     d.s.evidence.add("report", report.to_dict())
     if json_path:
