@@ -103,8 +103,10 @@ def _scrub_manifest(policy, text: str) -> str:
 def logs(bundle, kubectl: Kubectl, view: ClusterView, namespace: str, since: str, limit_bytes: int) -> None:
     """`kubectl logs` for every container (init ones too), current and previous.
 
-    Logs come from the kubelet; a container that never ran (or a cluster with no kubelet)
-    answers with an error, which is recorded per container and per current/previous.
+    Logs come from the kubelet of the pod's node. A pod no node took has none to ask (the API
+    server answers an empty log, which would pass for "no output"), so that is recorded as an
+    error per container without a call; a node or container that cannot answer is recorded
+    with the server's own message, per container and per current/previous.
     """
     for pod in view.items("pods", namespace) or []:
         name = pod["metadata"]["name"]
@@ -112,10 +114,13 @@ def logs(bundle, kubectl: Kubectl, view: ClusterView, namespace: str, since: str
         containers = [c["name"] for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])]
         for container in containers:
             for previous in (False, True):
+                label = f"{namespace}/{name}/{container}" + (" (previous)" if previous else "")
+                if not spec.get("nodeName"):
+                    bundle.error("logs", f"{label}: the pod is on no node, so no kubelet holds its logs")
+                    continue
                 args = ["logs", name, "-n", namespace, "-c", container, f"--since={since}",
                         f"--limit-bytes={limit_bytes}"] + (["--previous"] if previous else [])
                 result = kubectl.run(*args, check=False)
-                label = f"{namespace}/{name}/{container}" + (" (previous)" if previous else "")
                 if not result.ok:
                     why = (result.stderr.strip().splitlines() or [f"exit {result.exit_code}"])[-1]
                     bundle.error("logs", f"{label}: {why}")

@@ -23,6 +23,10 @@ import re
 from typing import Any, Iterable
 
 REDACTED = "***"
+# Keys of Secrets whose values are public (a service-account token Secret's namespace and CA
+# certificate): learning them would blank every namespace name in the bundle. Their values
+# still become *** inside the Secret itself.
+PUBLIC_SECRET_KEYS = ("namespace", "ca.crt")
 # A key that names a secret. `secretName`/`secretRef`/`tokenPath` name where one lives, not
 # the secret itself, so they are left alone (a bundle that hides them is useless).
 _SECRET_KEY = re.compile(
@@ -73,7 +77,9 @@ class Policy:
                     self._known.add(line.strip())
 
     def learn_secret(self, secret: dict) -> None:
-        for value in (secret.get("data") or {}).values():
+        for key, value in (secret.get("data") or {}).items():
+            if key in PUBLIC_SECRET_KEYS:
+                continue
             try:
                 self.learn(base64.b64decode(value).decode("utf-8"))
             except (ValueError, UnicodeDecodeError):

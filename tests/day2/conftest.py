@@ -67,11 +67,16 @@ def apply(cluster, *objects: dict) -> None:
     cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
 
 
-def pod(name: str, namespace: str, containers=("app",), env=None, labels=None) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod",
+def pod(name: str, namespace: str, containers=("app",), env=None, labels=None, node: str | None = None) -> dict:
+    """A pod; `node` binds it to a node name (no Node object is needed for that), as the
+    scheduler would, so `kubectl logs` asks that node's kubelet (and fails: there is none)."""
+    body = {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": namespace, "labels": labels or {"app": name}},
             "spec": {"automountServiceAccountToken": False,
                      "containers": [{"name": c, "image": "busybox:1", "env": env or []} for c in containers]}}
+    if node:
+        body["spec"]["nodeName"] = node
+    return body
 
 
 def stage_pod(cluster, namespace: str, name: str, status: dict) -> None:

@@ -63,7 +63,7 @@ def members(path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def planted(kube, clients_on_path, tmp_path):
+def planted(kube, clients_on_path, tmp_path, eso_installed):
     infra, app = new_namespace(kube, "infra"), new_namespace(kube, "app")
     release = "tiny"
     chart = write_chart(tmp_path / "chart", password=PLANTED["helm"])
@@ -74,8 +74,10 @@ def planted(kube, clients_on_path, tmp_path):
           {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-config", "namespace": app},
            "data": {"DATABASE_URL": f"postgresql://app:{PLANTED['configmap']}@pgpool.soma-infra:5432/app",
                     "settings.yaml": f"log_level: info\nauth:\n  token: {PLANTED['configmap_token']}\n"}},
-          pod("web", app, env=[{"name": "DB_PASSWORD", "value": PLANTED["env"]},
-                               {"name": "UPSTREAM", "value": f"https://svc:{PLANTED['env_url']}@api.example/"}]),
+          pod("web", app, node="node-1", env=[{"name": "DB_PASSWORD", "value": PLANTED["env"]},
+                                              {"name": "UPSTREAM",
+                                               "value": f"https://svc:{PLANTED['env_url']}@api.example/"}]),
+          pod("queued", app),
           event(infra, "pg", "Pod", "pg-0", "BackOff",
                 f"connection to postgresql://soma:{PLANTED['event']}@pg:5432/soma refused"))
     stage_pod(kube, app, "web", crashloop())
@@ -102,7 +104,10 @@ def test_planted_secrets_never_reach_the_bundle(kube, planted, tmp_path, console
     # ... and every place was collected, so the test proves something
     assert f"namespaces/{planted['app']}/secrets.json" in files
     assert b'"password": "***"' in files[f"namespaces/{planted['app']}/secrets.json"]
-    assert b"postgresql://app:***@pgpool.soma-infra" in files[f"namespaces/{planted['app']}/configmaps.json"]
+    configmaps = files[f"namespaces/{planted['app']}/configmaps.json"]
+    assert b'"DATABASE_URL": "***"' in configmaps and b"token: ***" in configmaps
+    # a Secret's public parts (a token Secret's namespace) are not learned as secrets
+    assert f'"namespace": "{planted["app"]}"'.encode() in configmaps
     assert b"DB_PASSWORD" in files[f"namespaces/{planted['app']}/pods.json"]
     assert f"logs/{planted['app']}/web/app.log" in files
     assert b"password=***" in files[f"logs/{planted['app']}/web/app.log"]
@@ -136,10 +141,13 @@ def test_manifest_and_analysis(kube, planted, tmp_path, console, pg_replication,
                  "externalsecrets", "secretstores", "events"):
         assert f"namespaces/{planted['infra']}/{kind}.json" in files, kind
     assert "cluster/persistentvolumes.json" in files and "cluster/node-conditions.json" in files
-    # no kubelet: each container's logs, current and previous, is an error of its own
+    # no kubelet: each container's logs, current and previous, is an error of its own, with the
+    # server's answer for a pod bound to a node, and without a call for a pod on no node
     log_errors = [e["error"] for e in manifest["errors"] if e["collector"] == "logs"]
-    assert any(e.startswith(f"{planted['app']}/web/app:") for e in log_errors)
-    assert any(e.startswith(f"{planted['app']}/web/app (previous):") for e in log_errors)
+    assert any(e.startswith(f"{planted['app']}/web/app: Error from server") for e in log_errors), log_errors
+    assert any(e.startswith(f"{planted['app']}/web/app (previous): Error from server") for e in log_errors)
+    assert f"{planted['app']}/queued/app: the pod is on no node, so no kubelet holds its logs" in log_errors
+    assert not any(name.startswith("logs/") for name in files)
     assert [a["name"] for a in analysis["analyzers"]] == list(ANALYZERS)
     by_name = {a["name"]: a for a in analysis["analyzers"]}
     assert by_name["crashloopbackoff"]["status"] == "fail"
