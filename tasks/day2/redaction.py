@@ -50,7 +50,7 @@ _PATTERNS = [
                 re.S), None),
     # "key": "value" (JSON), key: value (YAML, logs), KEY=value (env, logs)
     (re.compile(r"(?P<pre>\"(?P<key>[A-Za-z0-9_.-]*)\"\s*:\s*\")(?P<val>[^\"]+)(?P<post>\")"), "key"),
-    (re.compile(r"(?P<pre>(?:^|[\s,{\[(])(?P<key>[A-Za-z0-9_.-]+)\s*[:=]\s*)(?P<val>(?!\*\*\*)[^\s,;&'\"}\])]+)",
+    (re.compile(r"(?P<pre>(?:^|[\s,{\[(\"])(?P<key>[A-Za-z0-9_.-]+)\s*[:=]\s*)(?P<val>(?!\*\*\*|sha256:)[^\s,;&'\"}\])\\]+)",
                 re.M), "key"),
 ]
 

@@ -38,7 +38,10 @@ def test_audit_flags_each_mismatch(kube, eso_installed, vault_server, tmp_path, 
     set_ready(kube, "secretstores.external-secrets.io", ok, "vault", True)
     client, mount = vault_server.client(), f"k8s-{uuid.uuid4().hex[:6]}"
     client.sys.enable_auth_method("kubernetes", path=mount)
-    client.auth.kubernetes.configure(kubernetes_host="https://127.0.0.1:6443", mount_point=mount)
+    # the API server's own (self-signed) certificate stands in for the cluster CA
+    ca = open(f"{kube.root}/certs/apiserver.crt").read()
+    client.auth.kubernetes.configure(kubernetes_host=kube.server, kubernetes_ca_cert=ca, mount_point=mount,
+                                     disable_local_ca_jwt=True)
     client.auth.kubernetes.create_role("ok-app", bound_service_account_names=["default"],
                                        bound_service_account_namespaces=[ok], mount_point=mount)
     client.auth.kubernetes.create_role("rogue-app", bound_service_account_names=["default"],

@@ -85,3 +85,11 @@ def test_names_of_secrets_are_not_secrets():
 def test_ordinary_text_is_left_alone():
     line = json.dumps({"kind": "Deployment", "replicas": 3, "image": "busybox:1", "secretName": "db-creds"})
     assert Policy()(line) == line
+
+
+def test_text_pass_over_json_keeps_escaped_newlines_and_digests():
+    body = json.dumps({"diff": "-  password: sha256:aa11\n+  password: sha256:bb22\n kind: Secret\n",
+                       "log": "db_password=hunter2hunter2\nnext line"})
+    out = json.loads(Policy()(body))
+    assert out["diff"].splitlines() == ["-  password: sha256:aa11", "+  password: sha256:bb22", " kind: Secret"]
+    assert out["log"] == "db_password=***\nnext line"
