@@ -27,12 +27,13 @@ REDACTED = "***"
 # certificate): learning them would blank every namespace name in the bundle. Their values
 # still become *** inside the Secret itself.
 PUBLIC_SECRET_KEYS = ("namespace", "ca.crt")
-# A key that names a secret. `secretName`/`secretRef`/`tokenPath` name where one lives, not
-# the secret itself, so they are left alone (a bundle that hides them is useless).
+# A key that names a secret: it ENDS with a secret word (db_password, API_KEY, vault-token),
+# so words in free text such as "SecretSyncedError: could not ..." are left alone.
+# `secretName`/`secretRef`/`tokenPath` name where one lives, not the secret itself.
 _SECRET_KEY = re.compile(
     r"(pass(word|wd|phrase)?|pwd|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|"
     r"credentials?|auth[-_]?key|dsn|database[-_]?url|connection[-_]?string|client[-_]?secret|"
-    r"unseal[-_]?keys?|root[-_]?token|sas[-_]?key)", re.I)
+    r"unseal[-_]?keys?|root[-_]?token|sas[-_]?key)s?$", re.I)
 _NOT_SECRET_KEY = re.compile(r"(ref|refs|name|names|path|store|kind|namespace|namespaces|type|file|ttl|"
                              r"count|selector|reviewer|audience|sha|version)$|^secret_?key$|"
                              r"^(secrets?|serviceaccounttoken|automountserviceaccounttoken|externalsecrets?|"

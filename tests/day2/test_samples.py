@@ -20,7 +20,7 @@ from tasks.core.config import REPO_ROOT
 from tasks.dr import run_drill
 from tasks.incident import run_bundle
 from tests.day2.conftest import (apply, crashloop, event, helm, make_context, new_namespace, oomkilled, pod,
-                                 stage_pod, unschedulable, write_chart)
+                                 set_ready, stage_pod, unschedulable, write_chart)
 
 SECRET = "SampleSecretValue-31337"
 MACHINE = re.compile(r"(/tmp/|/root/|/work/|/home/|pytest-of-)")
@@ -33,14 +33,36 @@ def check_clean(path: pathlib.Path) -> None:
 
 
 def test_samples(kube, clients_on_path, tmp_path, console, pg_replication, kafka_lag, openbao_sealable,
-                 memory_service, postgres_server, vault_server):
-    infra, app = new_namespace(kube, "soma-infra"), new_namespace(kube, "agent-app", {"soma.sh/allow-shared-infra": "true"})
+                 memory_service, postgres_server, vault_server, eso_installed):
+    allow = {"soma.sh/allow-shared-infra": "true"}
+    infra, app = new_namespace(kube, "soma-infra"), new_namespace(kube, "agent-app", allow)
+    legacy, batch = new_namespace(kube, "legacy-tool", {"team": "legacy"}), new_namespace(kube, "batch-jobs", allow)
     helm(clients_on_path, kube.kubeconfig, "install", "sharedinfra", str(write_chart(tmp_path / "chart", SECRET)),
          "-n", infra)
     apply(kube, pod("web-0", app, env=[{"name": "DB_PASSWORD", "value": SECRET}]), pod("worker-0", app),
           pod("pg-1", infra),
           event(infra, "pg-1", "Pod", "pg-1", "FailedScheduling", "0/3 nodes are available: 3 Insufficient memory."),
           event(app, "web-0", "Pod", "web-0", "BackOff", "Back-off restarting failed container app"))
+    apply(kube, *[{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                   "metadata": {"name": name, "namespace": infra},
+                   "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": labels}}]}]}}
+                  for name, labels in (("allow-labelled", allow), ("legacy-exception", {"team": "legacy"}))],
+          {"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
+           "metadata": {"name": "db", "namespace": app},
+           "spec": {"secretStoreRef": {"name": "vault", "kind": "ClusterSecretStore"}, "target": {"name": "db"},
+                    "data": [{"secretKey": "password", "remoteRef": {"key": "agent-app/db", "property": "password"}}]}})
+    set_ready(kube, "externalsecrets.external-secrets.io", app, "db", False,
+              "could not get secret data from provider: permission denied")
+    client, mount = vault_server.client(), "kubernetes-sample"
+    if mount + "/" not in client.sys.list_auth_methods()["data"]:
+        client.sys.enable_auth_method("kubernetes", path=mount)
+    client.auth.kubernetes.configure(kubernetes_host=kube.server, mount_point=mount, disable_local_ca_jwt=True,
+                                     kubernetes_ca_cert=open(f"{kube.root}/certs/apiserver.crt").read())
+    client.auth.kubernetes.create_role("agent-app", bound_service_account_names=["default"],
+                                       bound_service_account_namespaces=[app], mount_point=mount)
+    client.auth.kubernetes.create_role("legacy-tool", bound_service_account_names=["default"],
+                                       bound_service_account_namespaces=[legacy], mount_point=mount)
     stage_pod(kube, app, "web-0", crashloop())
     stage_pod(kube, app, "worker-0", oomkilled())
     stage_pod(kube, infra, "pg-1", unschedulable())
@@ -57,8 +79,9 @@ def test_samples(kube, clients_on_path, tmp_path, console, pg_replication, kafka
         for member in tar.getmembers():
             if member.name.endswith(("/manifest.json", "/analysis.json")):
                 (out_dir / f"incident-bundle-{member.name.rsplit('/', 1)[1]}").write_bytes(tar.extractfile(member).read())
-    run_audit(ctx, kubeconfig=kube.kubeconfig, console=console, sets=[f"namespace={infra}"], namespaces=[app],
-              json_path=str(out_dir / "audit-access.json"))
+    run_audit(ctx, kubeconfig=kube.kubeconfig, console=console, sets=[f"namespace={infra}"],
+              namespaces=[app, legacy, batch], json_path=str(out_dir / "audit-access.json"),
+              endpoints={"vault": vault_server.addr}, vault_token=vault_server.token, vault_mount=mount)
     import psycopg
     dsn = postgres_server.create_database("soma_memory")
     with psycopg.connect(dsn, autocommit=True) as conn:
