@@ -110,3 +110,18 @@ def test_dry_restart_lists_the_order_and_restarts_nothing(kube, clients_on_path,
     shown = text(console)
     assert shown.index(f"1. restart {ns}/statefulset/db") < shown.index(f"2. restart {ns}/deployment/web")
     assert json.loads(kube.kubectl("get", "deploy", "web", "-n", ns, "-o", "json"))["metadata"]["generation"] == before
+
+
+def test_cutover_reads_the_restart_evidence(kube, clients_on_path, tmp_path, console):
+    from tasks.cutover import run_cutover
+    ns = new_namespace(kube, "rstev")
+    apply(kube, deployment("web", ns, 0))
+    checks = tmp_path / "cutover.md"
+    checks.write_text("| id | check | source | blocks |\n|---|---|---|---|\n"
+                      "| R1 | restart resilience | evidence:restart.check:7d | yes |\n")
+    ctx = make_context(soma={"evidence_dir": str(tmp_path / "ev"), "kubeconfig": kube.kubeconfig})
+    assert run_cutover(ctx, checklist_path=str(checks), console=console).extra["verdict"] == "NO-GO"
+    run_restart(ctx, namespaces=[ns], console=console, evidence=True, timeout=60)
+    report = run_cutover(ctx, checklist_path=str(checks), console=console)
+    assert report.extra["verdict"] == "GO", report.checks[0].detail
+    assert report.checks[0].detail.startswith("restart-check-")

@@ -123,3 +123,11 @@ def test_probes_not_configured_skip_and_unreachable_ones_warn():
     assert got["memory"] is None and "error" in got["vault"]
     assert analyzers.outbox_lag(facts(memory=None), T).status == SKIP
     assert analyzers.vault_sealed(facts(vault=got["vault"]), T).status == WARN
+
+
+def test_pgpool_probe_against_a_server_that_is_not_pgpool_fails_clearly(postgres_server):
+    """Pgpool itself does not run here; the failure path is real (SHOW POOL_NODES on PostgreSQL)."""
+    from tasks.health import pgpool_check
+    got = probes.run_all(Runner(timeout=10), {"pgpool": postgres_server.dsn()}, only=("pgpool",))
+    check = pgpool_check(got)
+    assert check.status == FAIL and "pool_nodes" in check.detail.lower()
