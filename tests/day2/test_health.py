@@ -91,3 +91,27 @@ def test_a_missing_release_fails_and_the_task_exits_4(kube, clients_on_path, tmp
     with pytest.raises(Exit) as exc:
         snapshot(ctx)
     assert exc.value.code == 4 and "fail" in exc.value.message
+
+
+def test_the_real_inv_cli_exits_4_writes_json_and_honours_context(kube, clients_on_path, tmp_path):
+    """Through `inv` itself: flags parse (-n repeatable, --context, --json), the exit code is 4."""
+    import os
+    import pathlib
+    import sys
+
+    import sh
+    from tasks.core.config import REPO_ROOT
+
+    ns = new_namespace(kube, "cli")
+    inv = sh.Command(str(pathlib.Path(sys.executable).parent / "inv"))
+    env = {**os.environ, "SOMA_EVIDENCE_DIR": str(tmp_path / "ev")}
+    out = inv("health.snapshot", "--kubeconfig", kube.kubeconfig, "--context", "soma-test", "-n", ns, "-n", ns,
+              "--set", f"namespace={ns}", "--set", "release=nothing", "--json", str(tmp_path / "h.json"),
+              _cwd=str(REPO_ROOT), _env=env, _ok_code=list(range(256)), _return_cmd=True, _tty_out=False)
+    assert out.exit_code == 4, out.stderr.decode()
+    data = json.loads((tmp_path / "h.json").read_text())
+    assert data["context"] == "soma-test" and data["namespaces"] == [ns]
+    assert "health.snapshot: fail" in out.stderr.decode()
+    wrong = inv("health.snapshot", "--kubeconfig", kube.kubeconfig, "--context", "no-such-context",
+                _cwd=str(REPO_ROOT), _env=env, _ok_code=list(range(256)), _return_cmd=True, _tty_out=False)
+    assert wrong.exit_code == 1 and "no-such-context" in wrong.stderr.decode()
