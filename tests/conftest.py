@@ -6,4 +6,8 @@ pytest_plugins = [
     "tests.fixtures.vault",
     "tests.fixtures.kube",
     "tests.fixtures.docker",
+    "tests.fixtures.pg_replica",
+    "tests.fixtures.openbao",
+    "tests.fixtures.kafka_lag",
+    "tests.fixtures.memory_service",
 ]
