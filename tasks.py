@@ -5,6 +5,11 @@ itself a namespace over `tasks/` (which has no `__init__.py`): `from tasks impor
 loads `tasks/reset.py`. Every top-level `tasks/*.py` that defines tasks becomes a
 sub-collection named after the file; a task marked `default=True` answers to the bare
 collection name (`inv reset`). Shared plumbing lives in `tasks/core/` and holds no tasks.
+
+The test harness (building the test API server, installing and running the suite) is not
+an operator's concern, so its modules live under one `dev` collection: `inv dev.kube.build`,
+`inv dev.test.setup`. `inv test` stays as the suite's one entry point (the README's second
+command and .ci/run call it).
 """
 
 import importlib
@@ -14,16 +19,23 @@ from invoke import Collection, Task
 
 _HERE = pathlib.Path(__file__).resolve().parent
 __path__ = [str(_HERE / "tasks")]
+# Modules whose tasks serve the test harness, not operators.
+HARNESS = ("kube", "test")
 
 
 def _collection() -> Collection:
     ns = Collection()
+    dev = Collection("dev")
     for path in sorted((_HERE / "tasks").glob("*.py")):
         if path.stem.startswith("_"):
             continue
         module = importlib.import_module(f"tasks.{path.stem}")
         if any(isinstance(v, Task) for v in vars(module).values()):
-            ns.add_collection(Collection.from_module(module, name=path.stem.replace("_", "-")))
+            coll = Collection.from_module(module, name=path.stem.replace("_", "-"))
+            (dev if path.stem in HARNESS else ns).add_collection(coll)
+    ns.add_collection(dev)
+    suite = dev.collections["test"]
+    ns.add_task(suite.tasks[suite.default], name="test", default=False)
     ns.configure({"run": {"echo": False}})
     return ns
 
