@@ -60,23 +60,68 @@ def _config(onboard=None):
 
 
 def test_onboard_settings_come_from_config_and_environment():
+    """The same layers as every task (tasks.core.config): invoke.yaml < SOMA_* < flags."""
     from tasks.onboard import settings
-    spec, endpoints, _ = settings.load(
-        _config({"partitions": 12, "vault_addr": "https://vault.example:8200"}), "sa01",
-        environ={"SOMA_ONBOARD_TOKEN_TTL": "3600", "SOMA_KAFKA_BOOTSTRAP": "k:9092"})
+    spec, endpoints, cfg = settings.load(
+        _config({**_config()["soma"]["onboard"], "partitions": 12,
+                 "vault_addr": "https://vault.example:8200"}), "sa01",
+        environ={"SOMA_ONBOARD_TOKEN_TTL": "3600", "SOMA_ONBOARD_KAFKA_BOOTSTRAP": "k:9092",
+                 "SOMA_ONBOARD_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
     assert (spec.partitions, spec.token_ttl) == (12, 3600)
     assert endpoints.vault_addr == "https://vault.example:8200"
     assert endpoints.kafka_bootstrap == "k:9092"
+    assert endpoints.kafka["security_protocol"] == "SASL_SSL"
+    assert cfg.sources["onboard.token_ttl"] == "env SOMA_ONBOARD_TOKEN_TTL"
+    assert cfg.sources["onboard.partitions"] == "config"
+
+
+def test_vault_addr_falls_back_to_vaults_own_variable():
+    from tasks.onboard import settings
+    _, endpoints, _ = settings.load(_config(), "sa01", environ={"VAULT_ADDR": "http://v:8200"})
+    assert endpoints.vault_addr == "http://v:8200"
 
 
 @pytest.mark.parametrize("onboard, environ, message", [
-    ({"partitons": 6}, {}, "unknown soma.onboard settings ['partitons']"),
-    ({}, {"SOMA_ONBOARD_TOKEN_TTL": "a day"}, "soma.onboard.token_ttl='a day' is not an integer"),
+    ({"partitons": 6}, {}, "'partitons' was unexpected"),
+    ({}, {"SOMA_ONBOARD_TOKEN_TTL": "a day"}, "SOMA_ONBOARD_TOKEN_TTL='a day'"),
+    ({}, {"SOMA_ONBOARD_KAFKA_SECURITY_PROTOCOL": "SASL"}, "soma.onboard.kafka.security_protocol"),
 ])
 def test_bad_onboard_settings_are_refused(onboard, environ, message):
+    from tasks.core.errors import ConfigError
+    from tasks.onboard import settings
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings.load(_config({**_config()["soma"]["onboard"], **onboard}), "sa01", environ=environ)
+
+
+@pytest.mark.parametrize("mode, env, environ, want", [
+    (None, None, {}, ("dev", "dev")),                       # invoke.yaml: soma.mode dev
+    (None, None, {"SOMA_MODE": "test"}, ("test", "test")),  # env defaults to the mode
+    ("prod", "prod", {}, ("prod", "prod")),
+    ("staging", "dev", {}, ("staging", "dev")),
+    ("prod-lite", "prod", {}, ("prod-lite", "prod")),
+])
+def test_mode_and_env_default_to_soma_mode(mode, env, environ, want):
+    from tasks.onboard import settings
+    spec, _, _ = settings.load(_config(), "sa01", env=env, mode=mode, environ=environ)
+    assert (spec.mode, spec.env) == want
+
+
+@pytest.mark.parametrize("mode, env, environ, message", [
+    (None, None, {"SOMA_MODE": "prod"}, "prod must be named on the command line: --mode prod"),
+    (None, "prod", {"SOMA_MODE": "staging"}, "--mode staging"),
+    ("prod", None, {}, "mode prod needs --env given explicitly"),
+    ("staging", None, {}, "mode staging needs --env"),
+])
+def test_staging_and_prod_must_be_named(mode, env, environ, message):
     from tasks.onboard import settings
     with pytest.raises(InvalidInput, match=re.escape(message)):
-        settings.load(_config(onboard), "sa01", environ=environ)
+        settings.load(_config(), "sa01", env=env, mode=mode, environ=environ)
+
+
+def test_the_cli_refuses_prod_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SOMA_MODE", "prod")
+    code, out = inv("--dry", "app.onboard", "-n", "sa01")
+    assert code == 2 and "--mode prod" in out and "┏" not in out
 
 
 def test_the_configured_shared_infra_namespace_is_refused(monkeypatch):
@@ -99,7 +144,7 @@ def test_the_real_inv_routes_the_onboarding_tasks_and_refuses_bad_input():
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOMA_")}
     run = {"_cwd": str(REPO), "_env": env, "_ok_code": list(range(256)), "_return_cmd": True,
            "_tty_out": False}
-    done = inv_bin("render", "--ns", "sa01", **run)
+    done = inv_bin("render", "-n", "sa01", **run)
     assert done.exit_code == 0, done.stderr
     assert "name: sa01-settings" in str(done) and "validated 4 built-in manifests" in str(done)
     done = inv_bin("app.onboard", "--ns", "Bad_NS", **run)
