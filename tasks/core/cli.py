@@ -107,6 +107,7 @@ def session(c, name: str, mode: str | None = None, evidence: bool = False,
             cfg = soma_config(c, mode=mode, overrides={**parse_sets(sets), **given})
         if own_runner:
             runner.timeout, runner.cwd = cfg.timeouts["command"], cfg.root
+        runner.redact.alias(machine_paths(cfg))
         ev = Evidence(cfg.evidence_path, task=name, inputs=dict(inputs or {}, mode=cfg.mode),
                       redact=runner.redact, enabled=evidence, console=console,
                       paths=machine_paths(cfg))

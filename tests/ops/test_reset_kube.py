@@ -85,8 +85,9 @@ def test_dry_run_prints_the_plan_and_changes_nothing(kube_cluster):
     assert result.outcome == "planned"
     assert [s.state for s in result.steps] == ["ok", "change", "change", "change"]
     text = output(console)
-    assert (f"kubectl --kubeconfig {kube_cluster.kubeconfig} --context soma-test delete namespace {ns} "
-            "--wait=false") in text
+    # the plan shows the kubeconfig as $KUBECONFIG: no machine path in a plan or its evidence
+    assert f"kubectl --kubeconfig $KUBECONFIG --context soma-test delete namespace {ns} --wait=false" in text
+    assert kube_cluster.kubeconfig not in text
     assert "dry run: nothing was changed" in text
     # which cluster, which namespace, which release, how many claims
     assert f"inv reset (context soma-test, namespace {ns}, release sharedinfra, 0 PVC(s))" in text
