@@ -150,3 +150,41 @@ def test_the_real_inv_routes_the_onboarding_tasks_and_refuses_bad_input():
     done = inv_bin("app.onboard", "--ns", "Bad_NS", **run)
     assert done.exit_code == 2
     assert "not a DNS-1123 label" in done.stderr.decode()
+
+
+def _catalogue():
+    from tests.onboard.cli import collection
+    return collection().configuration()["soma"]["secrets"]
+
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+_values = st.one_of(st.text(max_size=8), st.integers(), st.none(), st.lists(st.text(max_size=3), max_size=2))
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["sharedinfra-redis-auth", "sharedinfra-grafana-admin", "other"]),
+                       st.one_of(st.dictionaries(st.sampled_from(["redis-password", "admin-user",
+                                                                  "admin-password", "x"]), _values),
+                                 _values), max_size=3))
+def test_a_secrets_document_is_accepted_only_when_complete(document):
+    """Generated documents: secrets.create accepts exactly the complete ones, and refuses every
+    other with InvalidInput (never another exception, never a value in the message)."""
+    from tasks.onboard import secret_sources
+    catalogue = _catalogue()
+    complete = all(name in catalogue and isinstance(data, dict)
+                   and set(data) == set(catalogue[name]["keys"])
+                   and all(isinstance(v, str) and v for v in data.values())
+                   for name, data in document.items())
+    try:
+        secret_sources.check(document, catalogue)
+    except InvalidInput as exc:
+        assert not complete
+        words = " ".join([*catalogue, *(k for v in catalogue.values() for k in v["keys"]), "other"])
+        for data in document.values():
+            for value in (data.values() if isinstance(data, dict) else []):
+                # a value that is also part of a name or a key may appear as that name
+                if isinstance(value, str) and len(value) > 3 and value not in words:
+                    assert value not in str(exc)
+        return
+    assert complete
