@@ -159,8 +159,9 @@ def auth_steps(svc: Services, mount: str, namespace: str, release: str, host: st
 
     def desired(with_jwt: bool) -> dict:
         config = {"kubernetes_host": host, "kubernetes_ca_cert": ca_pem,
-                  # Outside the cluster there is no pod token or CA to fall back on.
-                  "disable_local_ca_jwt": bool(reviewer or ca_pem)}
+                  # A CA given means Vault is outside the cluster: no pod CA or token to fall
+                  # back on (Vault insists on the CA when the local one is disabled).
+                  "disable_local_ca_jwt": bool(ca_pem)}
         if reviewer:
             config["token_reviewer_jwt"] = reviewer_jwt(svc, namespace) if with_jwt else "set"
         return config
