@@ -87,6 +87,9 @@ def exits(name: str, redact=str):
 def machine_paths(cfg: SomaConfig) -> dict[str, str]:
     """This machine's paths and what evidence says instead (see tasks.core.evidence)."""
     paths = {str(cfg.root): ".", str(pathlib.Path.home()): "~"}
+    evidence_dir = cfg.path("evidence_dir")
+    if not evidence_dir.is_relative_to(cfg.root):  # an evidence folder elsewhere
+        paths[str(evidence_dir)] = "$SOMA_EVIDENCE_DIR"
     if cfg.values.get("kubeconfig"):
         paths[str(cfg.values["kubeconfig"])] = "$KUBECONFIG"
     return paths

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import sys
 import uuid
 
@@ -380,4 +381,6 @@ def test_evidence_holds_no_absolute_paths(kube_cluster, tmp_path):
         text = path.read_text()
         assert kube_cluster.kubeconfig not in text, path.name
         assert kube_cluster.root not in text and str(REPO_ROOT) not in text, path.name
+        assert str(tmp_path) not in text, path.name  # the evidence folder itself
+        assert not re.search(r'"/(tmp|root|home|work)/', text), path.name
         assert "$KUBECONFIG" in text or path.suffix == ".txt"
