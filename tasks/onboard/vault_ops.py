@@ -114,6 +114,16 @@ def unseal(cl: hvac.Client, key: str) -> dict:
     return _call("unseal Vault", cl.sys.submit_unseal_key, key=key)
 
 
+def active(cl: hvac.Client) -> bool:
+    """True once an unsealed Vault serves requests: with integrated storage (raft) a node
+    elects itself leader a few seconds after unsealing, and answers 503 until then."""
+    try:
+        leader = cl.sys.read_leader_status()
+    except (hvac.exceptions.VaultError, requests.RequestException):
+        return False
+    return not leader.get("ha_enabled") or bool(leader.get("is_self") or leader.get("leader_address"))
+
+
 # --- policy ----------------------------------------------------------------------------
 
 def read_policy(cl: hvac.Client, name: str) -> str:

@@ -75,9 +75,15 @@ def init_steps(svc: Services, namespace: str, release: str) -> list[Step]:
 
     def do_unseal() -> str:
         key = svc.read_secret(f"{namespace}/{name}", "unseal-key")
-        left = vault_ops.unseal(svc.vault_unauthenticated(), key)
+        cl = svc.vault_unauthenticated()
+        left = vault_ops.unseal(cl, key)
         if left.get("sealed"):
             raise NotConverged(f"Vault is still sealed after the key from {namespace}/{name}")
+        deadline = time.monotonic() + 60
+        while not vault_ops.active(cl):
+            if time.monotonic() > deadline:
+                raise NotConverged("Vault is unsealed but has no active node after 60s")
+            time.sleep(0.5)
         return "unsealed"
 
     return [
