@@ -13,14 +13,16 @@ import re
 
 from tasks.core.errors import ConfigError
 
-_PART = re.compile(r"(\d+)(h|m|s)")
+# ASCII digits only: str.isdigit() and \d also take "²" or "٣", which int() refuses.
+_PART = re.compile(r"([0-9]+)(h|m|s)")
+_SECONDS = re.compile(r"[0-9]+")
 _UNITS = {"h": 3600, "m": 60, "s": 1}
 
 
 def seconds(value, flag: str = "--timeout") -> int:
     """Whole seconds (> 0) of a Go-style duration or a bare number of seconds."""
     text = str(value).strip()
-    if text.isdigit():
+    if _SECONDS.fullmatch(text):
         total = int(text)
     else:
         parts = _PART.findall(text)
