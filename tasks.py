@@ -5,6 +5,11 @@ itself a namespace over `tasks/` (which has no `__init__.py`): `from tasks impor
 loads `tasks/reset.py`. Every top-level `tasks/*.py` that defines tasks becomes a
 sub-collection named after the file; a task marked `default=True` answers to the bare
 collection name (`inv reset`). Shared plumbing lives in `tasks/core/` and holds no tasks.
+
+The test harness (building the test API server, installing and running the suite) is not
+an operator's concern, so its modules live under one `dev` collection: `inv dev.kube.build`,
+`inv dev.test.setup`. `inv test` stays as the suite's one entry point (the README's second
+command and .ci/run call it).
 """
 
 import pathlib
@@ -13,12 +18,15 @@ from invoke import Collection
 
 _HERE = pathlib.Path(__file__).resolve().parent
 __path__ = [str(_HERE / "tasks")]
+# Modules whose tasks serve the test harness, not operators.
+HARNESS = ("kube", "test")
 
 from tasks.core import extras  # noqa: E402 - needs __path__ above
 
 
 def _collection() -> Collection:
     ns = Collection()
+    dev = Collection("dev")
     for path in sorted((_HERE / "tasks").glob("*.py")):
         if path.stem.startswith("_"):
             continue
@@ -26,7 +34,10 @@ def _collection() -> Collection:
         # each task saying what to install (tasks/core/extras.py)
         coll = extras.load(f"tasks.{path.stem}", path, path.stem.replace("_", "-"))
         if coll is not None:
-            ns.add_collection(coll)
+            (dev if path.stem in HARNESS else ns).add_collection(coll)
+    ns.add_collection(dev)
+    suite = dev.collections["test"]
+    ns.add_task(suite.tasks[suite.default], name="test", default=False)
     ns.configure({"run": {"echo": False}})
     return ns
 

@@ -1,4 +1,4 @@
-"""`inv db.provision --ns <app> [--env <env>]`: playbook §3.6 through psycopg.
+"""`inv db.provision -n <app> [--env <env>]`: playbook §3.6 through psycopg.
 
 Creates the login role and the database `<ns>` only when absent, grants the database to
 its role and closes it to PUBLIC; identifiers are quoted with `psycopg.sql`. The admin
@@ -8,24 +8,27 @@ connection is SOMA_PG_ADMIN_DSN; the role's password is `postgres_password` from
 
 from invoke import task
 
-from tasks.onboard import settings, steps
-from tasks.core.cli import exits, is_dry
-from tasks.onboard.cli import session
+from tasks.core.cli import OpsTask, exits, is_dry, session
+from tasks.onboard import report, settings, steps, vault_setup
 from tasks.onboard.services import Services
 
 
-@task(default=True, positional=[], help={"ns": "application namespace (DNS-1123 label)",
-                          "env": "secret environment whose Vault secret holds the password",
-                          "vault": "read the password from Vault (default) or only from "
-                                   "SOMA_DB_PASSWORD (--no-vault)",
-                          "evidence": "write a transcript and run record to docs/sprints/"})
-def provision(c, ns, env="dev", vault=True, evidence=False):
+@task(klass=OpsTask, default=True, positional=[], flag_aliases=report.NS_ALIASES, help={
+    "namespace": "application namespace (DNS-1123 label)",
+    "env": "secret environment whose Vault secret holds the password (default: soma.mode; "
+           "staging and prod must be given)",
+    "mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
+    "vault": "read the password from Vault (default) or only from SOMA_DB_PASSWORD (--no-vault)",
+    "evidence": "write a transcript and run record to docs/sprints/"})
+def provision(c, namespace, env=None, mode=None, vault=True, evidence=False):
     """Create the application's role and database if absent, and its grants."""
     with exits("db.provision"):
-        spec, endpoints, cfg = settings.load(c, ns, env, mode=None)
-        svc = Services(endpoints)
-        inputs = {"ns": ns, "env": env, "vault": vault, "dry": is_dry(c)}
-        with session(c, "db.provision", cfg, svc, inputs, evidence) as s:
-            plan = s.plan(f"inv db.provision --ns {ns}")
+        spec, endpoints, cfg = settings.load(c, namespace, env, mode)
+    with Services(endpoints) as svc:
+        vault_setup.use_init_token(svc, cfg.mode, cfg.namespace, cfg.release)
+        inputs = {"ns": namespace, "env": spec.env, "vault": vault, "dry": is_dry(c)}
+        with session(c, "db.provision", cfg=cfg, runner=svc.runner, inputs=inputs,
+                     evidence=evidence) as s:
+            plan = s.plan(f"inv db.provision -n {namespace} --env {spec.env}")
             plan.extend(steps.db_steps(svc, spec, use_vault=vault))
-            s.run_plan(plan)
+            return s.run_plan(plan)

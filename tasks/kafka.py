@@ -1,31 +1,38 @@
-"""`inv kafka.topics --ns <app> [--mode <mode>]`: playbook §3.7 through the AdminClient.
+"""`inv kafka.topics -n <app> [--mode <mode>]`: playbook §3.7 through the AdminClient.
 
 `<ns>.events` and `<ns>.events.dlq` with 6 partitions, replication 1 in dev/test and 3 in
 staging/prod-lite/prod, `retention.ms` 259200000. Existing topics are compared and the drift
 printed; partitions are only ever added, never removed. Under `--dry` missing topics are
-sent to the broker with `validate_only`. The broker is SOMA_KAFKA_BOOTSTRAP (or
-soma.onboard.kafka_bootstrap).
+sent to the broker with `validate_only`. The broker is soma.onboard.kafka.bootstrap
+(SOMA_ONBOARD_KAFKA_BOOTSTRAP); SASL/TLS come from soma.onboard.kafka (security_protocol,
+sasl_mechanism, sasl_username, ssl_ca_location) with the password from
+SOMA_KAFKA_SASL_PASSWORD or the Secret soma.onboard.kafka.secret.
 """
 
 from invoke import task
 
-from tasks.onboard import settings, steps
-from tasks.core.cli import exits, is_dry
-from tasks.onboard.cli import print_topic_drift, session
+from tasks.core.cli import OpsTask, exits, is_dry, session
+from tasks.onboard import report, settings, steps
 from tasks.onboard.services import Services
 
 
-@task(default=True, positional=[], help={"ns": "application namespace (DNS-1123 label)",
-                          "mode": "dev, test, staging, prod-lite or prod (sets replication)",
-                          "evidence": "write a transcript and run record to docs/sprints/"})
-def topics(c, ns, mode="dev", evidence=False):
+@task(klass=OpsTask, default=True, positional=[], flag_aliases=report.NS_ALIASES, help={
+    "namespace": "application namespace (DNS-1123 label)",
+    "mode": "dev, test, staging, prod-lite or prod: sets replication (default: soma.mode; "
+            "staging and prod must be given)",
+    "context": "kubeconfig context, for a SASL password read from a Secret",
+    "kubeconfig": "kubeconfig file (default: kubectl's own)",
+    "evidence": "write a transcript and run record to docs/sprints/"})
+def topics(c, namespace, mode=None, context=None, kubeconfig=None, evidence=False):
     """Create or converge the application's event and dead-letter topics."""
     with exits("kafka.topics"):
-        spec, endpoints, cfg = settings.load(c, ns, "dev", mode)
-        svc = Services(endpoints)
-        inputs = {"ns": ns, "mode": mode, "dry": is_dry(c)}
-        with session(c, "kafka.topics", cfg, svc, inputs, evidence) as s:
-            print_topic_drift(s.console, steps.kafka_drift(svc, spec))
-            plan = s.plan(f"inv kafka.topics --ns {ns} --mode {mode}")
+        spec, endpoints, cfg = settings.load(c, namespace, None, mode, need_env=False,
+                                             overrides={"context": context, "kubeconfig": kubeconfig})
+    with Services(endpoints) as svc:
+        inputs = {"ns": namespace, "dry": is_dry(c)}
+        with session(c, "kafka.topics", cfg=cfg, runner=svc.runner, inputs=inputs,
+                     evidence=evidence) as s:
+            report.topic_drift(s, svc, spec)
+            plan = s.plan(f"inv kafka.topics -n {namespace} --mode {spec.mode}")
             plan.extend(steps.kafka_steps(svc, spec, dry=s.dry))
-            s.run_plan(plan)
+            return s.run_plan(plan)

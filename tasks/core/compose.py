@@ -1,7 +1,8 @@
 """What belongs to a compose project, found and removed through the docker SDK.
 
-Ownership is decided by compose's own labels (`com.docker.compose.project=<project>`) plus
-the explicitly configured named volumes; nothing else is touched. Containers are removed
+Ownership is decided by compose's own label (`com.docker.compose.project=<project>`) and
+nothing else: a volume with a common name (postgres_data) that compose did not create for
+this project, or one declared `external`, carries no such label and is never touched. Containers are removed
 with force (stop + remove), then networks, then volumes, so no volume is still in use.
 """
 
@@ -21,7 +22,6 @@ class ComposeProject:
     # "cannot check") where no engine is reachable.
     connect: Callable[[], object]
     project: str
-    volumes: tuple[str, ...] = ()
     _client: object = field(default=None, init=False, repr=False)
 
     @property
@@ -41,9 +41,7 @@ class ComposeProject:
         return self.client.networks.list(filters=self._filter)
 
     def volume_names(self) -> list[str]:
-        labelled = {v.name for v in self.client.volumes.list(filters=self._filter)}
-        existing = {v.name for v in self.client.volumes.list()}
-        return sorted(labelled | (set(self.volumes) & existing))
+        return sorted(v.name for v in self.client.volumes.list(filters=self._filter))
 
     def remove_containers(self) -> str:
         names = []

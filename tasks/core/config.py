@@ -58,11 +58,46 @@ SCHEMA = {
         "rollback_on_failure": {"type": "boolean"},
         "timeouts": {"type": "object", "additionalProperties": _TIMEOUT,
                      "required": ["command", "helm", "namespace_delete", "readiness", "pull", "kind_create"]},
-        "compose": {"type": "object", "required": ["project", "volumes"], "additionalProperties": False,
-                    "properties": {"project": {"type": "string", "minLength": 1},
-                                   "volumes": {"type": "array", "items": {"type": "string"}}}},
-        # Sections other engineers own (e.g. onboarding) are passed through untouched.
-        "onboard": {"type": "object"},
+        "compose": {"type": "object", "required": ["project"], "additionalProperties": False,
+                    "properties": {"project": {"type": "string", "minLength": 1}}},
+        "onboard": {"$ref": "#/$defs/onboard"},
+        "secrets": {"$ref": "#/$defs/secrets"},
+    },
+    "$defs": {
+        # Application onboarding (tasks/onboard): endpoints and the names everything derives
+        # from. Secrets are never settings: tokens and passwords come from the environment.
+        "onboard": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "vault_addr": {"type": "string"},
+                "kv_mount": {"type": "string", "minLength": 1},
+                "auth_mount": {"type": "string", "minLength": 1},
+                "audience": {"type": "string", "minLength": 1},
+                "token_ttl": {"type": "integer", "minimum": 60},
+                "partitions": {"type": "integer", "minimum": 1},
+                "retention_ms": {"type": "integer", "minimum": -1},
+                "kafka": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {
+                        "bootstrap": {"type": "string"},
+                        "security_protocol": {"enum": ["", "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]},
+                        "sasl_mechanism": {"enum": ["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]},
+                        "sasl_username": {"type": "string"},
+                        "ssl_ca_location": {"type": "string"},
+                        "secret": {"type": "string", "description": "a Secret '<name>' in the shared-infra "
+                                   "namespace (or '<namespace>/<name>') holding the SASL password"},
+                        "secret_key": {"type": "string"},
+                    },
+                },
+            },
+        },
+        # The Secrets staging and prod read passwords from (`inv secrets.create`): name -> keys.
+        "secrets": {
+            "type": "object", "additionalProperties": {
+                "type": "object", "required": ["keys"], "additionalProperties": False,
+                "properties": {"keys": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                               "type": {"type": "string"}}},
+        },
     },
 }
 
@@ -119,13 +154,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Sections whose entries are data (names of Secrets and their keys), not settings: a
+# variable per key would make no sense, so they stay whole.
+WHOLE = ("secrets",)
+
+
 def flatten(data: Mapping, prefix: str = "") -> dict[str, Any]:
-    """{"timeouts": {"helm": 1}} -> {"timeouts.helm": 1}; the `onboard` section stays whole
-    because its owner reads it as one value."""
+    """{"timeouts": {"helm": 1}} -> {"timeouts.helm": 1} (so SOMA_TIMEOUTS_HELM and --set
+    timeouts.helm=... reach it); the sections in WHOLE stay one value."""
     out = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and key != "onboard":
+        if isinstance(value, Mapping) and dotted not in WHOLE:
             out.update(flatten(value, dotted + "."))
         else:
             out[dotted] = value

@@ -15,6 +15,8 @@ Exit codes: 1 a step failed or did not converge (default), 2 bad configuration o
     ├── VersionError       a tool printed a version we cannot parse
     ├── StepFailed         a plan step raised; carries the step name
     ├── NotConverged       a wait or readiness gate ran out of time (names what blocks)
+    ├── NotConfirmed       the operator declined a destructive plan (nothing changed)
+    ├── Refused            a guard refused the target (wrong context, a namespace not ours)
     └── ChartError         the chart or a values file is missing or unreadable
         ├── ValuesError    merged values break values.schema.json (every violation listed)
         ├── LintError      `helm lint` found errors or unexpected warnings
@@ -73,6 +75,17 @@ class StepFailed(OpsError):
 
 class NotConverged(OpsError):
     """A wait or readiness gate timed out; the message names what still blocks."""
+
+
+class NotConfirmed(OpsError):
+    """The operator answered no (or could not be asked) before a destructive plan."""
+
+
+class Refused(OpsError):
+    """A safety guard refused the target before anything ran; the message says how to
+    proceed on purpose (a flag naming the target)."""
+
+    exit_code = 2
 
 
 class ChartError(OpsError):

@@ -4,12 +4,15 @@
     with ev.recording() as console:          # console tees to the terminal and records
         ev.config, ev.tools = cfg.as_dict(), {"kubectl": "1.32.4"}
         ev.add_plan(plan.run(dry=dry))       # or ev.add_plan(plan.result) on failure
-    ev.paths                                 # (transcript .txt, record .json)
+    ev.written                               # (transcript .txt, record .json)
 
 The record holds inputs, effective config, tool versions, steps with states and durations,
 extra outputs (e.g. `helm status`) and the outcome (`ok` or `failed: <error>`). Both files are
 written to a temporary name and renamed, so a crash never leaves half a record; everything
-passes through the redactor first. With `enabled=False` nothing is written.
+passes through the redactor first, then through `paths`, which turns this machine's paths
+into placeholders (the kubeconfig into `$KUBECONFIG`, the repository into `.`, the home
+folder into `~`): evidence is committed, and an absolute path says nothing to a reader on
+another machine. With `enabled=False` nothing is written.
 """
 
 from __future__ import annotations
@@ -31,19 +34,23 @@ from tasks.core.plan import PlanResult
 class Evidence:
     def __init__(self, folder: pathlib.Path, task: str, inputs: dict | None = None,
                  redact: Callable[[str], str] = str, enabled: bool = True,
-                 console: Console | None = None, clock=dt.datetime.now):
+                 console: Console | None = None, clock=dt.datetime.now,
+                 paths: dict[str, str] | None = None):
         self.folder = pathlib.Path(folder)
         self.task = task
         self.inputs = dict(inputs or {})
         self.redact = redact
         self.enabled = enabled
         self.clock = clock
+        # Longest first, so the kubeconfig inside the repository is not half-replaced by ".".
+        self.paths = sorted(((str(k), v) for k, v in (paths or {}).items() if k and len(str(k)) > 1),
+                            key=lambda kv: len(kv[0]), reverse=True)
         self.config: dict = {}
         self.tools: dict = {}
         self.plans: list[dict] = []
         self.extra: dict[str, Any] = {}
         self.outcome = "unknown"
-        self.paths: tuple[pathlib.Path, pathlib.Path] | None = None
+        self.written: tuple[pathlib.Path, pathlib.Path] | None = None
         # record=True keeps everything printed so it can be exported as the transcript.
         self.console = console or Console(record=enabled)
 
@@ -65,8 +72,8 @@ class Evidence:
             raise
         finally:
             if self.enabled:
-                self.paths = self.write(started_at, time.monotonic() - t0)
-                self.console.print(f"evidence: {self.paths[0]} and {self.paths[1].name}")
+                self.written = self.write(started_at, time.monotonic() - t0)
+                self.console.print(f"evidence: {self.written[0]} and {self.written[1].name}")
 
     def record(self, started_at: dt.datetime, seconds: float) -> dict:
         return {
@@ -82,11 +89,17 @@ class Evidence:
             **({"extra": self.extra} if self.extra else {}),
         }
 
+    def scrub(self, text: str) -> str:
+        text = self.redact(text)
+        for path, placeholder in self.paths:
+            text = text.replace(path + "/", placeholder + "/").replace(path, placeholder)
+        return text
+
     def write(self, started_at: dt.datetime, seconds: float) -> tuple[pathlib.Path, pathlib.Path]:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"{self.task.replace('.', '-')}-{started_at.strftime('%Y%m%dT%H%M%SZ')}"
-        text = self.redact(self.console.export_text(clear=False)) if self.console.record else ""
-        record = self.redact(json.dumps(self.record(started_at, seconds), indent=2, default=str))
+        text = self.scrub(self.console.export_text(clear=False)) if self.console.record else ""
+        record = self.scrub(json.dumps(self.record(started_at, seconds), indent=2, default=str))
         transcript, data = self.folder / f"{stem}.txt", self.folder / f"{stem}.json"
         for path, body in ((transcript, text), (data, record + "\n")):
             tmp = path.with_name(f".{path.name}.tmp")

@@ -15,8 +15,35 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tasks.core.errors import NotConverged
+from tasks.core.errors import NotConverged, Refused
 from tasks.core.kubectl import Kubectl
+
+# The label that says which release owns a namespace; `kind.deploy` should set it through
+# `owner_labels()` when it creates the namespace, and reset deletes only what carries it.
+OWNER_LABEL = "soma.sh/release"
+# Namespaces a reset never takes for ours, whatever their labels say, unless forced by name.
+PROTECTED = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def owner_labels(release: str) -> dict:
+    return {OWNER_LABEL: release}
+
+
+def check_owned(ns: dict | None, name: str, release: str, forced: str | None = None) -> None:
+    """Refused unless the namespace is the release's (or absent, or forced by its name)."""
+    if forced and forced == name:
+        return
+    hint = f"rerun with --force-namespace={name} to delete it anyway"
+    if name in PROTECTED:
+        raise Refused(f"namespace {name} is a Kubernetes system namespace, not release "
+                      f"{release}'s; {hint}")
+    if ns is None:
+        return  # nothing to delete: the plan says "ok"
+    labels = (ns.get("metadata") or {}).get("labels") or {}
+    if labels.get(OWNER_LABEL) != release:
+        found = f"{OWNER_LABEL}={labels[OWNER_LABEL]}" if OWNER_LABEL in labels else f"no {OWNER_LABEL} label"
+        raise Refused(f"namespace {name} does not belong to release {release} ({found}; "
+                      f"expected {OWNER_LABEL}={release}); {hint}")
 
 
 @dataclass
@@ -91,6 +118,19 @@ class Namespaces:
                 found.objects.append({"kind": item.get("kind", "?"), "name": meta.get("name", "?"),
                                       "finalizers": list(meta.get("finalizers") or [])})
         return found
+
+    def pvcs(self, name: str) -> list[dict]:
+        """The PersistentVolumeClaims a namespace deletion takes with it: name, size, class,
+        and the reclaim policy of the bound volume where one is readable."""
+        found = self.k.get_json("persistentvolumeclaims", namespace=name)
+        out = []
+        for item in (found or {}).get("items", []):
+            spec, status = item.get("spec") or {}, item.get("status") or {}
+            out.append({"name": item["metadata"]["name"],
+                        "size": (status.get("capacity") or (spec.get("resources") or {}).get("requests") or {}).get("storage", "?"),
+                        "storage_class": spec.get("storageClassName") or "-",
+                        "volume": spec.get("volumeName") or "-"})
+        return out
 
     def force_finalize(self, name: str) -> str:
         ns = self.get(name)

@@ -31,7 +31,7 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.table import Table
 
-from tasks.core.errors import StepFailed
+from tasks.core.errors import NotConfirmed, StepFailed
 
 KINDS = ("cli", "sdk", "check")
 
@@ -65,7 +65,7 @@ class PlanResult:
     title: str
     dry: bool
     steps: list[StepRecord] = field(default_factory=list)
-    outcome: str = "planned"  # planned | all-set | done | failed
+    outcome: str = "planned"  # planned | all-set | done | failed | declined
     error: str = ""
     seconds: float = 0.0
 
@@ -136,7 +136,9 @@ class Plan:
             table.add_row(str(i), r.name, r.kind, state, detail)
         return table
 
-    def run(self, dry: bool = False) -> PlanResult:
+    def run(self, dry: bool = False, confirm: Callable[[PlanResult], bool] | None = None) -> PlanResult:
+        """`confirm`, when given, is asked after the table and before the first change (a
+        destructive task asks the operator); a False answer stops with `NotConfirmed`."""
         started = time.monotonic()
         result = self.result = PlanResult(self.title, dry)  # kept for evidence on failure
         result.steps = [self._assess(step, dry) for step in self.steps]
@@ -151,6 +153,12 @@ class Plan:
             self.console.print("[green]all set[/]: nothing to change")
             result.outcome, result.seconds = "all-set", time.monotonic() - started
             return result
+        if confirm is not None and not confirm(result):
+            result.outcome, result.error = "declined", "not confirmed"
+            for record in result.steps:
+                if record.state in ("change", "change?"):
+                    record.state = "not-run"
+            raise NotConfirmed("not confirmed; nothing was changed")
         # Every step is asked again: an earlier step may have created a need the preview
         # could not see (a recreated cluster needs its images again) or met one.
         for step, record in zip(self.steps, result.steps):

@@ -51,6 +51,14 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()):
         # Longest first, so a secret that contains another is replaced whole.
         self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+        self._aliases: list[tuple[str, str]] = []
+
+    def alias(self, mapping: Mapping[str, str]) -> None:
+        """Text shown as a placeholder instead (this machine's paths: the kubeconfig as
+        `$KUBECONFIG`), applied after the secrets, so plans, errors and evidence agree and
+        a table that wraps a long path never leaves pieces of it behind."""
+        merged = dict(self._aliases) | {str(k): v for k, v in mapping.items() if k and len(str(k)) > 1}
+        self._aliases = sorted(merged.items(), key=lambda kv: len(kv[0]), reverse=True)
 
     def add(self, *secrets: str) -> None:
         self._secrets = sorted({*self._secrets, *(s for s in secrets if s and len(s) >= 3)},
@@ -59,6 +67,8 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
+        for path, placeholder in self._aliases:
+            text = text.replace(path, placeholder)
         return text
 
     def argv(self, argv: Sequence[str]) -> list[str]:

@@ -24,6 +24,9 @@ from typing import Callable
 from tasks.core.errors import VersionError
 
 MINIMUMS = {"kubectl": "1.28", "helm": "3.13", "kind": "0.24", "docker": "24.0"}
+# The Kubernetes version rendered manifests are checked against (kubernetes-validate's
+# schemas), one value for the chart and the onboarding artefacts alike.
+KUBERNETES_VERSION = "1.30.0"
 
 _NUMERIC = re.compile(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 

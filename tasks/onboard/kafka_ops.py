@@ -73,11 +73,44 @@ def topics_for(spec: OnboardSpec) -> list[TopicSpec]:
             for name in (spec.events_topic, spec.dlq_topic)]
 
 
-def admin(bootstrap: str) -> AdminClient:
+PASSWORD_ENV = "SOMA_KAFKA_SASL_PASSWORD"
+
+
+def client_config(settings: dict, environ: dict, read_secret=None) -> dict:
+    """librdkafka settings for the admin client from `soma.onboard.kafka`: bootstrap, the
+    security protocol (SASL_PLAINTEXT / SASL_SSL as the staging and prod listeners speak),
+    mechanism, user and CA file. The SASL password comes from SOMA_KAFKA_SASL_PASSWORD or,
+    failing that, from the configured Secret through `read_secret(namespace/name, key)`
+    (Bitnami's `client-passwords` is a comma-separated list: the first one is the first
+    user's); it is never a setting."""
+    bootstrap = settings.get("bootstrap", "")
     if not bootstrap:
-        raise TopicError("no Kafka bootstrap servers: set SOMA_KAFKA_BOOTSTRAP or "
-                         "soma.onboard.kafka_bootstrap")
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+        raise TopicError("no Kafka bootstrap servers: set soma.onboard.kafka.bootstrap "
+                         "(SOMA_ONBOARD_KAFKA_BOOTSTRAP)")
+    conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000}
+    protocol = settings.get("security_protocol") or "PLAINTEXT"
+    conf["security.protocol"] = protocol
+    if settings.get("ssl_ca_location"):
+        conf["ssl.ca.location"] = settings["ssl_ca_location"]
+    if protocol.startswith("SASL_"):
+        username = settings.get("sasl_username", "")
+        if not username:
+            raise TopicError(f"security protocol {protocol} needs soma.onboard.kafka.sasl_username "
+                             "(SOMA_ONBOARD_KAFKA_SASL_USERNAME)")
+        password = environ.get(PASSWORD_ENV, "")
+        if not password and settings.get("secret") and read_secret is not None:
+            raw = read_secret(settings["secret"], settings.get("secret_key") or "client-passwords")
+            password = raw.split(",")[0].strip()
+        if not password:
+            raise TopicError(f"security protocol {protocol} needs a SASL password: set "
+                             f"{PASSWORD_ENV} or soma.onboard.kafka.secret")
+        conf.update({"sasl.mechanism": settings.get("sasl_mechanism") or "SCRAM-SHA-256",
+                     "sasl.username": username, "sasl.password": password})
+    return conf
+
+
+def admin(conf: dict) -> AdminClient:
+    return AdminClient(conf)
 
 
 def _result(future, what: str):

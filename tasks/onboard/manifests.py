@@ -15,6 +15,7 @@ import jinja2
 import kubernetes_validate
 import yaml
 
+from tasks.core.versions import KUBERNETES_VERSION
 from tasks.onboard.errors import InvalidInput, RenderError
 from tasks.onboard.spec import OnboardSpec
 
@@ -24,7 +25,7 @@ ARTEFACTS = {
     "namespace.yaml": "namespace.yaml.j2",
     "serviceaccount.yaml": "serviceaccount.yaml.j2",
     "configmap-settings.yaml": "configmap-settings.yaml.j2",
-    "clustersecretstore.yaml": "clustersecretstore.yaml.j2",
+    "secretstore.yaml": "secretstore.yaml.j2",
     "externalsecret.yaml": "externalsecret.yaml.j2",
     "networkpolicy.yaml": "networkpolicy.yaml.j2",
     "vault-policy.hcl": "vault-policy.hcl.j2",
@@ -32,7 +33,7 @@ ARTEFACTS = {
 }
 MANIFESTS = [name for name in ARTEFACTS if name.endswith(".yaml")]
 CUSTOM_GROUPS = ("external-secrets.io/",)
-K8S_VERSION = "1.30.0"
+K8S_VERSION = KUBERNETES_VERSION
 
 
 def environment() -> jinja2.Environment:

@@ -43,13 +43,13 @@ def _read_file(path: pathlib.Path) -> dict:
     except yaml.YAMLError as exc:
         # Only the problem and its position: PyYAML's message quotes the offending line,
         # which holds a secret value.
-        raise InvalidInput(f"seed file {path} is not valid YAML/JSON: {_problem(exc)}") from None
+        raise InvalidInput(f"seed file {path} is not valid YAML/JSON: {yaml_problem(exc)}") from None
     if not isinstance(loaded, dict):
         raise InvalidInput(f"seed file {path} must hold a mapping of property: value")
     return loaded
 
 
-def _problem(exc: yaml.YAMLError) -> str:
+def yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or "cannot parse"
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem

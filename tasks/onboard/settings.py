@@ -1,34 +1,41 @@
-"""Where onboarding's inputs come from: validated arguments, the effective `soma` config
-(release, shared-infra namespace, kubeconfig) and the `soma.onboard` section, whose keys can
-each be overridden by an environment variable. Secrets (VAULT_TOKEN, SOMA_PG_ADMIN_DSN, seed
-values) are read only from the environment, at the moment they are needed.
+"""Where onboarding's inputs come from: validated arguments and the effective `soma`
+configuration, the same one every other task reads (tasks.core.config: invoke.yaml <
+soma.modes.<mode> < SOMA_* variables < flags, checked against one schema). The `soma.onboard`
+section holds the endpoints and names (`SOMA_ONBOARD_VAULT_ADDR`,
+`SOMA_ONBOARD_KAFKA_BOOTSTRAP`, ... through that same layer); `VAULT_ADDR`, Vault's own
+variable, is read when `vault_addr` is empty. Secrets (VAULT_TOKEN, SOMA_PG_ADMIN_DSN, the
+Kafka SASL password, seed values) are never settings: they are read from the environment
+(or a Secret) at the moment they are needed.
 
-`soma.onboard` keys (all optional): vault_addr, kafka_bootstrap, kv_mount, auth_mount,
-store_name, store_role, store_service_account, audience, token_ttl, partitions, retention_ms.
+`--mode` and `--env` default to `soma.mode` (the env to the mode of the same name), but a
+staging, prod-lite or prod run must name both on the command line: a shell that happens to
+export SOMA_MODE=prod must not onboard into prod by accident.
 """
 
 import dataclasses
 import os
 
-from tasks.core.config import soma_config
+from tasks.core.config import SomaConfig, soma_config
 from tasks.onboard.errors import InvalidInput
 from tasks.onboard.spec import ENVS, MODES, OnboardSpec, check_choice, check_namespace
 
-# Endpoint settings and the environment variables that override them.
-ENDPOINT_ENV = {"vault_addr": ("SOMA_VAULT_ADDR", "VAULT_ADDR"),
-                "kafka_bootstrap": ("SOMA_KAFKA_BOOTSTRAP",)}
-SPEC_KEYS = {"kv_mount": str, "auth_mount": str, "store_name": str, "store_role": str,
-             "store_service_account": str, "audience": str, "token_ttl": int,
-             "partitions": int, "retention_ms": int}
+# Modes (and envs) that must be given on the command line.
+EXPLICIT = ("staging", "prod-lite", "prod")
+SPEC_KEYS = ("kv_mount", "auth_mount", "audience", "token_ttl", "partitions", "retention_ms")
 
 
 @dataclasses.dataclass(frozen=True)
 class Endpoints:
     vault_addr: str = ""
-    kafka_bootstrap: str = ""
+    kafka: dict = dataclasses.field(default_factory=dict)
     kubeconfig: str = ""
     context: str = ""
+    infra_ns: str = "soma-infra"
     timeout: int = 120
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka.get("bootstrap", "")
 
 
 def check_inputs(ns: str, env: str | None = None, mode: str | None = None) -> None:
@@ -40,34 +47,41 @@ def check_inputs(ns: str, env: str | None = None, mode: str | None = None) -> No
         check_choice("mode", mode, MODES)
 
 
-def load(c, ns: str, env: str = "dev", mode: str | None = "dev",
-         environ: dict | None = None) -> tuple[OnboardSpec, Endpoints, object]:
+def resolve(cfg: SomaConfig, mode: str | None, env: str | None, need_env: bool = True) -> str:
+    """The env to use; refuses a staging/prod mode or env that was not given as a flag."""
+    if mode is None and cfg.mode in EXPLICIT:
+        raise InvalidInput(f"soma.mode is {cfg.mode} ({cfg.sources.get('mode', 'config')}); "
+                           f"{cfg.mode} must be named on the command line: --mode {cfg.mode}")
+    if not need_env:
+        return env or "dev"
+    if env is None:
+        if cfg.mode in EXPLICIT:
+            raise InvalidInput(f"mode {cfg.mode} needs --env given explicitly "
+                               f"(one of {', '.join(ENVS)})")
+        env = cfg.mode if cfg.mode in ENVS else "dev"
+    return env
+
+
+def load(c, ns: str, env: str | None = None, mode: str | None = None,
+         environ: dict | None = None, overrides: dict | None = None,
+         need_env: bool = True) -> tuple[OnboardSpec, Endpoints, SomaConfig]:
+    """`mode`/`env` None: not given on the command line (see `resolve`). `need_env` False for
+    tasks whose names do not depend on the env (kafka.topics)."""
     environ = os.environ if environ is None else environ
     check_inputs(ns, env, mode)
-    cfg = soma_config(c, mode=mode, environ=environ)
-    section = dict(cfg.values.get("onboard") or {})
-    unknown = sorted(set(section) - set(SPEC_KEYS) - set(ENDPOINT_ENV))
-    if unknown:
-        raise InvalidInput(f"unknown soma.onboard settings {unknown}; known: "
-                           f"{sorted([*SPEC_KEYS, *ENDPOINT_ENV])}")
-    spec_kwargs = {}
-    for key, typ in SPEC_KEYS.items():
-        raw = environ.get("SOMA_ONBOARD_" + key.upper(), section.get(key))
-        if raw is None:
-            continue
-        try:
-            spec_kwargs[key] = typ(raw)
-        except (TypeError, ValueError):
-            kind = "an integer" if typ is int else "a string"
-            raise InvalidInput(f"soma.onboard.{key}={raw!r} is not {kind}") from None
-    endpoints = {}
-    for key, names in ENDPOINT_ENV.items():
-        value = next((environ[n] for n in names if environ.get(n)), section.get(key, ""))
-        endpoints[key] = value or ""
-    # No --mode (vault.apply, db.provision): the configured mode; names do not depend on it.
+    cfg = soma_config(c, mode=mode, environ=environ, overrides=overrides)
+    env = resolve(cfg, mode, env, need_env)
+    section = cfg.values.get("onboard") or {}
     spec = OnboardSpec(ns=ns, env=env, mode=cfg.mode, release=cfg.release, infra_ns=cfg.namespace,
-                       **spec_kwargs)
-    ep = Endpoints(kubeconfig=cfg.values.get("kubeconfig", ""),
-                   context=cfg.values.get("context", ""),
-                   timeout=int(cfg.timeouts.get("command", 120)), **endpoints)
-    return spec, ep, cfg
+                       **{k: section[k] for k in SPEC_KEYS if k in section})
+    return spec, endpoints(cfg, environ), cfg
+
+
+def endpoints(cfg: SomaConfig, environ: dict | None = None) -> Endpoints:
+    environ = os.environ if environ is None else environ
+    section = cfg.values.get("onboard") or {}
+    return Endpoints(vault_addr=section.get("vault_addr") or environ.get("VAULT_ADDR", ""),
+                     kafka=dict(section.get("kafka") or {}),
+                     kubeconfig=cfg.values.get("kubeconfig", ""),
+                     context=cfg.values.get("context", ""), infra_ns=cfg.namespace,
+                     timeout=int(cfg.timeouts.get("command", 120)))

@@ -2,14 +2,16 @@
 from them, in one place so templates, Vault, PostgreSQL and Kafka never disagree.
 
 Environments (`--env`) name the secret set (`shared-infra/<ns>/<env>` in Vault); modes
-(`--mode`) name the infrastructure sizing (replication factor). Both are closed lists, and
-a namespace must be a DNS-1123 label; anything else is refused before a step runs.
+(`--mode`) name the infrastructure: the replication factor, and how Vault is reached (plain
+http in dev and test, where the chart runs Vault without TLS; https, checked against the CA
+of the `<release>-vault-tls` Secret, in staging, prod-lite and prod). Both are closed
+lists, and a namespace must be a DNS-1123 label; anything else is refused before a step runs.
 """
 
 import dataclasses
 import re
 
-from tasks.core.config import MODES
+from tasks.core.config import DNS_LABEL, MODES
 from tasks.onboard.errors import InvalidInput
 
 ENVS = ("dev", "test", "staging", "prod")
@@ -24,7 +26,14 @@ SECRET_KEYS = {
     "KAFKA_SASL_PASSWORD": "kafka_sasl_password",
     "POSTGRES_DSN": "postgres_dsn",
 }
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Modes whose Vault listener serves TLS (the chart's staging/prod values, docs/chart.md).
+TLS_MODES = ("staging", "prod-lite", "prod")
+# Where a namespaced SecretStore finds the CA of Vault's certificate: a ConfigMap in the
+# application's own namespace (a SecretStore may not point into another namespace), copied
+# from the ca.crt of the shared-infra TLS Secret.
+VAULT_CA_CONFIGMAP = "vault-ca"
+VAULT_CA_KEY = "ca.crt"
+_DNS1123_LABEL = re.compile(DNS_LABEL)
 # Names the shared infra owns; an application must not be onboarded onto them.
 _RESERVED = {"default", "soma-infra", "kube-system", "kube-public", "kube-node-lease"}
 
@@ -58,9 +67,6 @@ class OnboardSpec:
     infra_ns: str = "soma-infra"
     kv_mount: str = "secret"
     auth_mount: str = "kubernetes"
-    store_name: str = "soma-infra-vault"
-    store_role: str = "soma-infra-eso"
-    store_service_account: str = "external-secrets"
     audience: str = "vault"
     token_ttl: int = 86400
     partitions: int = 6
@@ -83,6 +89,20 @@ class OnboardSpec:
     @property
     def vault_role(self) -> str:
         return self.ns
+
+    @property
+    def store_name(self) -> str:
+        """The app's own SecretStore: it logs in with the app's role, so it reads only
+        what the app's policy grants (a shared ClusterSecretStore role would read all)."""
+        return "vault"
+
+    @property
+    def vault_tls(self) -> bool:
+        return self.mode in TLS_MODES
+
+    @property
+    def vault_tls_secret(self) -> str:
+        return f"{self.release}-vault-tls"
 
     @property
     def policy_name(self) -> str:
@@ -118,7 +138,8 @@ class OnboardSpec:
 
     @property
     def vault_addr(self) -> str:
-        return f"https://{self.service_host('vault')}:8200"
+        scheme = "https" if self.vault_tls else "http"
+        return f"{scheme}://{self.service_host('vault')}:8200"
 
     @property
     def replication(self) -> int:
@@ -129,8 +150,9 @@ class OnboardSpec:
         return {
             "ns": self.ns, "env": self.env, "mode": self.mode, "release": self.release,
             "infra_ns": self.infra_ns, "kv_mount": self.kv_mount, "auth_mount": self.auth_mount,
-            "store_name": self.store_name, "store_role": self.store_role,
-            "store_service_account": self.store_service_account, "audience": self.audience,
+            "store_name": self.store_name, "audience": self.audience,
+            "vault_tls": self.vault_tls, "vault_ca_configmap": VAULT_CA_CONFIGMAP,
+            "vault_ca_key": VAULT_CA_KEY,
             "token_ttl": self.token_ttl, "service_account": self.service_account,
             "vault_role": self.vault_role, "remote_key": self.remote_key,
             "db_name": self.db_name, "db_user": self.db_user,

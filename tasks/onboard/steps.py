@@ -7,7 +7,7 @@ from tasks.core.plan import Step
 from tasks.onboard import db_ops, kafka_ops, kube_ops, manifests, vault_ops
 from tasks.onboard.errors import SecretMissing
 from tasks.onboard.services import Services
-from tasks.onboard.spec import OnboardSpec
+from tasks.onboard.spec import VAULT_CA_CONFIGMAP, VAULT_CA_KEY, OnboardSpec
 
 
 # --- Kubernetes ------------------------------------------------------------------------
@@ -24,6 +24,24 @@ def kube_steps(svc: Services, objs: dict, files: list[str]) -> list[Step]:
     return [kube_step(svc, objs[f]) for f in files]
 
 
+def vault_ca_step(svc: Services, spec: OnboardSpec) -> Step:
+    """TLS modes: the SecretStore checks Vault's certificate against a ConfigMap in the app's
+    namespace, copied from the ca.crt of the shared-infra TLS Secret (public data)."""
+    def desired() -> dict:
+        ca = svc.read_secret(f"{spec.infra_ns}/{spec.vault_tls_secret}", VAULT_CA_KEY)
+        return {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": VAULT_CA_CONFIGMAP, "namespace": spec.ns,
+                             "labels": {"app.kubernetes.io/part-of": "somastack",
+                                        "app.kubernetes.io/managed-by": "soma-ops"}},
+                "data": {VAULT_CA_KEY: ca}}
+
+    return Step(name=f"copy Vault CA into {spec.ns}", kind="cli",
+                detail=f"kubectl get secret {spec.vault_tls_secret} -n {spec.infra_ns} ({VAULT_CA_KEY}) "
+                       f"-> kubectl apply -f - (ConfigMap {VAULT_CA_CONFIGMAP} -n {spec.ns})",
+                needed=lambda: kube_ops.needs_apply(svc.kubectl, desired()),
+                action=lambda: kube_ops.apply(svc.kubectl, desired()))
+
+
 def onboard_steps(svc: Services, spec: OnboardSpec, rendered: dict, seed: dict,
                   dry: bool = False) -> list[Step]:
     """The whole of playbook §3.1–§3.7 in order (see tasks/app.py)."""
@@ -31,7 +49,8 @@ def onboard_steps(svc: Services, spec: OnboardSpec, rendered: dict, seed: dict,
     return [db_password_check(svc, spec, seed),
             *kube_steps(svc, objs, ["namespace.yaml", "serviceaccount.yaml"]),
             *vault_steps(svc, spec, rendered, seed),
-            *kube_steps(svc, objs, ["clustersecretstore.yaml", "externalsecret.yaml",
+            *([vault_ca_step(svc, spec)] if spec.vault_tls else []),
+            *kube_steps(svc, objs, ["secretstore.yaml", "externalsecret.yaml",
                                     "configmap-settings.yaml", "networkpolicy.yaml"]),
             *db_steps(svc, spec),
             *kafka_steps(svc, spec, dry=dry)]
@@ -67,13 +86,6 @@ def vault_steps(svc: Services, spec: OnboardSpec, rendered: dict, seed: dict) ->
                                                      spec.vault_role, role)),
              action=lambda: vault_ops.write_role(svc.vault, spec.auth_mount,
                                                  spec.vault_role, role)),
-        Step(name=f"add policy {spec.policy_name} to store role {spec.store_role}", kind="sdk",
-             detail=f"hvac POST auth/{spec.auth_mount}/role/{spec.store_role} token_policies "
-                    f"+= {spec.policy_name} (the ClusterSecretStore's login: sa "
-                    f"{spec.store_service_account}, ns {spec.infra_ns})",
-             needed=lambda: vault_ops.store_role_update(svc.vault, spec) is not None,
-             action=lambda: vault_ops.write_role(svc.vault, spec.auth_mount, spec.store_role,
-                                                 vault_ops.store_role_update(svc.vault, spec))),
     ]
     if seed:
         steps.append(Step(

@@ -13,19 +13,21 @@ import hvac.exceptions
 import requests
 
 from tasks.onboard.errors import InvalidInput, SecretMissing, VaultError
-from tasks.onboard.spec import OnboardSpec
 
 # The role fields we own; anything else Vault reports (defaults) is left alone.
 ROLE_FIELDS = ("bound_service_account_names", "bound_service_account_namespaces",
                "token_policies", "token_ttl", "audience")
 
 
-def client(addr: str, token: str, timeout: int = 30) -> hvac.Client:
+def client(addr: str, token: str | None, timeout: int = 30) -> hvac.Client:
+    """A client for `addr`; token None for the calls Vault answers without one (init,
+    seal status, unseal), "" is a missing token."""
     if not addr:
-        raise InvalidInput("no Vault address: set VAULT_ADDR or soma.onboard.vault_addr")
-    if not token:
+        raise InvalidInput("no Vault address: set VAULT_ADDR or soma.onboard.vault_addr "
+                           "(SOMA_ONBOARD_VAULT_ADDR)")
+    if token is not None and not token:
         raise SecretMissing("no Vault token: set VAULT_TOKEN in the environment")
-    return hvac.Client(url=addr, token=token, timeout=timeout)
+    return hvac.Client(url=addr, token=token or None, timeout=timeout)
 
 
 def _call(what: str, fn, *args, **kwargs):
@@ -64,6 +66,62 @@ def auth_mount_missing(cl: hvac.Client, mount: str) -> bool:
 def enable_auth_mount(cl: hvac.Client, mount: str) -> None:
     _call(f"enable auth method kubernetes at {mount}/", cl.sys.enable_auth_method,
           "kubernetes", path=mount)
+
+
+# Fields of auth/<mount>/config compared with what we want; Vault never returns the
+# reviewer JWT itself, only whether one is set.
+AUTH_CONFIG_FIELDS = ("kubernetes_host", "kubernetes_ca_cert", "disable_local_ca_jwt")
+
+
+def read_auth_config(cl: hvac.Client, mount: str) -> dict | None:
+    res = _read(f"read auth/{mount}/config", cl.adapter.get, f"/v1/auth/{mount}/config")
+    return (res or {}).get("data") or None
+
+
+def auth_config_changes(cl: hvac.Client, mount: str, desired: dict) -> list[str]:
+    """Names of the config fields that differ (the reviewer JWT only when none is set)."""
+    current = read_auth_config(cl, mount) if not auth_mount_missing(cl, mount) else None
+    if current is None:
+        return sorted(desired)
+    changed = [k for k in AUTH_CONFIG_FIELDS if k in desired and _same(current.get(k)) != _same(desired[k])]
+    if desired.get("token_reviewer_jwt") and not current.get("token_reviewer_jwt_set"):
+        changed.append("token_reviewer_jwt")
+    return changed
+
+
+def _same(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def write_auth_config(cl: hvac.Client, mount: str, desired: dict) -> None:
+    _call(f"write auth/{mount}/config", cl.adapter.post, f"/v1/auth/{mount}/config", json=desired)
+
+
+# --- init and unseal (dev and test only; staging and prod follow the runbook) ----------
+
+def seal_status(cl: hvac.Client) -> dict:
+    """{"initialized": bool, "sealed": bool, "t": threshold, "progress": n} (no token needed)."""
+    return _call("read the seal status", cl.sys.read_seal_status)
+
+
+def initialize(cl: hvac.Client) -> dict:
+    """One key share, threshold one: a dev/test convenience. The answer holds the root token
+    and the unseal key; the caller stores them and never prints them."""
+    return _call("initialise Vault", cl.sys.initialize, secret_shares=1, secret_threshold=1)
+
+
+def unseal(cl: hvac.Client, key: str) -> dict:
+    return _call("unseal Vault", cl.sys.submit_unseal_key, key=key)
+
+
+def active(cl: hvac.Client) -> bool:
+    """True once an unsealed Vault serves requests: with integrated storage (raft) a node
+    elects itself leader a few seconds after unsealing, and answers 503 until then."""
+    try:
+        leader = cl.sys.read_leader_status()
+    except (hvac.exceptions.VaultError, requests.RequestException):
+        return False
+    return not leader.get("ha_enabled") or bool(leader.get("is_self") or leader.get("leader_address"))
 
 
 # --- policy ----------------------------------------------------------------------------
@@ -118,24 +176,6 @@ def role_diff(cl: hvac.Client, mount: str, name: str, desired: dict) -> str:
 
 def write_role(cl: hvac.Client, mount: str, name: str, desired: dict) -> None:
     _call(f"write role {name}", cl.adapter.post, _role_path(mount, name), json=desired)
-
-
-def store_role_update(cl: hvac.Client, spec: OnboardSpec) -> dict | None:
-    """What to write so the ClusterSecretStore's role may use this app's policy, or None
-    when it already does. The role collects exactly the onboarded apps' policies (never a
-    glob over shared-infra/); an absent role is created bound to the operator's service
-    account, an existing one keeps its bindings and other policies."""
-    current = read_role(cl, spec.auth_mount, spec.store_role)
-    if current is None:
-        return {"bound_service_account_names": [spec.store_service_account],
-                "bound_service_account_namespaces": [spec.infra_ns],
-                "token_policies": [spec.policy_name], "token_ttl": spec.token_ttl,
-                "audience": spec.audience}
-    policies = list(current.get("token_policies") or [])
-    if spec.policy_name in policies:
-        return None
-    # Vault updates only the fields a POST names, so the bindings stay as they are.
-    return {"token_policies": [*policies, spec.policy_name]}
 
 
 # --- KV v2 secret ---------------------------------------------------------------------

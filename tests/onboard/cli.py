@@ -10,10 +10,11 @@ import pathlib
 import yaml
 from invoke import Collection, Program
 
-from tasks import app, db, kafka, render, vault
+from tasks import app, db, kafka, render, secrets, vault
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-MODULES = {"render": render, "vault": vault, "db": db, "kafka": kafka, "app": app}
+MODULES = {"render": render, "vault": vault, "db": db, "kafka": kafka, "app": app,
+           "secrets": secrets}
 
 
 def collection() -> Collection:

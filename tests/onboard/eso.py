@@ -1,75 +1,71 @@
-"""The external-secrets JSON schema kept with the tests, as a validator and as CRDs.
+"""The real External Secrets CRDs (v2.9.0, API external-secrets.io/v1) for the tests.
 
-kubernetes-validate has no schema for custom resources, so the rendered ExternalSecret and
-ClusterSecretStore are checked here; the same schema becomes the openAPIV3Schema of the
-CRDs installed in the test cluster, so the real API server enforces it too."""
+They are upstream data, not part of this repository: `shared/data/upstream/external-secrets/`
+next to the checkout (or SOMA_UPSTREAM_DATA). The onboarding tests install them into the test
+API server, which then validates every SecretStore and ExternalSecret the tasks apply
+against the real schemas (a server-side dry run checks a rendered object the same way).
+Where the folder is absent, as in a clone outside this project's CI, those tests skip with a
+message naming it.
+"""
 
-import copy
-import json
+import os
 import pathlib
 
-import jsonschema
+import pytest
+import yaml
 
-SCHEMA_FILE = pathlib.Path(__file__).with_name("external-secrets.schema.json")
-GROUP = "external-secrets.io"
-KINDS = {"ExternalSecret": ("externalsecrets", "Namespaced"),
-         "ClusterSecretStore": ("clustersecretstores", "Cluster")}
-
-
-def schema() -> dict:
-    return json.loads(SCHEMA_FILE.read_text())
+REPO = pathlib.Path(__file__).resolve().parents[2]
+FILES = ("external-secrets.io_externalsecrets.yaml", "external-secrets.io_secretstores.yaml",
+         "external-secrets.io_clustersecretstores.yaml")
+RELATIVE = pathlib.Path("shared/data/upstream/external-secrets")
 
 
-def validate(obj: dict) -> None:
-    """Raise jsonschema.ValidationError unless `obj` is a valid external-secrets resource."""
-    full = schema()
-    kind = obj.get("kind")
-    if kind not in full["definitions"]:
-        raise jsonschema.ValidationError(f"unknown external-secrets kind {kind!r}")
-    jsonschema.Draft202012Validator(full["definitions"][kind]).validate(obj)
+def folder() -> pathlib.Path | None:
+    if os.environ.get("SOMA_UPSTREAM_DATA"):
+        candidate = pathlib.Path(os.environ["SOMA_UPSTREAM_DATA"]) / "external-secrets"
+        return candidate if candidate.is_dir() else None
+    # ../shared next to the checkout; a worktree sits one level deeper.
+    for parent in REPO.parents:
+        if (parent / RELATIVE).is_dir():
+            return parent / RELATIVE
+    return None
 
 
-def _structural(node):
-    """JSON schema -> CRD structural schema: the API server rejects `additionalProperties:
-    false` (it prunes unknown fields instead) and wants `type` next to `enum`."""
+def crd_files() -> list[pathlib.Path]:
+    where = folder()
+    if where is None:
+        pytest.skip(f"the External Secrets CRDs are not here: expected ../{RELATIVE}/ next to "
+                    "the checkout (or $SOMA_UPSTREAM_DATA/external-secrets)")
+    return [where / name for name in FILES]
+
+
+def crd_names() -> list[str]:
+    return [yaml.safe_load(path.read_text())["metadata"]["name"] for path in crd_files()]
+
+
+def _drop_empty_defaults(node) -> int:
+    """Remove `default: ""` from the schema, in place; returns how many. The 1.20 API
+    server turns an empty-string default into null and then refuses it as "must be of type
+    string" (fixed upstream in later releases). Three fields carry one (rewrite.merge.into,
+    status.binding.name), none of which onboarding sets; every other rule stays."""
+    dropped = 0
     if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == "additionalProperties" and value is False:
-                continue
-            out[key] = _structural(value)
-        if "enum" in out and "type" not in out:
-            out["type"] = "string"
-        return out
-    if isinstance(node, list):
-        return [_structural(v) for v in node]
-    return node
+        if node.get("default") == "" and node.get("type") == "string":
+            del node["default"]
+            dropped += 1
+        for value in node.values():
+            dropped += _drop_empty_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            dropped += _drop_empty_defaults(value)
+    return dropped
 
 
-def crds() -> list[dict]:
+def crds_for_the_test_server() -> list[dict]:
+    """The real CRDs as the 1.20 test server can take them (see _drop_empty_defaults)."""
     out = []
-    for kind, (plural, scope) in KINDS.items():
-        spec_schema = copy.deepcopy(schema()["definitions"][kind]["properties"]["spec"])
-        out.append({
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"{plural}.{GROUP}"},
-            "spec": {
-                "group": GROUP,
-                "scope": scope,
-                "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
-                          "listKind": f"{kind}List"},
-                "versions": [{
-                    "name": "v1", "served": True, "storage": True,
-                    "schema": {"openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": _structural(spec_schema),
-                            "status": {"type": "object",
-                                       "x-kubernetes-preserve-unknown-fields": True},
-                        },
-                    }},
-                }],
-            },
-        })
+    for path in crd_files():
+        crd = yaml.safe_load(path.read_text())
+        _drop_empty_defaults(crd)
+        out.append(crd)
     return out

@@ -89,7 +89,58 @@ def test_staging_mode_asks_for_three_replicas_with_validate_only_under_dry(kafka
 
 def test_no_broker_configured_is_a_clear_error():
     code, out = inv("kafka.topics", "--ns", "kt06")
-    assert code == 1 and "SOMA_KAFKA_BOOTSTRAP" in out
+    assert code == 1 and "SOMA_ONBOARD_KAFKA_BOOTSTRAP" in out
+
+
+SASL = {"bootstrap": "k:9092", "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_username": "user1", "ssl_ca_location": "/etc/ssl/kafka-ca.pem", "secret": "",
+        "secret_key": "client-passwords"}
+
+
+def test_sasl_and_tls_settings_reach_the_client_config():
+    conf = kafka_ops.client_config(SASL, {"SOMA_KAFKA_SASL_PASSWORD": "pw-from-env"})
+    assert conf == {"bootstrap.servers": "k:9092", "socket.timeout.ms": 10000,
+                    "security.protocol": "SASL_SSL", "ssl.ca.location": "/etc/ssl/kafka-ca.pem",
+                    "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "user1",
+                    "sasl.password": "pw-from-env"}
+    plain = kafka_ops.client_config({"bootstrap": "k:9092"}, {"SOMA_KAFKA_SASL_PASSWORD": "x"})
+    assert plain["security.protocol"] == "PLAINTEXT" and "sasl.password" not in plain
+
+
+def test_a_secret_gives_the_password_when_the_environment_does_not():
+    asked = []
+
+    def read_secret(ref, key):
+        asked.append((ref, key))
+        return "first-pass, second-pass"
+
+    conf = kafka_ops.client_config({**SASL, "secret": "soma-infra/sharedinfra-kafka-sasl"}, {},
+                                   read_secret)
+    assert conf["sasl.password"] == "first-pass"  # Bitnami: one per client user, in order
+    assert asked == [("soma-infra/sharedinfra-kafka-sasl", "client-passwords")]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({**SASL, "sasl_username": ""}, "needs soma.onboard.kafka.sasl_username"),
+    (SASL, "needs a SASL password: set SOMA_KAFKA_SASL_PASSWORD"),
+])
+def test_incomplete_sasl_settings_are_clear_errors(settings, message):
+    from tasks.onboard.errors import TopicError
+    with pytest.raises(TopicError, match=message):
+        kafka_ops.client_config(settings, {})
+
+
+def test_sasl_settings_reach_the_real_broker_and_the_password_stays_hidden(kafka_env, monkeypatch):
+    """Tansu here speaks PLAINTEXT only: a client configured for SASL must fail its handshake
+    (proof the settings reached librdkafka), with one clear line and no password in it."""
+    monkeypatch.setenv("SOMA_ONBOARD_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("SOMA_ONBOARD_KAFKA_SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("SOMA_ONBOARD_KAFKA_SASL_USERNAME", "user1")
+    monkeypatch.setenv("SOMA_KAFKA_SASL_PASSWORD", "sasl-s3cret-pw")
+    code, out = inv("kafka.topics", "-n", "kt07")
+    assert code == 1, out
+    assert "kafka.topics:" in out and "sasl-s3cret-pw" not in out
+    assert "Traceback" not in out
 
 
 def test_topic_state_rules():

@@ -7,6 +7,8 @@ tools that cannot run here (kind, helm) to a `RecordingRunner`, whose unanswered
 from __future__ import annotations
 
 import io
+import os
+import pathlib
 
 import pytest
 from invoke import Config, Context
@@ -61,3 +63,12 @@ class RoutingRunner:
 @pytest.fixture
 def console():
     return make_console()
+
+
+@pytest.fixture
+def real_kubectl(k8s_clients, monkeypatch):
+    """The real kubectl 1.36 (tasks/core/clients.py) first on PATH, so every kubectl the
+    tasks run through the Runner is that binary; returns its path."""
+    folder = str(pathlib.Path(k8s_clients["kubectl"]).parent)
+    monkeypatch.setenv("PATH", folder + os.pathsep + os.environ.get("PATH", ""))
+    return k8s_clients["kubectl"]

@@ -27,7 +27,7 @@ def test_evidence_writes_transcript_and_record_redacted(tmp_path):
         plan = Plan("inv kind.full", console=console)
         plan.add(Step("say", lambda: "hello tok-12345"))
         ev.add_plan(plan.run())
-    transcript, record = ev.paths
+    transcript, record = ev.written
     assert transcript.name == "kind-full-20260304T050607Z.txt" and record.suffix == ".json"
     data = json.loads(record.read_text())
     assert data["outcome"] == "ok" and data["inputs"]["token"] == "***"
@@ -40,7 +40,7 @@ def test_evidence_disabled_writes_nothing(tmp_path):
     ev = Evidence(tmp_path, task="reset", enabled=False)
     with ev.recording():
         pass
-    assert ev.paths is None and list(tmp_path.iterdir()) == []
+    assert ev.written is None and list(tmp_path.iterdir()) == []
 
 
 def test_deb_src_detection_reads_both_apt_formats(tmp_path):
