@@ -39,7 +39,7 @@ from tasks.core.errors import OpsError
 from tasks.core.images import Preloader
 from tasks.core.kindcli import Kind
 from tasks.core.kubectl import Kubectl
-from tasks.core.namespace import Namespaces
+from tasks.core.namespace import Namespaces, owner_labels
 from tasks.core.plan import Step
 from tasks.core.preflight import Check, run_checks, tool_versions, verdict
 from tasks.core.readiness import readiness, wait_ready
@@ -216,7 +216,9 @@ def deploy_steps(s, tools: Tools) -> list[Step]:
         Step("helm dependency build", lambda: s.runner.run(dep_build, timeout=600).stdout.strip(), "cli",
              f"{format_argv(dep_build)}  ({fetch_detail(cfg.chart_dir)})",
              needed=lambda: bool(chartlock.to_fetch(cfg.chart_dir))),
-        Step(f"ensure namespace {cfg.namespace}", lambda: namespaces.ensure(cfg.namespace), "cli",
+        # labelled as the release's, so `inv reset` later recognises the namespace as ours
+        Step(f"ensure namespace {cfg.namespace}",
+             lambda: namespaces.ensure(cfg.namespace, labels=owner_labels(cfg.release)), "cli",
              format_argv(kubectl.argv("apply", "-f", "-")) + f"  (Namespace {cfg.namespace})",
              needed=lambda: not namespaces.exists(cfg.namespace)),
         Step(f"helm upgrade --install {cfg.release}", install, "cli", format_argv(upgrade),

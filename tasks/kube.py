@@ -29,6 +29,7 @@ from contextlib import contextmanager
 
 from invoke import task
 
+from tasks.core import apt
 from tasks.core.cli import session
 from tasks.core.plan import Plan, Step
 from tasks.core.runner import Runner
@@ -56,7 +57,7 @@ Suites: bookworm bookworm-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
-APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
+APT_ENV = apt.ENV
 
 
 def cache_root() -> pathlib.Path:
@@ -95,16 +96,13 @@ def enable_deb_src(runner: Runner) -> bool:
     tmp = DEB_SRC_FILE.with_suffix(".tmp")
     tmp.write_text(DEB_SRC)
     os.replace(tmp, DEB_SRC_FILE)
-    runner.run(["apt-get", "update", "-qq"], timeout=600, env=APT_ENV)
+    apt.update(runner)
     return True
 
 
 def install_build_deps(runner: Runner) -> list[str]:
-    missing = [pkg for pkg, probe in BUILD_DEPS.items() if not os.path.exists(probe)]
-    if missing:
-        runner.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                   timeout=900, env=APT_ENV)
-    return missing
+    # the lists were refreshed when deb-src was enabled (the step before this one)
+    return apt.install(runner, apt.missing(BUILD_DEPS), refresh=False)
 
 
 def gopath_package(work: pathlib.Path) -> pathlib.Path:

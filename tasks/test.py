@@ -7,11 +7,13 @@ failure here, never a silent pass.
 """
 
 import os
-import shutil
 import sys
 
 import sh
 from invoke import task
+
+from tasks.core import apt
+from tasks.core.runner import Runner
 
 # Debian packages behind the real-service fixtures: dockerd for `--compose` and preload,
 # etcd for the kube-apiserver, Go and dpkg-dev to build the apiserver from Debian source.
@@ -35,17 +37,13 @@ APT_PACKAGES = {
 
 
 def missing_apt_packages() -> list[str]:
-    return [pkg for pkg, probe in APT_PACKAGES.items() if not os.path.exists(probe)]
+    return apt.missing(APT_PACKAGES)
 
 
 def install_apt(packages: list[str]) -> None:
-    if not packages:
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    print(f"testenv: apt-get install {' '.join(packages)}", flush=True)
-    sh.Command("apt-get")("update", "-qq", _env=env, _out=sys.stdout, _err=sys.stderr)
-    sh.Command("apt-get")("install", "-y", "-qq", "--no-install-recommends", *packages,
-                          _env=env, _out=sys.stdout, _err=sys.stderr)
+    if packages:
+        print(f"testenv: apt-get install {' '.join(packages)}", flush=True)
+        apt.install(Runner(timeout=1800), packages)
 
 
 @task

@@ -37,13 +37,14 @@ import yaml
 from tasks.core.config import DNS_LABEL, REPO_ROOT, check_mode
 from tasks.core.errors import ChartError, LintError, ManifestError, RenderError, ValuesError
 from tasks.core import upstream
+from tasks.core.versions import KUBERNETES_VERSION
 from tasks.core.values import merge_values, read_values_file
 
 CHART_DIR = REPO_ROOT / "infra" / "helm" / "soma-infra"
 DEFAULT_RELEASE = "sharedinfra"
 DEFAULT_NAMESPACE = "soma-infra"
 # The oldest Kubernetes the manifests must be valid for.
-KUBE_VERSION = "1.30.0"
+KUBE_VERSION = KUBERNETES_VERSION  # the schemas manifests are validated against
 # `helm lint` says this while charts/ has no tarballs; expected until `helm dependency build`.
 MISSING_DEPENDENCIES = "chart directory is missing these dependencies"
 # helm lint severities: 1 info, 2 warning, 3 error.

@@ -76,7 +76,7 @@ def base_rootfs(log=None) -> pathlib.Path:
         if target.is_file():
             return target
         if not shutil.which("debootstrap"):
-            raise OpsError("debootstrap is missing: apt-get install debootstrap (inv test.setup)")
+            raise OpsError("debootstrap is missing: apt-get install debootstrap (inv dev.test.setup)")
         with tempfile.TemporaryDirectory(prefix="soma-rootfs-") as scratch:
             root = pathlib.Path(scratch) / "root"
             sh.Command("debootstrap")("--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
