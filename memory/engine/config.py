@@ -23,6 +23,7 @@ class EngineConfig:
     block_rows: int = 1024                 # rows per pruning block
     pruning: bool = True                   # skip blocks whose weight bound cannot enter the top k
     reorganize_share: float = 0.25         # re-sort rows by weight after this share of rows changed
+    quantized_scan: bool = True            # exact search scans an int8 copy, re-ranks candidates exactly
     # --- hot tier
     hot_bytes: int | None = None           # byte budget of the in-memory tier; None = unlimited
     # --- retention R = g1*i^alpha + g2*2^(-(now-t_access)/tau_r) + g3*log(1+c)/log(1+Cmax) - g4*cost

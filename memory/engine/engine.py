@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from . import checks, jit
+from . import checks, jit, quant
 from . import search as scan
 from .ann import RecallGuard, make_adapter
 from .config import EngineConfig
@@ -38,7 +38,7 @@ class Engine:
             raise InvalidArgument(f"dim must be a positive integer, got {dim!r}")
         self.dim = int(dim)
         self.config = cfg = config or EngineConfig()
-        self._slab = Slab(self.dim, cfg.dtype, cfg.initial_capacity, cfg.block_rows)
+        self._slab = Slab(self.dim, cfg.dtype, cfg.initial_capacity, cfg.block_rows, codes=cfg.quantized_scan)
         self._kernel = Kernel(self.dim, self._slab.dtype)
         self._importance = AdaptiveImportance(cfg.importance_reservoir, cfg.importance_recompute_every)
         self._time = TimeBase(cfg.half_life_s, cfg.decay_floor)
@@ -49,6 +49,8 @@ class Engine:
         self._reorganizations = 0
         self._searches = 0
         self._rows_scanned = 0
+        self._rows_reranked = 0
+        self._bytes_scanned = 0
         self._rows_total = 0
         self._labels = LabelMap()
         self._ann = None
@@ -96,6 +98,7 @@ class Engine:
                 self._release(old)
             rows = s.take_rows(n)
             s.vec[rows] = vecs
+            s.set_codes(rows)
             s.row_id[rows] = np.asarray(ids, dtype=object)
             for r, i in zip(rows.tolist(), ids):
                 s.id_to_row[i] = r
@@ -248,17 +251,21 @@ class Engine:
             plan, gather = self._plan(now, allowed_ids, kinds, created_range)
             filtered = allowed_ids is not None or kinds is not None or created_range is not None
             parts = None
+            scanned = reranked = 0
+            used_codes = False
             if self._use_ann(exact, filtered) and not (self.config.ann_prefer_faster
                                                        and self._guard.use_exact_for_speed()):
-                parts, scanned = self._ann_search(q, k, plan, now)
+                parts = self._ann_search(q, k, plan, now)
             if parts is None:
                 if gather is not None:
                     rows, _, scanned = scan.topk_rows(self._kernel, self._slab.vec, q, k, gather, plan.weights)
                     parts = self._parts(rows, q, now)
+                    reranked = scanned
                 else:
-                    parts, scanned = self._exact(q, k, plan, now)
+                    parts, scanned, reranked = self._exact(q, k, plan, now)
+                    used_codes = self._slab.has_codes
             hits = self._make_hits(parts)
-        self._count(time.perf_counter() - t0, scanned, plan.top)
+        self._count(time.perf_counter() - t0, scanned, reranked, plan.top, codes=used_codes)
         return hits
 
     def search_batch(self, queries, k: int, *, now: float | None = None, exact: bool = False,
@@ -274,7 +281,8 @@ class Engine:
                 return []
             rows, _, scanned = scan.topk_batch(self._kernel, self._slab.vec, qs, k, plan)
             out = [self._hits(r[r >= 0], q, now) for r, q in zip(rows, qs)]
-        self._count(time.perf_counter() - t0, scanned, plan.top, queries=qs.shape[0])
+        # one read of each scanned block serves every query of the batch
+        self._count(time.perf_counter() - t0, scanned, scanned, plan.top, queries=qs.shape[0])
         return out
 
     @staticmethod
@@ -334,7 +342,7 @@ class Engine:
                                     float(tb.tau), float(tb.floor), float(now))
         got = parts[0]
         if got.size < min(k, len(s)):
-            return None, 0
+            return None
         mode = g.after_ann(time.perf_counter() - t0)
         if mode == "inline" or (mode == "sample" and not g.background):  # we hold the read lock
             g.record(self._recall(q, k, now, got))
@@ -346,7 +354,7 @@ class Engine:
                     g.record(self._recall(q, k, now, got_ids))
 
             g.check(check)
-        return parts, 0  # rows are not scanned: the index supplied the cosines
+        return parts  # rows are not scanned: the index supplied the cosines
 
     def _recall(self, q: np.ndarray, k: int, now: float, got) -> float:
         """recall@k of an ANN answer (rows or ids) against the exact answer; read lock held."""
@@ -369,15 +377,25 @@ class Engine:
             self._guard.close()
 
     def _exact(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
-        """Pruned exact top-k with score parts, in one compiled call."""
+        """Pruned exact top-k with score parts, in one compiled call: (parts, rows scanned,
+        rows read in full). With int8 codes only the rows that can still enter the top k
+        are read in full (quant.py); the answer is the same."""
         s, tb = self._slab, self._time
         los, his, bounds = scan.scan_order(plan)
         use = plan.mask is not None
-        *parts, scanned = jit.exact_topk(self._kernel.flat(s.vec), q, plan.weights,
-                                         plan.mask if use else np.zeros(0, dtype=bool), use, los, his, bounds, k, s.imp_norm,
+        mask = plan.mask if use else np.zeros(0, dtype=bool)
+        flat = self._kernel.flat(s.vec)
+        if s.has_codes:
+            qc, q_scale, q_err, q_norm = quant.quantise_query(q)
+            *parts, scanned, reranked = quant.exact_topk_q(
+                s.codes.reshape(-1), s.code_scale, s.code_cnorm, s.code_err, flat, q, qc, q_scale, q_err, q_norm,
+                plan.weights, mask, use, los, his, bounds, k, s.imp_norm, s.created, float(self.config.alpha),
+                float(tb.tau), float(tb.floor), float(now))
+            return parts, int(scanned), int(reranked)
+        *parts, scanned = jit.exact_topk(flat, q, plan.weights, mask, use, los, his, bounds, k, s.imp_norm,
                                          s.created, float(self.config.alpha), float(tb.tau), float(tb.floor),
                                          float(now))
-        return parts, int(scanned)
+        return parts, int(scanned), int(scanned)
 
     def _parts(self, rows: np.ndarray, q: np.ndarray, now: float):
         """(rows, score, similarity, importance, decay) in float64, best first."""
@@ -395,10 +413,17 @@ class Engine:
     def _hits(self, rows: np.ndarray, q: np.ndarray, now: float) -> list[Hit]:
         return self._make_hits(self._parts(rows, q, now))
 
-    def _count(self, seconds: float, scanned: int, top: int, queries: int = 1) -> None:
+    def _count(self, seconds: float, scanned: int, full: int, top: int, queries: int = 1,
+               codes: bool = False) -> None:
+        """Account a search, per query: rows scanned, and of those the rows read in full
+        (all of them unless the int8 codes were scanned, which cost dim + 12 bytes a row)."""
+        s = self._slab
+        scanned_bytes = full * self.dim * s.dtype.itemsize + (scanned * (self.dim + 12) if codes else 0)
         with self._metrics_lock:
             self._searches += queries
-            self._rows_scanned += scanned * (queries if queries > 1 else 1)
+            self._rows_scanned += scanned * queries
+            self._rows_reranked += full * queries
+            self._bytes_scanned += scanned_bytes * queries
             self._rows_total += top * queries
             self._hot.latency(seconds / queries)
 
@@ -453,7 +478,9 @@ class Engine:
                 "importance": self._importance.snapshot(),
                 "searches": self._searches,
                 "rows_scanned": self._rows_scanned,
-                "bytes_scanned": self._rows_scanned * self.dim * item,
+                "rows_reranked": self._rows_reranked,
+                "bytes_scanned": self._bytes_scanned,
+                "quantized_scan": s.has_codes,
                 "scan_share": (self._rows_scanned / self._rows_total) if self._rows_total else None,
                 "ann": self.config.ann, "ann_built": bool(self._ann is not None and self._ann_built),
                 "ann_index_slots": getattr(self._ann, "slots", None) if self._ann is not None else None,
