@@ -53,6 +53,7 @@ class EngineConfig:
     hnsw_m: int = 16
     hnsw_ef_construction: int = 100
     threads: int = 1                       # threads for index builds
+    batch_threads: int = 0                 # threads splitting a search_batch; 0 = one per core
     # --- metrics
     latency_window: int = 1024             # searches kept for p95 (gate G1)
 
@@ -89,6 +90,7 @@ class EngineConfig:
              "recall_window, ann_ef, ann_candidates must be >= 1 and ann_max_widen >= 0")
         need(self.hnsw_m >= 2 and self.hnsw_ef_construction >= 1, "hnsw_m >= 2 and hnsw_ef_construction >= 1")
         need(self.threads >= 1 and self.latency_window >= 16, "threads >= 1 and latency_window >= 16")
+        need(self.batch_threads >= 0, "batch_threads must be >= 0 (0 = one per core)")
 
     @property
     def decays(self) -> bool:

@@ -7,6 +7,8 @@ Thread model: many readers (search, row, stats, retention_ranking) run concurren
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -30,6 +32,7 @@ from .slab import Slab
 from .vectors import normalise_batch, normalise_queries, normalise_query
 
 GATHER_SHARE = 8  # an id filter smaller than rows/8 is answered by gathering those rows
+BATCH_SPLIT_WORK = 1 << 18  # queries x rows below which a batch is not split over threads
 CHECK_CHUNK_ROWS = 16_384  # a guard check holds the read lock for at most this many rows at a time
 
 
@@ -54,6 +57,9 @@ class Engine:
         self._bytes_scanned = 0
         self._rows_total = 0
         self._labels = LabelMap()
+        self._batch_threads = cfg.batch_threads or os.cpu_count() or 1
+        self._batch_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._ann = None
         self._guard = None
         if cfg.ann is not None:
@@ -282,7 +288,8 @@ class Engine:
     def search_batch(self, queries, k: int, *, now: float | None = None, exact: bool = False,
                      allowed_ids: Collection[str] | None = None, kinds: Collection[int] | None = None,
                      created_range: tuple[float | None, float | None] | None = None) -> list[list[Hit]]:
-        """Top-k for every query row, exactly, through one matrix-matrix product per block."""
+        """Top-k for every query row, exactly, through one matrix-matrix product per block;
+        a large batch is split over `batch_threads` threads."""
         qs = normalise_queries(queries, self.dim)
         k, now, allowed_ids, kinds, created_range = self._checked(k, now, allowed_ids, kinds, created_range)
         t0 = time.perf_counter()
@@ -290,7 +297,9 @@ class Engine:
             plan, _ = self._plan(now, allowed_ids, kinds, created_range, gather_ok=False)
             if qs.shape[0] == 0:
                 return []
-            rows, _, scanned = scan.topk_batch(self._kernel, self._slab.vec, qs, k, plan)
+            parts = self._batch_threads if qs.shape[0] * plan.top >= BATCH_SPLIT_WORK else 1
+            rows, _, scanned = scan.topk_batch(self._kernel, self._slab.vec, qs, k, plan,
+                                               pool=self._pool() if parts > 1 else None, parts=parts)
             out = [self._hits(r[r >= 0], q, now) for r, q in zip(rows, qs)]
         # one read of each scanned block serves every query of the batch
         self._count(time.perf_counter() - t0, scanned, scanned, plan.top, queries=qs.shape[0])
@@ -446,10 +455,21 @@ class Engine:
         if self._guard is not None:
             self._guard.drain()
 
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._batch_pool is None:
+                self._batch_pool = concurrent.futures.ThreadPoolExecutor(self._batch_threads,
+                                                                         thread_name_prefix="search-batch")
+            return self._batch_pool
+
     def close(self) -> None:
-        """Stop the recall guard's worker thread (a later sampled query starts it again)."""
+        """Stop the recall guard's worker and the batch threads (later calls start them again)."""
         if self._guard is not None:
             self._guard.close()
+        with self._pool_lock:
+            pool, self._batch_pool = self._batch_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def _exact(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
         """Pruned exact top-k with score parts, in one compiled call: (parts, rows scanned,
