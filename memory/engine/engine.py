@@ -287,9 +287,10 @@ class Engine:
 
     def search_batch(self, queries, k: int, *, now: float | None = None, exact: bool = False,
                      allowed_ids: Collection[str] | None = None, kinds: Collection[int] | None = None,
-                     created_range: tuple[float | None, float | None] | None = None) -> list[list[Hit]]:
+                     created_range: tuple[float | None, float | None] | None = None,
+                     threads: int | None = None) -> list[list[Hit]]:
         """Top-k for every query row, exactly, through one matrix-matrix product per block;
-        a large batch is split over `batch_threads` threads."""
+        a large batch is split over `threads` (default `batch_threads`) threads."""
         qs = normalise_queries(queries, self.dim)
         k, now, allowed_ids, kinds, created_range = self._checked(k, now, allowed_ids, kinds, created_range)
         t0 = time.perf_counter()
@@ -297,7 +298,8 @@ class Engine:
             plan, _ = self._plan(now, allowed_ids, kinds, created_range, gather_ok=False)
             if qs.shape[0] == 0:
                 return []
-            parts = self._batch_threads if qs.shape[0] * plan.top >= BATCH_SPLIT_WORK else 1
+            want = self._batch_threads if threads is None else max(1, int(threads))
+            parts = want if qs.shape[0] * plan.top >= BATCH_SPLIT_WORK else 1
             rows, _, scanned = scan.topk_batch(self._kernel, self._slab.vec, qs, k, plan,
                                                pool=self._pool() if parts > 1 else None, parts=parts)
             out = [self._hits(r[r >= 0], q, now) for r, q in zip(rows, qs)]
