@@ -12,7 +12,8 @@ import time
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="memory.bench", description=__doc__)
     p.add_argument("--sizes", default="10000,100000", help="comma-separated N (1000000 only when asked)")
-    p.add_argument("--workloads", default="uniform,clustered,agent")
+    p.add_argument("--workloads", default="uniform,clustered,agent",
+                   help="uniform, clustered, agent, text (MiniLM embeddings of docstrings; embedded on first use)")
     p.add_argument("--queries", type=int, default=200, help="queries per run")
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("-k", type=int, default=10)
@@ -28,9 +29,11 @@ def parse(argv=None) -> argparse.Namespace:
     except ValueError:
         p.error(f"--sizes must be comma-separated integers, got {a.sizes!r}")
     a.workloads = [w for w in a.workloads.split(",") if w]
-    bad = set(a.workloads) - {"uniform", "clustered", "agent"}
+    bad = set(a.workloads) - {"uniform", "clustered", "agent", "text"}
     if bad:
-        p.error(f"unknown workloads {sorted(bad)}; choose from uniform, clustered, agent")
+        p.error(f"unknown workloads {sorted(bad)}; choose from uniform, clustered, agent, text")
+    if "text" in a.workloads and a.dim != 384:
+        p.error("the text workload is 384-dimensional (MiniLM): use --dim 384")
     if a.queries < 10 or a.k < 1 or a.dim < 2 or a.threads < 1 or any(n < a.k for n in a.sizes):
         p.error("need --queries >= 10, k >= 1, --dim >= 2, --threads >= 1 and every size >= k")
     for f in (a.vectors, a.query_file):

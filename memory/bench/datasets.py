@@ -54,6 +54,19 @@ def agent_memory(n: int, d: int, m: int, rng: np.random.Generator, half_life_day
                     half_life_s=half_life_days * DAY, now=now)
 
 
+def text(n: int, d: int, m: int, rng: np.random.Generator, log=print) -> Workload:
+    """MiniLM embeddings (384-d) of docstring paragraphs of the installed packages, queried
+    by held-out paragraphs (textdata.py; embedded once, cached outside the repository)."""
+    from .textdata import TextEmbeddings
+
+    if d != 384:
+        raise SystemExit("the text workload is MiniLM's 384 dimensions: use --dim 384")
+    data = TextEmbeddings(log=log)
+    if n > data.available_rows:
+        raise SystemExit(f"the docstring corpus has {data.available_rows:,} rows; asked for {n:,}")
+    return Workload("text", data.rows(n), data.queries(m))
+
+
 def external(vectors_path: str, queries_path: str | None, m: int, rng: np.random.Generator) -> Workload:
     vecs = np.load(vectors_path, mmap_mode="r")
     if vecs.ndim != 2:

@@ -52,8 +52,9 @@ def engine_method(name: str, w, ids: list[str], k: int, *, norms, threads: int, 
         n = st["searches"] - base["searches"]
         return (st["bytes_scanned"] - base["scanned"]) / n if n else None
 
-    def batch(qs):
-        return [np.fromiter((index[h.id] for h in hits), np.int64) for hits in eng.search_batch(qs, k, now=now)]
+    def batch(qs, threads=None):
+        return [np.fromiter((index[h.id] for h in hits), np.int64)
+                for hits in eng.search_batch(qs, k, now=now, threads=threads)]
 
     note = "index cosines; re-rank reads weights only" if config.ann else ""
     m = Method(name, "engine", query, per_query_bytes, batch=batch, close=eng.close, note=note)
@@ -76,7 +77,16 @@ def faiss_flat(mat: np.ndarray, k: int) -> Method:
 
     index = faiss.IndexFlatIP(mat.shape[1])
     index.add(mat)
-    return Method("FAISS IndexFlatIP", "peer", lambda q: index.search(q[None, :], k)[1][0], lambda: float(mat.nbytes))
+
+    def batch(qs, threads=1):
+        faiss.omp_set_num_threads(threads)
+        try:
+            return list(index.search(np.ascontiguousarray(qs, dtype=np.float32), k)[1])
+        finally:
+            faiss.omp_set_num_threads(1)
+
+    return Method("FAISS IndexFlatIP", "peer", lambda q: index.search(q[None, :], k)[1][0], lambda: float(mat.nbytes),
+                  batch=batch)
 
 
 def faiss_sq16(mat: np.ndarray, k: int) -> Method:
@@ -100,4 +110,18 @@ def hnsw_raw(unit: np.ndarray, k: int, *, m: int, ef_construction: int, ef: int,
     def query(q):
         return index.knn_query(q[None, :], k=k, num_threads=1)[0][0].astype(np.int64)
 
-    return Method(f"hnswlib raw (ef={ef})", "peer", query, lambda: None, note="cosine only")
+    method = Method(f"hnswlib raw (ef={ef})", "peer", query, lambda: None, note="cosine only")
+    method.index = index  # type: ignore[attr-defined]
+    return method
+
+
+def hnsw_beam(raw: Method, k: int, beam: int) -> Method:
+    """The same raw hnswlib index searched with the beam the engine's guard settled on:
+    asks for `beam` results (hnswlib searches with max(ef, k)) and keeps the first k, as
+    the engine's adapter does. The same-work, same-recall peer of the engine's ANN."""
+    index = raw.index  # type: ignore[attr-defined]
+
+    def query(q):
+        return index.knn_query(q[None, :], k=max(k, beam), num_threads=1)[0][0][:k].astype(np.int64)
+
+    return Method(f"hnswlib raw (beam={beam})", "peer", query, lambda: None, note="cosine only, engine's beam")

@@ -55,15 +55,20 @@ def markdown(result: dict) -> str:
         lines.append("|" + "---|" * len(COLUMNS))
         for row in run["methods"]:
             lines.append("| " + " | ".join(_cells(row)) + " |")
-        extra = [r for r in run["methods"] if "batch_qps" in r or "guard_recall" in r]
         notes = []
-        for r in extra:
-            if "batch_qps" in r:
-                notes.append(f"search_batch (one matrix-matrix product per block): {r['batch_qps']:,.0f} QPS")
+        for r in run["methods"]:
+            if "batch_qps_1t" in r:
+                notes.append(f"{r['method']} as one batch of {run['queries']}: {r['batch_qps_1t']:,.0f} QPS on 1 "
+                             f"thread, {r['batch_qps_2t']:,.0f} on 2")
             if "guard_recall" in r:
-                notes.append(f"guard: sampled recall {_f(r['guard_recall'], '.3f')} over {r['guard_samples']} "
-                             f"checks, {r.get('guard_widenings', 0)} widenings, fallback to exact "
-                             f"{r['guard_fallback']}")
+                s = r.get("guard_settle") or {}
+                notes.append(f"guard: settled after {s.get('queries', 'n/a')} untimed queries in state "
+                             f"{s.get('state', 'n/a')} at level {r.get('guard_level')} (beam {s.get('beam', 'n/a')}); "
+                             f"recall of the checks {_f(r['guard_recall'], '.3f')} over {r['guard_samples']} checks; "
+                             f"decisions (action, from, to, checks, lower, upper): {r.get('guard_decisions') or 'none'}; "
+                             f"checks cost {_f(r.get('guard_check_share'), '.3f')} of query time; exact-for-speed "
+                             f"{r.get('ann_exact_for_speed')}; engine cost around the index call "
+                             f"{_f(r.get('ann_python_us'), '.1f')} us")
         if notes:
             lines.append("\n" + "; ".join(notes) + ".")
         lines.append("")

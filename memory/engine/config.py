@@ -23,6 +23,7 @@ class EngineConfig:
     block_rows: int = 1024                 # rows per pruning block
     pruning: bool = True                   # skip blocks whose weight bound cannot enter the top k
     reorganize_share: float = 0.25         # re-sort rows by weight after this share of rows changed
+    quantized_scan: bool = True            # exact search scans an int8 copy, re-ranks candidates exactly
     # --- hot tier
     hot_bytes: int | None = None           # byte budget of the in-memory tier; None = unlimited
     # --- retention R = g1*i^alpha + g2*2^(-(now-t_access)/tau_r) + g3*log(1+c)/log(1+Cmax) - g4*cost
@@ -39,10 +40,12 @@ class EngineConfig:
     ann: str | None = None                 # None | "hnsw" | "faiss"
     ann_min_rows: int = 20_000             # below this the guard answers exactly
     recall_floor: float = 0.95
-    recall_sample: float = 0.02            # share of live ANN queries also run exactly
-    recall_window: int = 32                # sampled queries the recall metric averages over
-    recall_background: bool = True         # run the sampled exact checks on a worker thread
-    recall_budget: float = 0.05            # checks may cost at most this share of ANN time
+    recall_sample: float = 0.02            # at most this share of ANN queries is checked exactly
+    recall_window: int = 200               # checks kept per widening level as evidence
+    recall_budget: float = 0.05            # checks may cost at most this share of query time (0 = no cap)
+    recall_confidence: float = 0.95        # one-sided confidence of the bounds the guard decides on
+    recall_min_samples: int = 30           # checks a level needs before any decision about it
+    recall_probe_every: int = 256          # in fallback, re-run every n-th query through the index
     ann_prefer_faster: bool = True         # take the exact path when it is measured faster
     ann_ef: int = 64                       # hnsw ef_search (widened by the guard)
     ann_candidates: int = 6                # candidates fetched = ann_candidates * k (widened)
@@ -50,6 +53,7 @@ class EngineConfig:
     hnsw_m: int = 16
     hnsw_ef_construction: int = 100
     threads: int = 1                       # threads for index builds
+    batch_threads: int = 0                 # threads splitting a search_batch; 0 = one per core
     # --- metrics
     latency_window: int = 1024             # searches kept for p95 (gate G1)
 
@@ -78,10 +82,15 @@ class EngineConfig:
         need(0.0 <= self.recall_floor <= 1.0, "recall_floor must be in [0, 1]")
         need(0.0 <= self.recall_sample <= 1.0, "recall_sample must be in [0, 1]")
         need(0.0 <= self.recall_budget <= 1.0, "recall_budget must be in [0, 1] (0 = no cap)")
+        need(0.5 <= self.recall_confidence < 1.0, "recall_confidence must be in [0.5, 1)")
+        need(self.recall_min_samples >= 1 and self.recall_probe_every >= 1,
+             "recall_min_samples and recall_probe_every must be >= 1")
+        need(self.recall_window >= self.recall_min_samples, "recall_window must be >= recall_min_samples")
         need(self.recall_window >= 1 and self.ann_ef >= 1 and self.ann_candidates >= 1 and self.ann_max_widen >= 0,
              "recall_window, ann_ef, ann_candidates must be >= 1 and ann_max_widen >= 0")
         need(self.hnsw_m >= 2 and self.hnsw_ef_construction >= 1, "hnsw_m >= 2 and hnsw_ef_construction >= 1")
         need(self.threads >= 1 and self.latency_window >= 16, "threads >= 1 and latency_window >= 16")
+        need(self.batch_threads >= 0, "batch_threads must be >= 0 (0 = one per core)")
 
     @property
     def decays(self) -> bool:

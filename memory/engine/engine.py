@@ -7,13 +7,15 @@ Thread model: many readers (search, row, stats, retention_ranking) run concurren
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import threading
 import time
 from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from . import checks, jit
+from . import checks, jit, quant
 from . import search as scan
 from .ann import RecallGuard, make_adapter
 from .config import EngineConfig
@@ -30,6 +32,8 @@ from .slab import Slab
 from .vectors import normalise_batch, normalise_queries, normalise_query
 
 GATHER_SHARE = 8  # an id filter smaller than rows/8 is answered by gathering those rows
+BATCH_SPLIT_WORK = 1 << 18  # queries x rows below which a batch is not split over threads
+CHECK_CHUNK_ROWS = 16_384  # a guard check holds the read lock for at most this many rows at a time
 
 
 class Engine:
@@ -38,7 +42,7 @@ class Engine:
             raise InvalidArgument(f"dim must be a positive integer, got {dim!r}")
         self.dim = int(dim)
         self.config = cfg = config or EngineConfig()
-        self._slab = Slab(self.dim, cfg.dtype, cfg.initial_capacity, cfg.block_rows)
+        self._slab = Slab(self.dim, cfg.dtype, cfg.initial_capacity, cfg.block_rows, codes=cfg.quantized_scan)
         self._kernel = Kernel(self.dim, self._slab.dtype)
         self._importance = AdaptiveImportance(cfg.importance_reservoir, cfg.importance_recompute_every)
         self._time = TimeBase(cfg.half_life_s, cfg.decay_floor)
@@ -49,8 +53,13 @@ class Engine:
         self._reorganizations = 0
         self._searches = 0
         self._rows_scanned = 0
+        self._rows_reranked = 0
+        self._bytes_scanned = 0
         self._rows_total = 0
         self._labels = LabelMap()
+        self._batch_threads = cfg.batch_threads or os.cpu_count() or 1
+        self._batch_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._ann = None
         self._guard = None
         if cfg.ann is not None:
@@ -60,7 +69,10 @@ class Engine:
             self._ann_built = False
             self._guard = RecallGuard(floor=cfg.recall_floor, sample=cfg.recall_sample, window=cfg.recall_window,
                                       candidates=cfg.ann_candidates, ef=cfg.ann_ef, max_widen=cfg.ann_max_widen,
-                                      background=cfg.recall_background, budget=cfg.recall_budget)
+                                      budget=cfg.recall_budget, confidence=cfg.recall_confidence,
+                                      min_samples=cfg.recall_min_samples, probe_every=cfg.recall_probe_every)
+        self._version = 0  # bumped by every write: a guard check spanning several lock holds sees it
+        self._overhead: float | None = None  # EWMA of an ANN search's time outside the index call
 
     # ================================================================== writes
     def add(self, ids: Sequence[str], vectors, *, importance: Sequence[float] | None = None,
@@ -81,6 +93,7 @@ class Engine:
         if n == 0:
             return AddResult(importance_norm=np.empty(0), evicted=[])
         with self._lock.write():
+            self._version += 1
             # A batch is one insert event (see AdaptiveImportance.normalise_many). Stored
             # normalised values are kept as given; their raw values, when known, still feed
             # the normaliser so later inserts are mapped against the same history.
@@ -96,6 +109,7 @@ class Engine:
                 self._release(old)
             rows = s.take_rows(n)
             s.vec[rows] = vecs
+            s.set_codes(rows)
             s.row_id[rows] = np.asarray(ids, dtype=object)
             for r, i in zip(rows.tolist(), ids):
                 s.id_to_row[i] = r
@@ -121,6 +135,7 @@ class Engine:
         """Remove ids; unknown ids are ignored. Returns how many rows were removed."""
         ids = checks.ids(ids, unique=False)
         with self._lock.write():
+            self._version += 1
             rows = np.fromiter({self._slab.id_to_row[i] for i in ids if i in self._slab.id_to_row}, np.int64)
             self._hot.record_removed(ids)
             if rows.size:
@@ -241,30 +256,41 @@ class Engine:
                created_range: tuple[float | None, float | None] | None = None) -> list[Hit]:
         """The k best rows by the full score, best first. Filters and `exact=True` take the
         exact path; otherwise a built ANN index answers under the recall guard."""
+        t0 = time.perf_counter()
         q = normalise_query(query, self.dim)
         k, now, allowed_ids, kinds, created_range = self._checked(k, now, allowed_ids, kinds, created_range)
-        t0 = time.perf_counter()
+        g = self._guard
+        index_s = None
         with self._lock.read():
             plan, gather = self._plan(now, allowed_ids, kinds, created_range)
             filtered = allowed_ids is not None or kinds is not None or created_range is not None
             parts = None
-            if self._use_ann(exact, filtered) and not (self.config.ann_prefer_faster
-                                                       and self._guard.use_exact_for_speed()):
-                parts, scanned = self._ann_search(q, k, plan, now)
+            scanned = reranked = 0
+            used_codes = False
+            if self._use_ann(exact, filtered) and not (self.config.ann_prefer_faster and g.use_exact_for_speed()):
+                parts, index_s = self._ann_search(q, k, plan, now)
             if parts is None:
+                t1 = time.perf_counter()
                 if gather is not None:
                     rows, _, scanned = scan.topk_rows(self._kernel, self._slab.vec, q, k, gather, plan.weights)
                     parts = self._parts(rows, q, now)
+                    reranked = scanned
                 else:
-                    parts, scanned = self._exact(q, k, plan, now)
+                    parts, scanned, reranked = self._exact(q, k, plan, now)
+                    used_codes = self._slab.has_codes
+                if g is not None and g.fallback and not exact and not filtered and g.after_exact(
+                        time.perf_counter() - t1):
+                    self._queue_check(q, k, now, None, None, self._slab.row_id[parts[0]].tolist())
             hits = self._make_hits(parts)
-        self._count(time.perf_counter() - t0, scanned, plan.top)
+        self._count(time.perf_counter() - t0, scanned, reranked, plan.top, codes=used_codes, index_s=index_s)
         return hits
 
     def search_batch(self, queries, k: int, *, now: float | None = None, exact: bool = False,
                      allowed_ids: Collection[str] | None = None, kinds: Collection[int] | None = None,
-                     created_range: tuple[float | None, float | None] | None = None) -> list[list[Hit]]:
-        """Top-k for every query row, exactly, through one matrix-matrix product per block."""
+                     created_range: tuple[float | None, float | None] | None = None,
+                     threads: int | None = None) -> list[list[Hit]]:
+        """Top-k for every query row, exactly, through one matrix-matrix product per block;
+        a large batch is split over `threads` (default `batch_threads`) threads."""
         qs = normalise_queries(queries, self.dim)
         k, now, allowed_ids, kinds, created_range = self._checked(k, now, allowed_ids, kinds, created_range)
         t0 = time.perf_counter()
@@ -272,9 +298,13 @@ class Engine:
             plan, _ = self._plan(now, allowed_ids, kinds, created_range, gather_ok=False)
             if qs.shape[0] == 0:
                 return []
-            rows, _, scanned = scan.topk_batch(self._kernel, self._slab.vec, qs, k, plan)
+            want = self._batch_threads if threads is None else max(1, int(threads))
+            parts = want if qs.shape[0] * plan.top >= BATCH_SPLIT_WORK else 1
+            rows, _, scanned = scan.topk_batch(self._kernel, self._slab.vec, qs, k, plan,
+                                               pool=self._pool() if parts > 1 else None, parts=parts)
             out = [self._hits(r[r >= 0], q, now) for r, q in zip(rows, qs)]
-        self._count(time.perf_counter() - t0, scanned, plan.top, queries=qs.shape[0])
+        # one read of each scanned block serves every query of the batch
+        self._count(time.perf_counter() - t0, scanned, scanned, plan.top, queries=qs.shape[0])
         return out
 
     @staticmethod
@@ -323,61 +353,146 @@ class Engine:
         return (self._ann is not None and not exact and not filtered and self._ann_built
                 and len(self._slab) >= self.config.ann_min_rows and not self._guard.fallback)
 
-    def _ann_search(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
-        """ANN candidates re-ranked by the full score; None when the exact path must answer."""
+    def _ann_query(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float, level: int):
+        """ANN candidates at a widening level, re-ranked by the full score: (the score parts,
+        or None when too few live candidates came back and the exact path must answer;
+        seconds spent in the index call)."""
         g = self._guard
         t0 = time.perf_counter()
-        labels, sims = self._ann.query(q, g.candidates(k), g.ef(k))
+        labels, sims = self._ann.query(q, g.candidates(k, level), g.ef(k, level))
+        index_s = time.perf_counter() - t0
         s, tb = self._slab, self._time
         *parts, seen = jit.ann_topk(labels, sims.astype(np.float32, copy=False), self._labels.to_row, s.live,
                                     plan.weights, k, s.imp_norm, s.created, float(self.config.alpha),
                                     float(tb.tau), float(tb.floor), float(now))
-        got = parts[0]
-        if got.size < min(k, len(s)):
-            return None, 0
-        mode = g.after_ann(time.perf_counter() - t0)
-        if mode == "inline" or (mode == "sample" and not g.background):  # we hold the read lock
-            g.record(self._recall(q, k, now, got))
-        elif mode == "sample":
-            got_ids = self._slab.row_id[got].tolist()
+        return (None if parts[0].size < min(k, len(s)) else parts), index_s
 
-            def check():
-                with self._lock.read():
-                    g.record(self._recall(q, k, now, got_ids))
-
-            g.check(check)
-        return parts, 0  # rows are not scanned: the index supplied the cosines
-
-    def _recall(self, q: np.ndarray, k: int, now: float, got) -> float:
-        """recall@k of an ANN answer (rows or ids) against the exact answer; read lock held."""
+    def _ann_search(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
+        """(parts or None, seconds in the index call); a sampled query is handed to
+        the guard's worker with its answer. Read lock held."""
+        g = self._guard
+        level = g.level
         t0 = time.perf_counter()
-        plan, _ = self._plan(now, None, None, None)
-        ref = self._exact(q, k, plan, now)[0][0]
-        self._guard.time_exact(time.perf_counter() - t0)
-        ref_ids = set(self._slab.row_id[ref].tolist())
-        got_ids = set(self._slab.row_id[got].tolist()) if isinstance(got, np.ndarray) else set(got)
-        return len(got_ids & ref_ids) / max(1, len(ref_ids))
+        parts, index_s = self._ann_query(q, k, plan, now, level)
+        if parts is None:
+            return None, None
+        if g.after_ann(time.perf_counter() - t0) is not None:
+            self._queue_check(q, k, now, level, self._slab.row_id[parts[0]].tolist(), None)
+        return parts, index_s
+
+    def _queue_check(self, q, k: int, now: float, level: int | None, got_ids, ref_ids) -> None:
+        """Hand a check to the guard's worker: recall of `got_ids` (served at `level`) against
+        the exact answer (`ref_ids`, or computed there), plus the guard's probe levels."""
+        self._guard.check(lambda: self._check(q, k, now, level, got_ids, ref_ids))
+
+    def _check(self, q, k: int, now: float, level: int | None, got_ids, ref_ids) -> None:
+        """The guard's check, on its worker thread; never holds the read lock for long."""
+        g = self._guard
+        if ref_ids is None:
+            t0 = time.perf_counter()
+            ref_ids = self._exact_ids_chunked(q, k, now)
+            if ref_ids is None:
+                g.dropped()
+                return
+            g.time_exact(time.perf_counter() - t0)
+        ref = set(ref_ids)
+        if got_ids is not None:
+            g.record(level, len(ref & set(got_ids)) / max(1, len(ref)), k)
+        for probe in g.probe_levels(level):
+            with self._lock.read():
+                plan, _ = self._plan(now, None, None, None)
+                parts = self._ann_query(q, k, plan, now, probe)[0] if self._ann_built else None
+                ids = None if parts is None else self._slab.row_id[parts[0]].tolist()
+            if ids is not None:
+                g.record(probe, len(ref & set(ids)) / max(1, len(ref)), k)
+
+    def _exact_ids_chunked(self, q: np.ndarray, k: int, now: float) -> list[str] | None:
+        """The exact top-k ids, scanned CHECK_CHUNK_ROWS rows per hold of the read lock, so a
+        check never keeps a writer (and the readers queued behind it) waiting long. None when
+        a write came in between (the rows moved; the check is dropped)."""
+        with self._lock.read():
+            version = self._version
+            plan, _ = self._plan(now, None, None, None)
+            los, his, bounds = scan.scan_order(plan)
+        pieces = [(lo, min(lo + CHECK_CHUNK_ROWS, hi), b) for lo0, hi, b in zip(los.tolist(), his.tolist(),
+                                                                               bounds.tolist())
+                  for lo in range(lo0, hi, CHECK_CHUNK_ROWS)]
+        heap_s = np.empty(k, dtype=np.float32)
+        heap_r = np.empty(k, dtype=np.int64)
+        size = 0
+        use = plan.mask is not None
+        mask = plan.mask if use else np.zeros(0, dtype=bool)
+        start = 0
+        while start < len(pieces):
+            end, rows = start, 0
+            while end < len(pieces) and (rows == 0 or rows + pieces[end][1] - pieces[end][0] <= CHECK_CHUNK_ROWS):
+                rows += pieces[end][1] - pieces[end][0]
+                end += 1
+            part = pieces[start:end]
+            lo_ = np.array([p[0] for p in part], np.int64)
+            hi_ = np.array([p[1] for p in part], np.int64)
+            b_ = np.array([p[2] for p in part], np.float32)
+            with self._lock.read():
+                if self._version != version:
+                    return None
+                s = self._slab
+                if size == k and heap_s[0] >= b_[0]:
+                    break
+                if s.has_codes:
+                    qc, q_scale, q_err, q_norm = quant.quantise_query(q)
+                    size = quant.scan_ranges_q(s.codes.reshape(-1), s.code_scale, s.code_cnorm, s.code_err,
+                                               self._kernel.flat(s.vec), q, qc, q_scale, q_err, q_norm, plan.weights,
+                                               mask, use, lo_, hi_, b_, k, heap_s, heap_r, size)[0]
+                else:
+                    size = jit.scan_ranges(self._kernel.flat(s.vec), q, plan.weights, mask, use, lo_, hi_, b_, k,
+                                           heap_s, heap_r, size)[0]
+            start = end
+        with self._lock.read():
+            if self._version != version:
+                return None
+            return self._slab.row_id[heap_r[:size]].tolist()
 
     def drain(self) -> None:
         """Wait until the recall guard's queued exact checks are done (tests, benchmarks)."""
         if self._guard is not None:
             self._guard.drain()
 
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._batch_pool is None:
+                self._batch_pool = concurrent.futures.ThreadPoolExecutor(self._batch_threads,
+                                                                         thread_name_prefix="search-batch")
+            return self._batch_pool
+
     def close(self) -> None:
-        """Stop the recall guard's worker thread (a later sampled query starts it again)."""
+        """Stop the recall guard's worker and the batch threads (later calls start them again)."""
         if self._guard is not None:
             self._guard.close()
+        with self._pool_lock:
+            pool, self._batch_pool = self._batch_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def _exact(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
-        """Pruned exact top-k with score parts, in one compiled call."""
+        """Pruned exact top-k with score parts, in one compiled call: (parts, rows scanned,
+        rows read in full). With int8 codes only the rows that can still enter the top k
+        are read in full (quant.py); the answer is the same."""
         s, tb = self._slab, self._time
         los, his, bounds = scan.scan_order(plan)
         use = plan.mask is not None
-        *parts, scanned = jit.exact_topk(self._kernel.flat(s.vec), q, plan.weights,
-                                         plan.mask if use else np.zeros(0, dtype=bool), use, los, his, bounds, k, s.imp_norm,
+        mask = plan.mask if use else np.zeros(0, dtype=bool)
+        flat = self._kernel.flat(s.vec)
+        if s.has_codes:
+            qc, q_scale, q_err, q_norm = quant.quantise_query(q)
+            *parts, scanned, reranked = quant.exact_topk_q(
+                s.codes.reshape(-1), s.code_scale, s.code_cnorm, s.code_err, flat, q, qc, q_scale, q_err, q_norm,
+                plan.weights, mask, use, los, his, bounds, k, s.imp_norm, s.created, float(self.config.alpha),
+                float(tb.tau), float(tb.floor), float(now))
+            return parts, int(scanned), int(reranked)
+        *parts, scanned = jit.exact_topk(flat, q, plan.weights, mask, use, los, his, bounds, k, s.imp_norm,
                                          s.created, float(self.config.alpha), float(tb.tau), float(tb.floor),
                                          float(now))
-        return parts, int(scanned)
+        return parts, int(scanned), int(scanned)
 
     def _parts(self, rows: np.ndarray, q: np.ndarray, now: float):
         """(rows, score, similarity, importance, decay) in float64, best first."""
@@ -395,12 +510,22 @@ class Engine:
     def _hits(self, rows: np.ndarray, q: np.ndarray, now: float) -> list[Hit]:
         return self._make_hits(self._parts(rows, q, now))
 
-    def _count(self, seconds: float, scanned: int, top: int, queries: int = 1) -> None:
+    def _count(self, seconds: float, scanned: int, full: int, top: int, queries: int = 1,
+               codes: bool = False, index_s: float | None = None) -> None:
+        """Account a search, per query: rows scanned, and of those the rows read in full
+        (all of them unless the int8 codes were scanned, which cost dim + 12 bytes a row)."""
+        s = self._slab
+        scanned_bytes = full * self.dim * s.dtype.itemsize + (scanned * (self.dim + 12) if codes else 0)
         with self._metrics_lock:
             self._searches += queries
-            self._rows_scanned += scanned * (queries if queries > 1 else 1)
+            self._rows_scanned += scanned * queries
+            self._rows_reranked += full * queries
+            self._bytes_scanned += scanned_bytes * queries
             self._rows_total += top * queries
             self._hot.latency(seconds / queries)
+            if index_s is not None:  # the engine's own cost around the index call
+                o = seconds - index_s
+                self._overhead = o if self._overhead is None else self._overhead + 0.02 * (o - self._overhead)
 
     # ------------------------------------------------------------------ accessors
     def __len__(self) -> int:
@@ -453,11 +578,14 @@ class Engine:
                 "importance": self._importance.snapshot(),
                 "searches": self._searches,
                 "rows_scanned": self._rows_scanned,
-                "bytes_scanned": self._rows_scanned * self.dim * item,
+                "rows_reranked": self._rows_reranked,
+                "bytes_scanned": self._bytes_scanned,
+                "quantized_scan": s.has_codes,
                 "scan_share": (self._rows_scanned / self._rows_total) if self._rows_total else None,
                 "ann": self.config.ann, "ann_built": bool(self._ann is not None and self._ann_built),
                 "ann_index_slots": getattr(self._ann, "slots", None) if self._ann is not None else None,
             }
+            out["ann_python_us"] = None if self._overhead is None else self._overhead * 1e6
             out.update(self._hot.metrics(len(s), s.held))
             if self._guard is not None:
                 out.update(self._guard.metrics())

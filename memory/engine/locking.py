@@ -50,7 +50,8 @@ class RWLock:
     def _release_read(self) -> None:
         with self._cond:
             self._readers -= 1
-            if not self._readers:
+            # only a writer ever waits for readers to leave; readers wait for writers only
+            if not self._readers and self._writers_waiting:
                 self._cond.notify_all()
 
     def _acquire_write(self) -> None:

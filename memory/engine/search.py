@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from . import batchkernel
 from .kernel import Kernel
 
 
@@ -65,45 +66,42 @@ def topk_rows(kernel: Kernel, vec: np.ndarray, q: np.ndarray, k: int, rows: np.n
     return r[order], s[order], rows.size
 
 
-def topk_batch(kernel: Kernel, vec: np.ndarray, qs: np.ndarray, k: int, plan: ScanPlan):
+def topk_batch(kernel: Kernel, vec: np.ndarray, qs: np.ndarray, k: int, plan: ScanPlan, pool=None, parts: int = 1):
     """Top-k for m queries at once: one matrix-matrix product per block, shared pruning.
 
-    Returns (rows (m, <=k), scores (m, <=k), rows scanned); rows padded with -1.
+    With a thread pool the queries are split into `parts` groups scanned in parallel (BLAS
+    and the compiled merge release the GIL). Returns (rows (m, k), scores (m, k), rows
+    scanned per query); rows padded with -1.
     """
     m = qs.shape[0]
+    if pool is None or parts < 2 or m < 2:
+        return _topk_batch(kernel, vec, qs, k, plan)
+    cuts = np.linspace(0, m, min(parts, m) + 1).astype(int)
+    futures = [pool.submit(_topk_batch, kernel, vec, qs[a:b], k, plan) for a, b in zip(cuts[:-1], cuts[1:])]
+    done = [f.result() for f in futures]
+    return (np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done]),
+            max(d[2] for d in done))
+
+
+def _topk_batch(kernel: Kernel, vec: np.ndarray, qs: np.ndarray, k: int, plan: ScanPlan):
+    m = qs.shape[0]
     qt = np.ascontiguousarray(qs.T)
-    best_s = np.full((m, k), -np.inf, dtype=np.float32)
-    best_r = np.full((m, k), -1, dtype=np.int64)
+    heap_s = np.empty((m, k), dtype=np.float32)
+    heap_r = np.empty((m, k), dtype=np.int64)
+    sizes = np.zeros(m, dtype=np.int64)
+    use = plan.mask is not None
+    none = np.zeros(0, dtype=bool)
     scanned = 0
     br = plan.block_rows
     for b in _block_order(plan).tolist():
-        if plan.prune and best_s[:, -1].min() >= plan.bounds[b] and np.isfinite(best_s).all():
+        if plan.prune and batchkernel.kth_floor(heap_s, sizes, k) >= plan.bounds[b]:
             break
         lo, hi = b * br, min((b + 1) * br, plan.top)
+        if use and not plan.mask[lo:hi].any():
+            continue
         s = kernel.sims_batch(vec, lo, hi, qt)          # (n, m)
         scanned += hi - lo
-        np.maximum(s, 0.0, out=s)
-        s *= plan.weights[lo:hi, None]
-        r = np.arange(lo, hi)
-        if plan.mask is not None:
-            idx = np.flatnonzero(plan.mask[lo:hi])
-            if idx.size == 0:
-                continue
-            s, r = s[idx], r[idx]
-        s = s.T                                         # (m, n)
-        if s.shape[1] > k:
-            part = np.argpartition(-s, k - 1, axis=1)[:, :k]
-            s = np.take_along_axis(s, part, axis=1)
-            rr = r[part]
-        else:
-            rr = np.broadcast_to(r, s.shape)
-        cs = np.concatenate([best_s, s], axis=1)
-        cr = np.concatenate([best_r, rr], axis=1)
-        part = np.argpartition(-cs, k - 1, axis=1)[:, :k]
-        best_s = np.take_along_axis(cs, part, axis=1)
-        best_r = np.take_along_axis(cr, part, axis=1)
-        # keep column k-1 the current k-th best for the pruning test
-        order = np.argsort(-best_s, axis=1, kind="stable")
-        best_s = np.take_along_axis(best_s, order, axis=1)
-        best_r = np.take_along_axis(best_r, order, axis=1)
-    return best_r, best_s, scanned
+        batchkernel.merge_block(s, plan.weights[lo:hi], plan.mask[lo:hi] if use else none, use, lo, k, heap_s,
+                                heap_r, sizes)
+    rows, scores = batchkernel.sorted_rows(heap_s, heap_r, sizes)
+    return rows, scores, scanned

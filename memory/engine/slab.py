@@ -5,6 +5,8 @@ list and is reused by the next insert, so deletes leave no lasting holes, and a 
 is dead (live=False, no id) the instant remove returns: it can never be returned again.
 Capacity doubles when full. Rows are grouped into fixed blocks of `block_rows`; each block
 keeps an upper bound of its rows' ranking weight, which lets search skip whole blocks.
+With `codes=True` every row is also kept as int8 codes with its scale and error norms
+(quant.py), moved with the row like every other parallel array.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import numpy as np
 
 
 class Slab:
-    def __init__(self, dim: int, dtype: str, capacity: int, block_rows: int) -> None:
+    def __init__(self, dim: int, dtype: str, capacity: int, block_rows: int, codes: bool = False) -> None:
         self.dim = dim
+        self.has_codes = codes
+        self.parallel = self.PARALLEL + (self.CODES if codes else ())
         self.dtype = np.dtype(dtype)
         self.block_rows = block_rows
         self.top = 0
@@ -40,12 +44,18 @@ class Slab:
         self.kind = np.zeros(cap, dtype=np.int32)
         self.extra_bytes = np.zeros(cap, dtype=np.int64)
         self.label = np.full(cap, -1, dtype=np.int64)      # stable ANN label of the row
+        if self.has_codes:
+            self.codes = np.zeros((cap, self.dim), dtype=np.int8)   # round(v / code_scale)
+            self.code_scale = np.ones(cap, dtype=np.float32)
+            self.code_cnorm = np.zeros(cap, dtype=np.float32)       # |code_scale * codes|, rounded up
+            self.code_err = np.zeros(cap, dtype=np.float32)         # |v - code_scale * codes|, rounded up
         nblocks = -(-cap // self.block_rows)
         self.block_wmax = np.zeros(nblocks, dtype=np.float32)
         self.block_imax = np.zeros(nblocks, dtype=np.float32)
 
     PARALLEL = ("vec", "row_id", "live", "imp_raw", "imp_norm", "imp_alpha", "tw", "w", "created",
                 "last_access", "access_count", "kind", "extra_bytes", "label")
+    CODES = ("codes", "code_scale", "code_cnorm", "code_err")
 
     @property
     def capacity(self) -> int:
@@ -60,7 +70,7 @@ class Slab:
             cap *= 2
         if cap == self.capacity:
             return
-        old = {name: getattr(self, name) for name in self.PARALLEL}
+        old = {name: getattr(self, name) for name in self.parallel}
         old_wmax, old_imax = self.block_wmax, self.block_imax
         self._alloc(cap)
         for name, arr in old.items():
@@ -98,6 +108,13 @@ class Slab:
         if self.top != top:
             self.free = [r for r in self.free if r < self.top]
 
+    def set_codes(self, rows: np.ndarray) -> None:
+        """Quantise the stored vectors of `rows` (after they were written) into the int8 copy."""
+        if self.has_codes and rows.size:
+            from .quant import quantise
+
+            self.codes[rows], self.code_scale[rows], self.code_cnorm[rows], self.code_err[rows] = quantise(self.vec[rows])
+
     # -- block bounds ------------------------------------------------------------------
     def raise_bounds(self, rows: np.ndarray) -> None:
         """Blocks holding `rows` may now hold larger weights; bounds only ever grow here."""
@@ -127,7 +144,7 @@ class Slab:
         """Pack live rows to [0, n) sorted by weight, heaviest first, so blocks are tight."""
         rows = np.flatnonzero(self.live[: self.top])
         order = rows[np.argsort(-self.w[rows], kind="stable")]
-        for name in self.PARALLEL:
+        for name in self.parallel:
             arr = getattr(self, name)
             arr[: order.size] = arr[order]
             if name == "live":
@@ -146,13 +163,13 @@ class Slab:
     # -- accounting --------------------------------------------------------------------
     @property
     def meta_bytes(self) -> int:
-        """Bytes a row holds besides its vector: one element of every parallel array."""
-        return sum(getattr(self, n).itemsize for n in self.PARALLEL if n != "vec")
+        """Bytes a row holds besides its vector: one row of every parallel array (int8 codes included)."""
+        return sum(getattr(self, n)[:1].nbytes for n in self.parallel if n != "vec")
 
     def row_bytes(self, rows: np.ndarray | slice) -> np.ndarray:
         """Bytes held per row (the retention cost and the hot-tier budget count these)."""
         return self.dim * self.dtype.itemsize + self.meta_bytes + self.extra_bytes[rows]
 
     def nbytes(self) -> int:
-        return int(sum(getattr(self, n).nbytes for n in self.PARALLEL if n != "row_id")
+        return int(sum(getattr(self, n).nbytes for n in self.parallel if n != "row_id")
                    + self.row_id.nbytes + self.block_wmax.nbytes + self.block_imax.nbytes)

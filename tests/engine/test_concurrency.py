@@ -64,3 +64,21 @@ def test_readers_and_writer(rng):
     assert not removed & set(eng.ids())
     assert set(eng.ids()) == {f"anchor{i}" for i in range(20)} | (added - removed)
     assert eng.stats()["rows"] == len(added - removed) + 20
+
+
+def test_batch_split_over_threads_equals_single_searches(rng):
+    """A batch big enough to be split over two threads gives each query its exact answer."""
+    from memory.engine.engine import BATCH_SPLIT_WORK
+
+    n, d, m = 24_000, 8, 16
+    assert m * n >= BATCH_SPLIT_WORK
+    eng = Engine(d, EngineConfig(batch_threads=2, half_life_s=100.0))
+    eng.add([f"b{i}" for i in range(n)], rng.normal(size=(n, d)), importance=rng.pareto(1.2, n) + 1,
+            created=rng.uniform(0, 500, n))
+    qs = rng.normal(size=(m, d))
+    batch = eng.search_batch(qs, 10, now=500.0)
+    assert [t.name for t in threading.enumerate() if t.name.startswith("search-batch")]  # the pool ran it
+    for q, hits in zip(qs, batch):
+        assert [(h.id, h.score) for h in hits] == [(h.id, h.score) for h in eng.search(q, 10, now=500.0)]
+    eng.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("search-batch")]

@@ -164,7 +164,7 @@ def test_deletes_never_resurface_through_the_index(seed, backend):
     also after their slots are reused and the slab is re-packed."""
     rng = np.random.default_rng(seed)
     eng = Engine(8, EngineConfig(ann=backend, ann_min_rows=10, block_rows=64, recall_sample=0.0,
-                                 ann_prefer_faster=False, recall_window=1, initial_capacity=8,
+                                 ann_prefer_faster=False, initial_capacity=8,
                                  hot_bytes=30 * (8 * 4 + 85)))  # 30 rows stay resident: every first batch evicts
     gone: set[str] = set()
     alive: set[str] = set()

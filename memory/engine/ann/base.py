@@ -27,7 +27,8 @@ class AnnAdapter(abc.ABC):
 
     @abc.abstractmethod
     def query(self, q: np.ndarray, n: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
-        """Up to n (labels int64, cosine similarities float32) nearest to the unit vector q.
+        """Up to n (labels int64, cosine similarities float32) nearest to the unit vector q,
+        searched with a beam of ef; an adapter may return up to max(n, ef) (the whole beam).
 
         Labels may be padded with -1. The similarities come from the index's own float32
         copy of the vectors, so re-ranking needs no second read of the candidates' rows.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from ..errors import EngineError
@@ -27,10 +25,12 @@ class HnswAdapter(AnnAdapter):
         # Deleted slots are reused by later inserts, so a long-running engine with updates
         # does not grow its graph without bound.
         self._index.init_index(max_elements=1024, M=m, ef_construction=ef_construction, allow_replace_deleted=True)
+        # ef is index-global in hnswlib and searches use max(ef, k): keep it minimal and ask
+        # for max(n, ef) results instead, so concurrent queries at different widths (the
+        # guard probes another level on its worker) never race on a shared setting
+        self._index.set_ef(1)
         self._deleted = 0
         self._live = 0
-        self._ef = None
-        self._ef_lock = threading.Lock()  # ef is index-global in hnswlib
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         if labels.size == 0:
@@ -55,18 +55,12 @@ class HnswAdapter(AnnAdapter):
             except RuntimeError:
                 pass  # already deleted or never indexed
 
-    def _set_ef(self, ef: int) -> None:
-        if ef != self._ef:
-            with self._ef_lock:
-                self._index.set_ef(ef)
-                self._ef = ef
-
     def query(self, q: np.ndarray, n: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
-        # The hot path of every ANN search: no reshaping, no copies.
-        n = min(n, self._live)
+        # The hot path of every ANN search: no reshaping, no copies. Returns max(n, ef)
+        # candidates (the whole search beam), all of which the engine re-ranks.
+        n = min(max(n, ef), self._live)
         if n <= 0:
             return _none()
-        self._set_ef(max(ef, n))
         try:
             labels, dist = self._index.knn_query(q, k=n, num_threads=1)
         except RuntimeError:  # too few reachable live points for n: let the caller go exact
