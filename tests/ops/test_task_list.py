@@ -21,16 +21,17 @@ def test_inv_list_shows_the_shared_infra_tasks():
     # `inv reset` and `inv preflight` answer to the bare collection name.
     assert collections["reset"]["default"] == "reset"
     assert collections["preflight"]["default"] == "preflight"
-    # The test harness is under `dev`, not among operators' collections; `inv test` stays.
+    # The test harness is under `dev`, not among operators' collections.
     assert "kube" not in collections and "test" not in collections
     dev = {c["name"]: c for c in collections["dev"]["collections"]}
     assert dev["kube"]["default"] == "build"
     assert {t["name"] for t in dev["test"]["tasks"]} >= {"run", "setup"}
-    # One task at the top, the suite's entry point (`inv test`), and no default: a bare `inv`
-    # must never start the suite.
-    assert len(listed["tasks"]) == 1 and listed["default"] is None
-    helped = str(inv("test", "--help", _cwd=str(REPO_ROOT), _tty_out=False))
-    assert "Usage: inv[oke] [--core-opts] test" in helped and "run the whole suite" in helped
+    # No task at the top and no default: the list leads with operators' collections, and a
+    # bare `inv` never starts the suite (that is `inv dev.test`).
+    assert listed["tasks"] == [] and listed["default"] is None
+    assert dev["test"]["default"] == "run"
+    helped = str(inv("dev.test", "--help", _cwd=str(REPO_ROOT), _tty_out=False))
+    assert "run the whole suite" in helped
     assert {t["name"] for t in collections["vault"]["tasks"]} == {"apply", "auth", "init"}
     assert [t["name"] for t in collections["secrets"]["tasks"]] == ["create"]
     for name in ("kind", "config", "reset", "preflight", "app", "vault", "secrets"):
