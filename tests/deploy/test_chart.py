@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 import sh
 import yaml
 
+from tasks.core import podsecurity
 from tasks.core.config import MODES, REPO_ROOT
 
 CHART = REPO_ROOT / "infra" / "helm" / "soma-memory"
@@ -50,53 +51,10 @@ def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
-def pod_specs(docs: list[dict]) -> dict[str, dict]:
-    out = {}
-    for d in docs:
-        spec = d.get("spec") or {}
-        if d["kind"] in ("Deployment", "Job"):
-            out[f"{d['kind']}/{d['metadata']['name']}"] = spec["template"]["spec"]
-        elif d["kind"] == "CronJob":
-            out[f"CronJob/{d['metadata']['name']}"] = spec["jobTemplate"]["spec"]["template"]["spec"]
-    return out
-
-
-def restricted_violations(pod: dict) -> list[str]:
-    """The Pod Security Standards `restricted` profile (v1.30), checked field by field."""
-    problems = []
-    psc = pod.get("securityContext") or {}
-    for flag in ("hostNetwork", "hostPID", "hostIPC"):
-        if pod.get(flag):
-            problems.append(f"{flag} set")
-    for vol in pod.get("volumes") or []:
-        allowed = {"name", "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                   "projected", "secret"}
-        if set(vol) - allowed:
-            problems.append(f"volume {vol['name']} uses {sorted(set(vol) - allowed)}")
-    for c in (pod.get("containers") or []) + (pod.get("initContainers") or []):
-        sc = c.get("securityContext") or {}
-        name = c["name"]
-        if sc.get("privileged"):
-            problems.append(f"{name} privileged")
-        if sc.get("allowPrivilegeEscalation") is not False:
-            problems.append(f"{name} allowPrivilegeEscalation not false")
-        if not (sc.get("runAsNonRoot") or psc.get("runAsNonRoot")):
-            problems.append(f"{name} runAsNonRoot not true")
-        if sc.get("runAsUser", psc.get("runAsUser")) == 0:
-            problems.append(f"{name} runAsUser 0")
-        seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
-        if seccomp not in ("RuntimeDefault", "Localhost"):
-            problems.append(f"{name} seccompProfile {seccomp}")
-        caps = sc.get("capabilities") or {}
-        if "ALL" not in (caps.get("drop") or []):
-            problems.append(f"{name} does not drop ALL capabilities")
-        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
-            problems.append(f"{name} adds {caps['add']}")
-        if any(p.get("hostPort") for p in c.get("ports") or []):
-            problems.append(f"{name} hostPort")
-        if sc.get("readOnlyRootFilesystem") is not True:  # ours, beyond `restricted`
-            problems.append(f"{name} root filesystem writable")
-    return problems
+def root_fs_writable(pod: dict) -> list[str]:
+    """Ours, beyond `restricted`: every container's root filesystem is read-only."""
+    return [c["name"] for c in (pod.get("containers") or []) + (pod.get("initContainers") or [])
+            if (c.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -116,10 +74,11 @@ def test_every_mode_is_valid_kubernetes_and_pod_security_restricted(rendered, mo
         kubernetes_validate.validate(d, KUBE_VERSION, strict=True)
         assert d["metadata"]["namespace"] == NAMESPACE
         assert d["metadata"]["labels"]["soma.sh/mode"] == mode
-    pods = pod_specs(docs)
+    pods = podsecurity.pod_specs(docs)
     assert pods
-    for name, pod in pods.items():
-        assert restricted_violations(pod) == [], name
+    for name, pod in pods:
+        assert podsecurity.violations(pod) == [], name
+        assert root_fs_writable(pod) == [], name
         assert pod["automountServiceAccountToken"] is False, name
 
 
