@@ -26,7 +26,7 @@ def test_the_image_requirements_are_the_services_part_of_install_requires():
     # read as text: configparser drops the comment lines that mark the two halves
     lines = [l.strip() for l in (REPO_ROOT / "setup.cfg").read_text().splitlines()]
     start = lines.index("# memory engine and service") + 1
-    end = lines.index("# operations library")
+    end = lines.index("# the client (memory.client) and the MCP server (`python -m memory mcp`; 2.x: MCPServer,")
     service = [l for l in lines[start:end] if l and not l.startswith("#")]
     image = [l for l in (REPO_ROOT / memory_image.REQUIREMENTS).read_text().splitlines()
              if l and not l.startswith("#")]
