@@ -29,7 +29,7 @@ def facts_for(cluster, ns: str) -> dict:
 
 
 def externalsecret(name: str, ns: str) -> dict:
-    return {"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
+    return {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
             "metadata": {"name": name, "namespace": ns},
             "spec": {"secretStoreRef": {"name": "vault", "kind": "ClusterSecretStore"},
                      "target": {"name": name}, "data": [{"secretKey": "password",

@@ -48,7 +48,7 @@ def test_samples(kube, clients_on_path, tmp_path, console, pg_replication, kafka
                    "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
                             "ingress": [{"from": [{"namespaceSelector": {"matchLabels": labels}}]}]}}
                   for name, labels in (("allow-labelled", allow), ("legacy-exception", {"team": "legacy"}))],
-          {"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
+          {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
            "metadata": {"name": "db", "namespace": app},
            "spec": {"secretStoreRef": {"name": "vault", "kind": "ClusterSecretStore"}, "target": {"name": "db"},
                     "data": [{"secretKey": "password", "remoteRef": {"key": "agent-app/db", "property": "password"}}]}})

@@ -2,12 +2,10 @@
 same environment variables an operator sets, and nothing else. Every kubectl the tasks run
 is the real kubectl 1.36 (`real_kubectl`, first on PATH)."""
 
-import json
 import os
 
 import pytest
 
-from tests.onboard import eso
 from tests.ops.conftest import real_kubectl  # noqa: F401  (re-exported fixture)
 
 ONBOARD_VARS = ("VAULT_ADDR", "VAULT_TOKEN", "SOMA_PG_ADMIN_DSN", "SOMA_DB_PASSWORD",
@@ -43,18 +41,10 @@ def kafka_env(kafka_broker, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def eso_cluster(kube_cluster):
-    """The kube-apiserver with the real External Secrets CRDs and the shared-infra namespace
-    the chart would have created. `create`, not `apply`: the CRDs are larger than the
-    last-applied annotation may be. --validate=false: v2.9's CRDs declare `selectableFields`
-    (Kubernetes 1.30), a field of the CRD itself that the 1.20 server does not know and
-    drops (server-side apply would refuse it); the empty-string defaults that 1.20 cannot
-    take are dropped (eso.crds_for_the_test_server); every other rule is the real one."""
-    for crd in eso.crds_for_the_test_server():
-        if not kube_cluster.kubectl("get", "crd", crd["metadata"]["name"], "--ignore-not-found").strip():
-            kube_cluster.kubectl("create", "--validate=false", "-f", "-", input=json.dumps(crd))
-    for name in eso.crd_names():
-        kube_cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+def eso_cluster(kube_cluster, eso_crds):
+    """The kube-apiserver with the real External Secrets CRDs (the `eso_crds` fixture: the
+    server validates what onboarding applies against upstream's schemas) and the
+    shared-infra namespace the chart would have created."""
     kube_cluster.kubectl("apply", "-f", "-", input='{"apiVersion": "v1", "kind": "Namespace", '
                                                    '"metadata": {"name": "soma-infra"}}')
     return kube_cluster
