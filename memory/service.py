@@ -45,6 +45,7 @@ class Meta:
     memory_type: str
     payload: dict
     created_at: float
+    text: str | None = None
 
 
 @dataclasses.dataclass
@@ -58,6 +59,7 @@ class NewMemory:
     coordinate: list[float] | None = None
     id: str | None = None
     created_at: float | None = None
+    text: str | None = None  # the content, stored as given (whether or not it was embedded)
 
 
 class NamespaceIndex:
@@ -160,7 +162,7 @@ class MemoryService:
             created=[r.created_at for r in rows],
             kinds=[MEMORY_TYPES[r.memory_type] for r in rows])
         for r in rows:
-            idx.catalog[r.id] = Meta(r.memory_type, r.payload, r.created_at)
+            idx.catalog[r.id] = Meta(r.memory_type, r.payload, r.created_at, r.text)
         evicted = list(getattr(result, "evicted", ()))
         for gone in evicted:
             idx.catalog.pop(gone, None)
@@ -234,7 +236,7 @@ class MemoryService:
         return {"id": row.id, "namespace": row.namespace, "memory_type": row.memory_type,
                 "importance": row.importance, "importance_norm": row.importance_norm,
                 "coordinate": row.coordinate, "payload": row.payload, "model": row.model,
-                "dim": row.dim, "created_at": row.created_at}
+                "dim": row.dim, "created_at": row.created_at, "text": row.text}
 
     def _rows(self, namespace: str, items: Sequence[NewMemory], now: float,
               normaliser) -> list[MemoryRow]:
@@ -249,7 +251,7 @@ class MemoryService:
                     vector=np.asarray(it.vector, dtype=np.float32), model=it.model,
                     importance=float(r), importance_norm=float(n),
                     payload=it.payload, created_at=it.created_at if it.created_at is not None else now,
-                    updated_at=now, coordinate=it.coordinate)
+                    updated_at=now, coordinate=it.coordinate, text=it.text)
                 for it, r, n in zip(items, raw.tolist(), norms.tolist())]
 
     def write(self, namespace: str, items: Sequence[NewMemory], *, upsert: bool) -> list[tuple[MemoryRow, bool]]:

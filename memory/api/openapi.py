@@ -160,11 +160,12 @@ def document(settings: Settings) -> dict:
         paths["/metrics"]["get"]["security"] = [{"metrics": []}]
     for name in inputs:
         _without_null(comps[name])
-    # exactly one of vector, vector_b64 and text, wherever a vector is taken
-    one_of = [{"required": ["vector"]}, {"required": ["vector_b64"]}, {"required": ["text"]}]
+    # text, a vector (vector or vector_b64, never both), or text and a vector
+    any_of = [{"required": ["vector"]}, {"required": ["vector_b64"]}, {"required": ["text"]}]
     for name in ("MemoryIn", "MemoryPut", "RecallIn", "QueryIn"):
         props = comps[name]["properties"]
-        comps[name]["oneOf"] = one_of
+        comps[name]["anyOf"] = any_of
+        comps[name]["not"] = {"required": ["vector", "vector_b64"]}
         # the vector length is a deployment setting: state it where the schema is
         props["vector"].update(minItems=settings.dim, maxItems=settings.dim,
                                **{"not": {"items": {"const": 0}}})

@@ -120,14 +120,16 @@ class _VectorOrText(_Strict):
         None, description="The embedding as base64 of little-endian float32 (dim * 4 bytes); "
                           "far cheaper to send and parse than a JSON array")
     text: Annotated[str, Field(min_length=1, max_length=TEXT_MAX_CHARS)] | None = Field(
-        None, description="Text to embed with the service's embedder (all texts of one request "
-                          "together at most MAX_TEXT_CHARS characters)")
+        None, description="The content. Alone it is embedded with the service's embedder; beside "
+                          "a vector the vector is used and the text kept (all texts of one "
+                          "request together at most MAX_TEXT_CHARS characters)")
 
     @model_validator(mode="after")
     def _one_of(self):
-        given = sum(x is not None for x in (self.vector, self.vector_b64, self.text))
-        if given != 1:
-            raise ValueError("give exactly one of 'vector', 'vector_b64' or 'text'")
+        if self.vector is not None and self.vector_b64 is not None:
+            raise ValueError("give one of 'vector' or 'vector_b64', not both")
+        if self.vector is None and self.vector_b64 is None and self.text is None:
+            raise ValueError("give 'text', a vector ('vector' or 'vector_b64'), or both")
         return self
 
 
@@ -197,6 +199,7 @@ class Memory(_Out):
     id: str
     namespace: str
     memory_type: MemoryType
+    text: str | None = Field(description="The content as stored; null when only a vector was given")
     payload: dict[str, Any]
     importance: float
     importance_norm: float | None
@@ -235,6 +238,7 @@ class RecallHit(_Out):
     importance: float
     decay: float
     memory_type: MemoryType
+    text: str | None
     payload: dict[str, Any]
     created_at: str
     explain: Explain | None = None

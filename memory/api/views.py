@@ -49,18 +49,20 @@ def _body(model):
 
 
 def _vectors(items: list) -> tuple[np.ndarray, list[str]]:
-    """Vectors of request items (client vectors or embedded text), checked for the dim."""
+    """Vectors of request items (client vectors or embedded text), checked for the dim.
+    An item with a vector and a text keeps the vector; only text-only items are embedded."""
     svc = _svc()
     dim = svc.settings.dim
     out = np.empty((len(items), dim), dtype=np.float32)
     models = []
-    texts = [(i, it.text) for i, it in enumerate(items) if it.text is not None]
+    # the text of one request, embedded or only stored, is bounded by one documented total
+    total = sum(len(it.text) for it in items if it.text is not None)
+    if total > svc.settings.max_text_chars:
+        raise RequestInvalid(f"the texts of one request hold at most {svc.settings.max_text_chars} "
+                             f"characters together, got {total}")
+    texts = [(i, it.text) for i, it in enumerate(items)
+             if it.text is not None and it.vector is None and it.vector_b64 is None]
     if texts:
-        # the embedding work of one request is bounded by its total text size
-        total = sum(len(t) for _, t in texts)
-        if total > svc.settings.max_text_chars:
-            raise RequestInvalid(f"the texts of one request hold at most {svc.settings.max_text_chars} "
-                                 f"characters together, got {total}")
         embedded = svc.embedder.embed([t for _, t in texts])
         for (i, _), vec in zip(texts, embedded):
             out[i] = vec
@@ -113,13 +115,13 @@ def _new(items: list[s.MemoryIn]) -> list[NewMemory]:
     vectors, models = _vectors(items)
     return [NewMemory(vector=vectors[i], model=models[i], memory_type=it.memory_type,
                       payload=it.payload, importance=it.importance, coordinate=it.coordinate,
-                      id=it.id, created_at=s.epoch(it.created_at))
+                      id=it.id, created_at=s.epoch(it.created_at), text=it.text)
             for i, it in enumerate(items)]
 
 
 def memory_json(row, include_vector: bool = False) -> dict:
     out = {"id": row.id, "namespace": row.namespace, "memory_type": row.memory_type,
-           "payload": row.payload, "importance": row.importance,
+           "text": row.text, "payload": row.payload, "importance": row.importance,
            "importance_norm": row.importance_norm, "coordinate": row.coordinate,
            "embedding_model": row.model, "dim": row.dim, "created_at": s.iso(row.created_at),
            "updated_at": s.iso(row.updated_at), "last_access": s.iso(row.last_access),
@@ -237,7 +239,7 @@ def _recall(query_items, k, memory_type, filters, exact, explain):
         for hit, meta in hits:
             r = {"id": hit.id, "score": hit.score, "similarity": hit.similarity,
                  "importance": hit.importance, "decay": hit.decay, "memory_type": meta.memory_type,
-                 "payload": meta.payload, "created_at": s.iso(meta.created_at)}
+                 "text": meta.text, "payload": meta.payload, "created_at": s.iso(meta.created_at)}
             if explain:
                 r["explain"] = {"formula": "max(0, cos) * importance_norm^alpha * 2^(-age/half_life)",
                                 "similarity": hit.similarity, "importance_norm": hit.importance,

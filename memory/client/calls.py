@@ -107,16 +107,20 @@ def _timestamp(value: Timestamp | None) -> float | str | None:
 
 
 def query_fields(text: str | None, vector: Vector | None) -> dict:
-    """A vector or text, exactly one: a numpy array travels as base64 float32 (cheap to
-    send and parse), a plain sequence as a JSON array."""
-    if (text is None) == (vector is None):
-        raise ValueError("give exactly one of text or vector")
-    if text is not None:
-        return {"text": text}
+    """A text, a vector or both (the service then uses the vector and keeps the text): a
+    numpy array travels as base64 float32 (cheap to send and parse), a plain sequence as a
+    JSON array."""
+    if text is None and vector is None:
+        raise ValueError("give a text, a vector or both")
+    body: dict[str, Any] = {} if text is None else {"text": text}
+    if vector is None:
+        return body
     if isinstance(vector, np.ndarray):
         raw = np.ascontiguousarray(vector, dtype="<f4").tobytes()
-        return {"vector_b64": base64.b64encode(raw).decode()}
-    return {"vector": [float(x) for x in vector]}
+        body["vector_b64"] = base64.b64encode(raw).decode()
+    else:
+        body["vector"] = [float(x) for x in vector]
+    return body
 
 
 def memory_body(*, text: str | None = None, vector: Vector | None = None, payload: Mapping | None = None,

@@ -104,7 +104,8 @@ class MemoryClient(_Base):
                  memory_type: str | None = None, importance: float | None = None,
                  coordinate: Sequence[float] | None = None, id: str | None = None,
                  created_at: Timestamp | None = None, **extra: Any) -> models.Memory:
-        """Store one memory (POST /v1/memories): text for the service's embedder, or a vector.
+        """Store one memory (POST /v1/memories): its text (embedded by the service unless a
+        vector is given too; stored either way), a vector, or both.
         Conflict if `id` holds a live memory. `extra` passes newer fields through."""
         return self._run(calls.remember(calls.memory_body(
             text=text, vector=vector, payload=payload, memory_type=memory_type, importance=importance,

@@ -41,6 +41,7 @@ class MemoryRow:
     last_access: float | None = None
     access_count: int = 0
     deleted_at: float | None = None
+    text: str | None = None  # the memory's content, as given
 
     @property
     def dim(self) -> int:
@@ -55,7 +56,7 @@ class MemoryRow:
             "coordinate": self.coordinate, "payload": self.payload,
             "created_at": self.created_at, "updated_at": self.updated_at,
             "last_access": self.last_access, "access_count": self.access_count,
-            "deleted_at": self.deleted_at,
+            "deleted_at": self.deleted_at, "text": self.text,
         }
 
     @classmethod
@@ -65,7 +66,7 @@ class MemoryRow:
                    importance=m.importance, importance_norm=m.importance_norm,
                    payload=m.payload, created_at=m.created_at, updated_at=m.updated_at,
                    coordinate=m.coordinate, last_access=m.last_access,
-                   access_count=m.access_count, deleted_at=m.deleted_at)
+                   access_count=m.access_count, deleted_at=m.deleted_at, text=m.text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +163,9 @@ class Tx:
         from psycopg.types.json import Json
         cols = ["namespace", "id", "memory_type", "vector", "dim", "model", "importance",
                 "importance_norm", "coordinate", "payload", "created_at", "updated_at",
-                "last_access", "access_count", "deleted_at"]
+                "last_access", "access_count", "deleted_at", "text"]
         types = ["varchar", "varchar", "varchar", "bytea", "int4", "varchar", "float8", "float8",
-                 "json", "json", "float8", "float8", "float8", "int4", "float8"]
+                 "json", "json", "float8", "float8", "float8", "int4", "float8", "text"]
         raw = self.conn.connection.driver_connection
         with raw.cursor() as cur:
             with cur.copy(f"COPY memories ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -176,7 +177,7 @@ class Tx:
                         float(r.importance),
                         None if r.importance_norm is None else float(r.importance_norm),
                         None if r.coordinate is None else Json(r.coordinate), Json(r.payload),
-                        r.created_at, r.updated_at, r.last_access, r.access_count, r.deleted_at))
+                        r.created_at, r.updated_at, r.last_access, r.access_count, r.deleted_at, r.text))
 
     def update_memories(self, rows: Sequence[MemoryRow]) -> None:
         for r in rows:

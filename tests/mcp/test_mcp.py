@@ -45,8 +45,9 @@ async def _exercise(session: ClientSession, text: str) -> dict:
     assert "text" in tools["remember"].input_schema["properties"]
     memory = _data(await session.call_tool("remember", {"text": text, "payload": {"via": "mcp"}}))
     assert memory["namespace"] == "alpha" and memory["payload"] == {"via": "mcp"}
+    assert memory["text"] == text
     hits = _data(await session.call_tool("recall", {"query": text, "k": 3}))
-    assert hits[0]["id"] == memory["id"] and hits[0]["score"] > 0
+    assert hits[0]["id"] == memory["id"] and hits[0]["score"] > 0 and hits[0]["text"] == text
     bad = await session.call_tool("recall", {"query": text, "k": 0})
     assert bad.is_error and "400" in bad.content[0].text
     return memory
