@@ -380,6 +380,37 @@ class MemoryService:
                 idx.engine.touch([memory_id], now=now)
         return row
 
+    LIST_SCAN = 2000  # rows one list request reads at most while a payload filter skips rows
+
+    def list(self, namespace: str, limit: int, *, cursor: tuple[float, str] | None = None,
+             memory_type: str | None = None, created_range: tuple | None = None,
+             payload_filter: dict | None = None) -> tuple[list[MemoryRow], tuple[float, str] | None]:
+        """A page of live memories, newest first, and the keyset position after it (None at
+        the end). Type and time filter in SQL; payload equality is recall's rule (top-level
+        keys, Python equality), applied while scanning at most LIST_SCAN rows: a page may
+        then hold fewer than `limit` memories and still name a next cursor."""
+        out: list[MemoryRow] = []
+        scanned, position = 0, cursor
+        while True:
+            want = limit - len(out) if not payload_filter else min(max(limit * 2, 100), self.LIST_SCAN)
+            rows = self.store.page(namespace, want + 1 if not payload_filter else want, before=position,
+                                   memory_type=memory_type, created_range=created_range)
+            if not payload_filter:
+                more = len(rows) > want
+                out.extend(rows[:want])
+                return out, ((out[-1].created_at, out[-1].id) if more and out else None)
+            for row in rows:
+                scanned += 1
+                position = (row.created_at, row.id)
+                if all(row.payload.get(k, _MISSING) == v for k, v in payload_filter.items()):
+                    out.append(row)
+                    if len(out) == limit:
+                        return out, position
+            if len(rows) < want:
+                return out, None
+            if scanned >= self.LIST_SCAN:
+                return out, position
+
     def links(self, namespace: str, memory_id: str, link_type: str | None) -> list[LinkRow]:
         if self.store.get(namespace, memory_id) is None:
             raise NotFound(f"memory {memory_id!r} not found")

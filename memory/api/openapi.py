@@ -97,6 +97,24 @@ def document(settings: Settings) -> dict:
             "post": {"operationId": "createMemory", "summary": "Store one memory",
                      "requestBody": body(s.MemoryIn),
                      "responses": {**ok(201, s.Memory, "Stored", location), **errs(*common, 409)}},
+            "get": {"operationId": "listMemories",
+                    "summary": "A page of the namespace's memories, newest first (keyset pagination)",
+                    "parameters": [
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": s.LIST_MAX, "default": 50}},
+                        {"name": "cursor", "in": "query", "description": "A page's next_cursor",
+                         "schema": {"type": "string", "pattern": s.CURSOR_PATTERN}},
+                        {"name": "memory_type", "in": "query",
+                         "schema": {"type": "string", "enum": ["episodic", "semantic"]}},
+                        *({"name": name, "in": "query", "description": f"created_at {op}; epoch seconds or RFC 3339",
+                           "schema": {"anyOf": [{"type": "number", "minimum": 0, "maximum": s.EPOCH_MAX},
+                                                {"type": "string", "pattern": s.RFC3339}]}}
+                          for name, op in (("created_after", ">="), ("created_before", "<="))),
+                        {"name": "payload", "in": "query",
+                         "description": "A JSON object: memories whose payload has these top-level key/values",
+                         "content": {"application/json": {"schema": {"type": "object"}}}},
+                    ],
+                    "responses": {**ok(200, s.ListOut), **errs(400, *read_common)}},
             "delete": {"operationId": "deleteMemoriesByType",
                        "summary": "Delete every memory of one type in one transaction (admin)",
                        "parameters": [{"name": "memory_type", "in": "query", "required": True,
@@ -172,6 +190,8 @@ def document(settings: Settings) -> dict:
         props["vector_b64"].update(pattern=b64_pattern(settings.dim))
         props["vector_b64"].pop("maxLength", None)
         props["text"]["maxLength"] = min(s.TEXT_MAX_CHARS, settings.max_text_chars)
+    for name in ("MemoryIn", "MemoryPut"):  # stored text: no U+0000 (schemas.MemoryPut)
+        comps[name]["properties"]["text"]["pattern"] = "^[^\\x00]*$"
     comps["BulkIn"]["properties"]["items"]["maxItems"] = settings.bulk_max_items
     comps["BatchRecallIn"]["properties"]["queries"]["maxItems"] = settings.batch_max_queries
     doc = {

@@ -30,6 +30,12 @@ MemoryId = Annotated[str, Field(pattern=ID_PATTERN, description="1-128 chars: le
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 LINK_TYPE_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
 
+# A list page's cursor: the keyset position "<created_at>~<id>" (created_at as Python's
+# shortest round-trip repr, never with a '+'); any string of this form is a position.
+CURSOR_PATTERN = (r"^(?:0|[1-9][0-9]{0,19})(?:\.[0-9]{1,20})?(?:e-[0-9]{1,3})?"
+                  r"~[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+LIST_MAX = 1000
+
 # Time values: the stored range is 1970-01-01T00:00:00Z .. 3000-01-01T00:00:00Z (epoch seconds).
 # An RFC 3339 string takes a year 1971..2998 so that any offset (up to +-23:59) keeps its
 # instant inside that range; the pattern states this in the OpenAPI document as well.
@@ -135,6 +141,14 @@ class _VectorOrText(_Strict):
 
 class MemoryPut(_VectorOrText):
     """PUT's body: the path names the memory, so the body has no id."""
+
+    @model_validator(mode="after")
+    def _storable_text(self):
+        # PostgreSQL text cannot hold U+0000; refused on every database so both store alike
+        if self.text is not None and "\x00" in self.text:
+            raise ValueError("a memory's text must not contain U+0000 (NUL)")
+        return self
+
     payload: JsonObject = Field(default_factory=dict)
     memory_type: MemoryType = "episodic"
     importance: Finite = Field(1.0, description="Raw importance on any scale; normalised once")
@@ -211,6 +225,11 @@ class Memory(_Out):
     last_access: str | None
     access_count: int
     vector: list[float] | None = Field(None, description="Only with ?include_vector=true")
+
+
+class ListOut(_Out):
+    memories: list[Memory] = Field(description="Newest first (created_at, then id, descending)")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end")
 
 
 class BulkOut(_Out):

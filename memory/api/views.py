@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 
 import numpy as np
@@ -216,6 +217,70 @@ def delete_scoped():
     if memory_type not in ("episodic", "semantic"):
         raise RequestInvalid("memory_type must be 'episodic' or 'semantic' (a scoped delete needs a scope)")
     return _json({"deleted": _svc().delete_scoped(g.principal.namespace, memory_type)})
+
+
+_LIMIT = re.compile(r"[0-9]{1,4}")
+_CURSOR = re.compile(s.CURSOR_PATTERN[1:-1])
+_RFC3339 = re.compile(s.RFC3339[1:-1], re.IGNORECASE)
+_LIST_PARAMS = {"limit", "cursor", "memory_type", "created_after", "created_before", "payload"}
+
+
+def _time_param(name: str) -> float | None:
+    """Epoch seconds or RFC 3339, as in bodies; 400 for anything else or out of range."""
+    value = request.args.get(name)
+    if value is None:
+        return None
+    try:
+        if _RFC3339.fullmatch(value):
+            return s._instant(value)
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 <= number <= s.EPOCH_MAX:  # NaN included
+        raise RequestInvalid(f"query parameter '{name}' must be epoch seconds (0..{s.EPOCH_MAX:.0f}) "
+                             "or an RFC 3339 date-time with an offset")
+    return number
+
+
+def _payload_param() -> dict | None:
+    value = request.args.get("payload")
+    if value is None:
+        return None
+    def refuse(const):
+        raise ValueError(f"{const} is not JSON")
+    try:
+        parsed = json.loads(value, parse_constant=refuse)
+        if not isinstance(parsed, dict):
+            raise ValueError("not an object")
+        s._strict_json(parsed)  # 1e400 parses as Infinity
+    except ValueError:
+        raise RequestInvalid("query parameter 'payload' must be a JSON object (equality on its "
+                             "top-level keys)") from None
+    return parsed
+
+
+@bp.get("/memories")
+@require("read")
+def list_memories():
+    unknown = set(request.args) - _LIST_PARAMS
+    if unknown:
+        raise RequestInvalid(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+    limit = int(_query("limit", _LIMIT) or 50)
+    if not 1 <= limit <= s.LIST_MAX:
+        raise RequestInvalid(f"query parameter 'limit' must be 1..{s.LIST_MAX}")
+    cursor = _query("cursor", _CURSOR)
+    position = None
+    if cursor is not None:
+        created, _, last_id = cursor.partition("~")
+        position = (float(created), last_id)
+    memory_type = request.args.get("memory_type")
+    if memory_type is not None and memory_type not in ("episodic", "semantic"):
+        raise RequestInvalid("memory_type must be 'episodic' or 'semantic'")
+    created_range = (_time_param("created_after"), _time_param("created_before"))
+    rows, after = _svc().list(g.principal.namespace, limit, cursor=position, memory_type=memory_type,
+                              created_range=created_range, payload_filter=_payload_param())
+    return _json({"memories": [memory_json(r) for r in rows],
+                  "next_cursor": None if after is None else f"{after[0]!r}~{after[1]}"})
 
 
 # -- recall -------------------------------------------------------------------------------

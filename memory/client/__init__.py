@@ -14,12 +14,12 @@ from memory.client.client import DEFAULT_URL, AsyncMemoryClient, MemoryClient
 from memory.client.errors import (BadRequest, Conflict, ConnectFailed, Forbidden, MemoryClientError, NotFound,
                                   PayloadTooLarge, ProblemError, RateLimited, ServerError, TransportError,
                                   Unauthorized, Unavailable, UnsupportedMediaType)
-from memory.client.models import Explain, Hit, Link, Memory, Path, Stats, Stored
+from memory.client.models import Explain, Hit, Link, Memory, Page, Path, Stats, Stored
 
 __all__ = [
     "DEFAULT_URL", "MemoryClient", "AsyncMemoryClient",
     "MemoryClientError", "TransportError", "ConnectFailed", "ProblemError", "BadRequest", "Unauthorized",
     "Forbidden", "NotFound", "Conflict", "PayloadTooLarge", "UnsupportedMediaType", "RateLimited",
     "Unavailable", "ServerError",
-    "Memory", "Hit", "Explain", "Stored", "Link", "Path", "Stats",
+    "Memory", "Page", "Hit", "Explain", "Stored", "Link", "Path", "Stats",
 ]

@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import datetime as dt
 import email.utils
+import json
 import time
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 from urllib.parse import quote
@@ -175,6 +176,22 @@ def put(memory_id: str, body: dict) -> Call[models.Memory]:
 def get(memory_id: str, include_vector: bool) -> Call[models.Memory]:
     params = {"include_vector": "true"} if include_vector else None
     return Call("GET", f"/v1/memories/{_id(memory_id)}", _model(models.Memory), params=params)
+
+
+def list_params(limit: int, cursor: str | None, memory_type: str | None, payload: Mapping | None,
+                created_after: Timestamp | None, created_before: Timestamp | None) -> dict[str, str]:
+    params = {"limit": str(limit)}
+    for key, value in (("cursor", cursor), ("memory_type", memory_type),
+                       ("created_after", _timestamp(created_after)), ("created_before", _timestamp(created_before))):
+        if value is not None:
+            params[key] = value if isinstance(value, str) else repr(float(value))
+    if payload:
+        params["payload"] = json.dumps(dict(payload), allow_nan=False)
+    return params
+
+
+def list_memories(params: Mapping[str, str]) -> Call[models.Page]:
+    return Call("GET", "/v1/memories", _model(models.Page), params=params)
 
 
 def forget(memory_id: str) -> Call[None]:

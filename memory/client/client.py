@@ -11,7 +11,7 @@ e.g. with event hooks or a transport; the client then neither builds nor closes 
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, Iterator, Mapping, Sequence, TypeVar
 
 import httpx
 import tenacity
@@ -128,6 +128,24 @@ class MemoryClient(_Base):
     def get(self, id: str, *, include_vector: bool = False) -> models.Memory:
         return self._run(calls.get(id, include_vector))
 
+    def list_memories(self, *, limit: int = 50, cursor: str | None = None, memory_type: str | None = None,
+                      payload: Mapping | None = None, created_after: Timestamp | None = None,
+                      created_before: Timestamp | None = None) -> models.Page:
+        """One page of the namespace's memories, newest first (GET /v1/memories); pass its
+        `next_cursor` as `cursor` for the next page (None: the last page)."""
+        return self._run(calls.list_memories(calls.list_params(limit, cursor, memory_type, payload,
+                                                               created_after, created_before)))
+
+    def iter_memories(self, *, page_size: int = 200, **filters: Any) -> Iterator[models.Memory]:
+        """Every memory matching the filters of list_memories, newest first, page by page."""
+        cursor = None
+        while True:
+            page = self.list_memories(limit=page_size, cursor=cursor, **filters)
+            yield from page.memories
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
     def forget(self, id: str) -> None:
         """Delete one memory; succeeds for an absent id too."""
         self._run(calls.forget(id))
@@ -237,6 +255,13 @@ class AsyncMemoryClient(_Base):
 
     async def get(self, id: str, *, include_vector: bool = False) -> models.Memory:
         return await self._run(calls.get(id, include_vector))
+
+    async def list_memories(self, *, limit: int = 50, cursor: str | None = None,
+                            memory_type: str | None = None, payload: Mapping | None = None,
+                            created_after: Timestamp | None = None,
+                            created_before: Timestamp | None = None) -> models.Page:
+        return await self._run(calls.list_memories(calls.list_params(limit, cursor, memory_type, payload,
+                                                                     created_after, created_before)))
 
     async def forget(self, id: str) -> None:
         await self._run(calls.forget(id))

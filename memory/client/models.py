@@ -56,6 +56,12 @@ class Hit(_Answer):
     explain: Explain | None = None
 
 
+class Page(_Answer):
+    """A page of GET /v1/memories: its memories, newest first, and the next page's cursor."""
+    memories: list[Memory]
+    next_cursor: str | None = None
+
+
 class Stored(_Answer):
     """A bulk store: how many and their ids, in request order."""
     count: int

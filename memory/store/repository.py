@@ -308,6 +308,25 @@ class Store:
             yield rows
             last = (rows[-1].namespace, rows[-1].id)
 
+    def page(self, namespace: str, limit: int, *, before: tuple[float, str] | None = None,
+             memory_type: str | None = None, created_range: tuple | None = None) -> list[MemoryRow]:
+        """Up to `limit` live memories, newest first (created_at, then id, both descending),
+        strictly after the keyset position `before`: a page never repeats or skips a row
+        that exists throughout, whatever is written or deleted between pages."""
+        q = sa.select(memories).where(memories.c.namespace == namespace, memories.c.deleted_at.is_(None))
+        if before is not None:
+            q = q.where(sa.tuple_(memories.c.created_at, memories.c.id) < sa.tuple_(*before))
+        if memory_type:
+            q = q.where(memories.c.memory_type == memory_type)
+        gte, lte = created_range or (None, None)
+        if gte is not None:
+            q = q.where(memories.c.created_at >= gte)
+        if lte is not None:
+            q = q.where(memories.c.created_at <= lte)
+        q = q.order_by(memories.c.created_at.desc(), memories.c.id.desc()).limit(limit)
+        with translate_errors(), self.engine.connect() as conn:
+            return [MemoryRow.from_db(m) for m in conn.execute(q)]
+
     def counts(self, namespace: str) -> dict[str, int]:
         with translate_errors(), self.engine.connect() as conn:
             q = (sa.select(memories.c.memory_type, sa.func.count())
@@ -344,6 +363,15 @@ class Store:
                            outbox.c.event_id)
                  .where(outbox.c.seq > seq).order_by(outbox.c.seq).limit(limit))
             return [tuple(r) for r in conn.execute(q)]
+
+    def events_at(self, seqs: Sequence[int]) -> dict[int, str]:
+        """seq -> the CloudEvent (JSON text) of those outbox rows."""
+        out: dict[int, str] = {}
+        with translate_errors(), self.engine.connect() as conn:
+            for i in range(0, len(seqs), 5000):
+                q = sa.select(outbox.c.seq, outbox.c.event).where(outbox.c.seq.in_(list(seqs[i:i + 5000])))
+                out.update((seq, event) for seq, event in conn.execute(q))
+        return out
 
     def unpublished(self, limit: int = 1000) -> list[OutboxRow]:
         with translate_errors(), self.engine.connect() as conn:

@@ -78,6 +78,16 @@ def test_every_endpoint_round_trips(server):
         assert path.found and path.path == [a.id, c.id, b.id] and path.cost == 3.5
         assert not memory.path(b.id, a.id).found
 
+        page = memory.list_memories(limit=2)
+        assert len(page.memories) == 2 and page.next_cursor
+        every = list(memory.iter_memories(page_size=3))
+        assert len({m.id for m in every}) == len(every) >= 8
+        assert [m.created_at for m in every] == sorted((m.created_at for m in every), reverse=True)
+        assert {m.id: m.text for m in every}[a.id] == a.text
+        assert [m.id for m in memory.iter_memories(memory_type="semantic")] == [b.id]
+        assert [m.id for m in memory.list_memories(payload={"topic": "ops", "n": 1}).memories] == [a.id]
+        assert [m.id for m in memory.list_memories(created_before=1_700_000_001.0).memories] == [b.id]
+
         stats = memory.stats()
         assert stats.namespace == "alpha" and stats.memories >= 8 and stats.dim == DIM
         assert memory.health() == {"status": "ok"} and memory.ready()["status"] == "ready"

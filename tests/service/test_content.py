@@ -111,7 +111,7 @@ def test_migration_0002_keeps_existing_rows(make_running, url, tmp_path):
     old = sa.table("memories", *[sa.column(name, memories.c[name].type) for name in row])
     with store.engine.begin() as conn:
         conn.execute(old.insert(), [row])
-    assert store.migrate() == mig.head() == "0002"
+    assert store.migrate() == mig.head()  # 0002 adds text, later revisions follow
     store.close()
     app = make_running(url, migrate=False)
     got = app.client.get("/v1/memories/old").json
@@ -121,3 +121,17 @@ def test_migration_0002_keeps_existing_rows(make_running, url, tmp_path):
     # and a new write beside it stores its text
     app.client.put("/v1/memories/new", json={"text": "fresh"})
     assert app.client.get("/v1/memories/new").json["text"] == "fresh"
+
+
+def test_text_with_nul_is_refused_on_both_databases(make_running, url):
+    """PostgreSQL text cannot hold U+0000: refused (400, nothing stored) everywhere alike."""
+    app = make_running(url)
+    seq = app.store.max_seq()
+    for method, path, body in [("PUT", "/v1/memories/a", {"text": "\u0000"}),
+                               ("POST", "/v1/memories", {"vector": vec(1), "text": "a\u0000b"}),
+                               ("POST", "/v1/memories/bulk", {"items": [{"text": "ok"}, {"text": "x\u0000"}]})]:
+        r = app.client.open(path, method=method, json=body)
+        assert r.status_code == 400 and "U+0000" in r.get_data(as_text=True), r.get_data(as_text=True)
+    assert app.store.max_seq() == seq and app.store.counts("default") == {}
+    # a recall query is not stored: it may hold one
+    assert app.client.post("/v1/recall", json={"text": "a\u0000b"}).status_code == 200

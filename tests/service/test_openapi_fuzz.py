@@ -5,7 +5,8 @@ Every operation is driven with schema-valid (positive) and schema-invalid (negat
 requests, and every response goes through schemathesis' checks: no 5xx, a documented status
 code, content type and headers, a body that validates against the documented schema, every
 valid request accepted (2xx, or 404/409 for a missing/taken id) and every invalid one
-refused (4xx). Runs in-process against the WSGI app on a real SQLite store.
+refused (4xx). Runs in-process against the WSGI app on a real SQLite store and on the
+real PostgreSQL fixture.
 
 schemathesis' pytest loader does not work with this pytest, so each operation's hypothesis
 strategy is driven by hypothesis directly.
@@ -32,6 +33,7 @@ from schemathesis import GenerationMode
 from memory import runtime
 from memory.api import create_app
 from memory.config import Settings, Token
+from memory.store import Store
 
 DIM = 4
 # per operation, mode and deployment: the module runs in about 2 minutes; raise it for a
@@ -69,13 +71,22 @@ def _beyond_schema(body, max_text_chars: int) -> bool:
 ADMIN = "fuzz-admin-token"  # a token with every scope: the fuzzer reaches every operation
 
 
-@pytest.fixture(scope="module", params=["open", "tokens"])
+@pytest.fixture(scope="module", params=["open", "tokens", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def api(request, tmp_path_factory):
-    """The embedded default (no tokens), and a deployment with tokens (the document then
-    declares bearer security and 401/403; schemathesis also re-sends without the token)."""
+    """The embedded default (no tokens), a deployment with tokens (the document then
+    declares bearer security and 401/403; schemathesis also re-sends without the token),
+    and the open deployment on the real PostgreSQL fixture."""
     tokens = {ADMIN: Token("fuzz", frozenset({"admin"}))} if request.param == "tokens" else {}
+    url = ""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        server.create_database("openapi_fuzz")
+        url = server.url("openapi_fuzz")
+        store = Store(url)
+        store.migrate()
+        store.close()
     cfg = Settings(data_dir=str(tmp_path_factory.mktemp("soma-fuzz-")), dim=DIM, tokens=tokens,
-                   rate_limit="100000/minute", auth_fail_limit="100000/minute")
+                   database_url=url, rate_limit="100000/minute", auth_fail_limit="100000/minute")
     svc = runtime.build_service(cfg, follow=False)
     app = create_app(cfg, svc)
     client = app.test_client()

@@ -5,7 +5,8 @@ bulk, links, delete one, scoped delete), on SQLite and on the real PostgreSQL fi
    index (ids, stored values, recall catalog) and the importance normaliser's state are
    identical before and after;
 2. a request answered 2xx leaves data that every read path serves with 200 and strict,
-   schema-valid JSON: GET of each memory, its links, a path, recall, batch recall, stats,
+   schema-valid JSON: GET of each memory (with the text written), its links, a path,
+   recall, batch recall, every page of the listing, stats,
    and the event stream (each new outbox event is a strict-JSON CloudEvent).
 
 Requests mix valid and invalid fields (wrong dims, zero vectors, NaN/1e400 literals,
@@ -202,6 +203,15 @@ def check_reads(app: Running, ids: set[str], events_after: int, texts: dict | No
     r = c.post("/v1/recall/batch", json={"queries": [{"vector": query}, {"text": "shopping list"}], "k": 1000})
     assert r.status_code == 200
     assert all({h.id for h in row} == live for row in s.BatchRecallOut.model_validate(strict(r)).results)
+    listed, cursor = [], ""
+    while cursor is not None:  # every page of the listing, newest first
+        r = c.get(f"/v1/memories?limit=7{'&cursor=' + cursor if cursor else ''}")
+        assert r.status_code == 200, r.get_data(as_text=True)
+        page = s.ListOut.model_validate(strict(r))
+        listed.extend(page.memories)
+        cursor = page.next_cursor
+    assert sorted(m.id for m in listed) == sorted(live)
+    assert all(m.text == stored_text[m.id] for m in listed)
     r = c.get("/v1/stats")
     assert r.status_code == 200 and s.StatsOut.model_validate(strict(r)).indexed == len(live)
     for event in app.store.changes_since(events_after):
