@@ -216,12 +216,16 @@ class MemoryService:
             return 0
         with self._write_lock:
             todo: dict[str, set[str]] = {}
+            written: list[tuple[int, str]] = []  # (seq, namespace) of other writers' stores
             for seq, ns, mid, etype, event_id in changes:
                 if event_id in self._own_events:  # this process applied it at commit
                     del self._own_events[event_id]
                     continue
                 if etype in ("memory.created", "memory.updated", "memory.deleted"):
                     todo.setdefault(ns, set()).add(mid)
+                if etype in ("memory.created", "memory.updated"):
+                    written.append((seq, ns))
+            self._observe_followed(written)
             for ns, ids in todo.items():
                 rows = {r.id: r for r in self.store.get_many(ns, sorted(ids))}
                 idx = self._index(ns)
@@ -230,6 +234,21 @@ class MemoryService:
                 self._remove(idx, [i for i in ids if i not in rows])
             self._last_seq = changes[-1][0]
         return len(changes)
+
+    def _observe_followed(self, written: list[tuple[int, str]]) -> None:
+        """Feed each namespace's normaliser the raw importances another process stored, in
+        commit order, as that process's own normaliser observed them: after following the
+        log both hold the same state, so they normalise the same raw value alike."""
+        if not written:
+            return
+        events = self.store.events_at([seq for seq, _ in written])
+        for seq, ns in written:
+            event = events.get(seq)
+            if event is None:
+                continue
+            raw = cloudevents.parse(event)["data"].get("importance")
+            if isinstance(raw, (int, float)) and math.isfinite(raw):
+                self._index(ns).normaliser.observe(float(raw))
 
     # -- writes -----------------------------------------------------------------------
     def _event_data(self, row: MemoryRow) -> dict:
