@@ -472,6 +472,58 @@ class MemoryService:
             out.append(res)
         return out
 
+    RRF_K = 60        # reciprocal rank fusion constant (Cormack et al. 2009; as Elasticsearch, Weaviate)
+    FUSION_DEPTH = 50  # each list contributes at least this many candidates to a fusion
+
+    def recall_modes(self, namespace: str, queries: np.ndarray, texts: Sequence[str | None], k: int, *,
+                     mode: str, memory_type: str | None = None, payload_filter: dict | None = None,
+                     created_range: tuple | None = None, exact: bool = False) -> list[list[tuple[object, Meta, dict]]]:
+        """Top-k per query as (Hit, Meta, lists), lists = {list name: 1-based rank}.
+
+        vector: the engine's ranking, as recall(). keyword: the database's full-text index
+        over the text. hybrid: both lists fused by reciprocal rank fusion, sum of
+        1/(RRF_K + rank) over the lists that found a memory. For keyword and hybrid the
+        score is that fused value times importance_norm^alpha times decay (the engine's
+        parts for the memory and this query); similarity is reported as the engine's."""
+        if mode == "vector":
+            found = self.recall(namespace, queries, k, memory_type=memory_type, payload_filter=payload_filter,
+                                created_range=created_range, exact=exact)
+            return [[(h, m, {"vector": r}) for r, (h, m) in enumerate(row, 1)] for row in found]
+        idx = self._indexes.get(namespace)
+        if idx is None or len(idx.engine) == 0:
+            return [[] for _ in range(len(queries))]
+        depth = max(k, self.FUSION_DEPTH)
+        out = []
+        for q, text in zip(queries, texts):
+            lists: dict[str, dict[str, int]] = {}
+            if mode == "hybrid":
+                [vec_hits] = self.recall(namespace, q[None, :], depth, memory_type=memory_type,
+                                         payload_filter=payload_filter, created_range=created_range, exact=exact)
+                lists["vector"] = {h.id: r for r, (h, _) in enumerate(vec_hits, 1)}
+            ids = self.store.keyword(namespace, text or "", depth * 2 if payload_filter else depth,
+                                     memory_type=memory_type, created_range=created_range)
+            keep = [i for i in ids if i in idx.catalog and i in idx.engine and (
+                not payload_filter or all(idx.catalog[i].payload.get(key, _MISSING) == val
+                                          for key, val in payload_filter.items()))][:depth]
+            lists["keyword"] = {i: r for r, i in enumerate(keep, 1)}
+            union = sorted(set().union(*lists.values()))
+            if not union:
+                out.append([])
+                continue
+            parts = {h.id: h for h in idx.engine.search(q, len(union), exact=True, allowed_ids=union)}
+            ranked = []
+            for mid in union:
+                part = parts.get(mid)
+                if part is None:
+                    continue
+                found_in = {name: ranks[mid] for name, ranks in lists.items() if mid in ranks}
+                fused = sum(1.0 / (self.RRF_K + r) for r in found_in.values())
+                score = fused * part.importance ** self.settings.alpha * part.decay
+                ranked.append((dataclasses.replace(part, score=score), idx.catalog[mid], found_in))
+            ranked.sort(key=lambda t: (-t[0].score, t[0].id))
+            out.append(ranked[:k])
+        return out
+
     def stats(self, namespace: str) -> dict:
         counts = self.store.counts(namespace)
         idx = self._indexes.get(namespace)

@@ -192,6 +192,11 @@ def document(settings: Settings) -> dict:
         props["text"]["maxLength"] = min(s.TEXT_MAX_CHARS, settings.max_text_chars)
     for name in ("MemoryIn", "MemoryPut"):  # stored text: no U+0000 (schemas.MemoryPut)
         comps[name]["properties"]["text"]["pattern"] = "^[^\\x00]*$"
+    # keyword and hybrid search text: each query then needs its text
+    text_modes = {"properties": {"mode": {"enum": ["keyword", "hybrid"]}}, "required": ["mode"]}
+    comps["RecallIn"]["if"], comps["RecallIn"]["then"] = text_modes, {"required": ["text"]}
+    comps["BatchRecallIn"]["if"] = text_modes
+    comps["BatchRecallIn"]["then"] = {"properties": {"queries": {"items": {"required": ["text"]}}}}
     comps["BulkIn"]["properties"]["items"]["maxItems"] = settings.bulk_max_items
     comps["BatchRecallIn"]["properties"]["queries"]["maxItems"] = settings.batch_max_queries
     doc = {

@@ -88,6 +88,7 @@ Rfc3339 = Annotated[str, Field(strict=True, pattern=RFC3339, json_schema_extra={
                     AfterValidator(_instant)]
 Timestamp = Union[EpochSeconds, Rfc3339]
 MemoryType = Literal["episodic", "semantic"]
+RecallMode = Literal["vector", "keyword", "hybrid"]
 
 
 class _Strict(BaseModel):
@@ -181,6 +182,9 @@ class _RecallOptions(_Strict):
     filters: Filters | None = None
     exact: bool = False
     explain: bool = False
+    mode: RecallMode = Field("vector", description="vector (default): by embedding; keyword: the "
+                             "database's full-text index over each memory's text (every query needs "
+                             "'text'); hybrid: both, fused by reciprocal rank fusion (k = 60)")
 
 
 class RecallIn(_RecallOptions, _VectorOrText):
@@ -260,6 +264,8 @@ class RecallHit(_Out):
     text: str | None
     payload: dict[str, Any]
     created_at: str
+    lists: dict[Literal["vector", "keyword"], Annotated[int, Field(ge=1)]] = Field(
+        description="The lists that found this memory and its 1-based rank in each")
     explain: Explain | None = None
 
 

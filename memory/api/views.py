@@ -284,8 +284,10 @@ def list_memories():
 
 
 # -- recall -------------------------------------------------------------------------------
-def _recall(query_items, k, memory_type, filters, exact, explain):
+def _recall(query_items, k, memory_type, filters, exact, explain, mode="vector"):
     svc = _svc()
+    if mode != "vector" and any(it.text is None for it in query_items):
+        raise RequestInvalid(f"mode '{mode}' searches text: every query needs 'text'")
     queries, _ = _vectors(query_items)
     payload_filter, created_range = None, None
     if filters is not None:
@@ -295,18 +297,21 @@ def _recall(query_items, k, memory_type, filters, exact, explain):
             gte, lte = created_range
             if gte is not None and lte is not None and gte > lte:
                 return [[] for _ in query_items]  # an empty range matches nothing (not an error)
-    results = svc.recall(g.principal.namespace, queries, k, memory_type=memory_type,
-                         payload_filter=payload_filter, created_range=created_range, exact=exact)
+    results = svc.recall_modes(g.principal.namespace, queries, [it.text for it in query_items], k, mode=mode,
+                               memory_type=memory_type, payload_filter=payload_filter,
+                               created_range=created_range, exact=exact)
     cfg = svc.settings
+    rank_part = "max(0, cos)" if mode == "vector" else f"sum(1/({svc.RRF_K} + rank))"
     out = []
     for hits in results:
         rows = []
-        for hit, meta in hits:
+        for hit, meta, lists in hits:
             r = {"id": hit.id, "score": hit.score, "similarity": hit.similarity,
                  "importance": hit.importance, "decay": hit.decay, "memory_type": meta.memory_type,
-                 "text": meta.text, "payload": meta.payload, "created_at": s.iso(meta.created_at)}
+                 "text": meta.text, "payload": meta.payload, "created_at": s.iso(meta.created_at),
+                 "lists": lists}
             if explain:
-                r["explain"] = {"formula": "max(0, cos) * importance_norm^alpha * 2^(-age/half_life)",
+                r["explain"] = {"formula": f"{rank_part} * importance_norm^alpha * 2^(-age/half_life)",
                                 "similarity": hit.similarity, "importance_norm": hit.importance,
                                 "alpha": cfg.alpha, "decay": hit.decay,
                                 "half_life_s": s.finite_or_none(cfg.half_life_s)}
@@ -319,7 +324,7 @@ def _recall(query_items, k, memory_type, filters, exact, explain):
 @require("read")
 def recall():
     q = _body(s.RecallIn)
-    [results] = _recall([q], q.k, q.memory_type, q.filters, q.exact, q.explain)
+    [results] = _recall([q], q.k, q.memory_type, q.filters, q.exact, q.explain, q.mode)
     return _json({"results": results})
 
 
@@ -328,7 +333,7 @@ def recall():
 def recall_batch():
     q = _body(s.BatchRecallIn)
     _at_most(q.queries, _svc().settings.batch_max_queries, "a batch", "queries")
-    return _json({"results": _recall(q.queries, q.k, q.memory_type, q.filters, q.exact, q.explain)})
+    return _json({"results": _recall(q.queries, q.k, q.memory_type, q.filters, q.exact, q.explain, q.mode)})
 
 
 # -- links --------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class Hit(_Answer):
     text: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
     created_at: str
+    lists: dict[str, int] = Field(default_factory=dict)  # list name -> 1-based rank
     explain: Explain | None = None
 
 

@@ -57,10 +57,14 @@ def build_server(client_for: Callable[[str | None], MemoryClient], *, stdio_toke
 
     @server.tool()
     def recall(query: str, k: int = 5, memory_type: MemoryType | None = None,
-               payload: dict[str, Any] | None = None, ctx: Context = None) -> list[dict[str, Any]]:
-        """The k memories closest in meaning to the query, best first, each with its score and
-        metadata; `payload` keeps only memories whose metadata has these key/values."""
-        hits = call(lambda: client(ctx).recall(query, k=k, memory_type=memory_type, payload=payload))
+               payload: dict[str, Any] | None = None, mode: Literal["vector", "keyword", "hybrid"] = "hybrid",
+               ctx: Context = None) -> list[dict[str, Any]]:
+        """The k memories best matching the query, best first, each with its score, text and
+        metadata. mode: hybrid (default: meaning and exact words), vector (meaning only) or
+        keyword (exact words: names, codes); `payload` keeps only memories whose metadata has
+        these key/values."""
+        hits = call(lambda: client(ctx).recall(query, k=k, memory_type=memory_type, payload=payload,
+                                               mode=mode))
         return [h.model_dump(by_alias=True, exclude_none=True) for h in hits]
 
     @server.tool()

@@ -327,6 +327,45 @@ class Store:
         with translate_errors(), self.engine.connect() as conn:
             return [MemoryRow.from_db(m) for m in conn.execute(q)]
 
+    def keyword(self, namespace: str, text: str, limit: int, *, memory_type: str | None = None,
+                created_range: tuple | None = None) -> list[str]:
+        """Ids of live memories whose text matches any word of `text`, best first, by the
+        database's full-text index (revision 0004): FTS5's bm25 on SQLite, ts_rank_cd over
+        the 'simple' tsvector on PostgreSQL. A whitespace-separated word is matched as a
+        phrase of its tokens, so `E-4021` finds the tokens `e`, `4021` next to each other."""
+        # U+0000 ends an SQLite string early and PostgreSQL text refuses it: a separator here
+        words = [w for w in text.replace("\x00", " ").split() if any(ch.isalnum() for ch in w)][:64]
+        if not words:
+            return []
+        params: dict = {"ns": namespace, "lim": limit}
+        where = ["m.namespace = :ns", "m.deleted_at IS NULL"]
+        if memory_type:
+            where.append("m.memory_type = :mt")
+            params["mt"] = memory_type
+        gte, lte = created_range or (None, None)
+        if gte is not None:
+            where.append("m.created_at >= :gte")
+            params["gte"] = gte
+        if lte is not None:
+            where.append("m.created_at <= :lte")
+            params["lte"] = lte
+        if self.dialect == "sqlite":
+            # each word a quoted FTS5 phrase (a quote doubled inside), any of them matching
+            params["q"] = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+            sql = ("SELECT m.id FROM memories_fts f JOIN memories m ON m.rowid = f.rowid "
+                   f"WHERE memories_fts MATCH :q AND {' AND '.join(where)} "
+                   "ORDER BY bm25(memories_fts), m.id LIMIT :lim")
+        else:
+            parts = []
+            for i, w in enumerate(words):
+                params[f"w{i}"] = w
+                parts.append(f"phraseto_tsquery('simple', :w{i})")
+            sql = (f"SELECT m.id FROM memories m, (SELECT {' || '.join(parts)} AS query) AS q "
+                   f"WHERE m.text_tsv @@ q.query AND {' AND '.join(where)} "
+                   "ORDER BY ts_rank_cd(m.text_tsv, q.query) DESC, m.id LIMIT :lim")
+        with translate_errors(), self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.text(sql), params)]
+
     def counts(self, namespace: str) -> dict[str, int]:
         with translate_errors(), self.engine.connect() as conn:
             q = (sa.select(memories.c.memory_type, sa.func.count())

@@ -55,6 +55,9 @@ def test_every_endpoint_round_trips(server):
                                      np.asarray(memory.get(b.id, include_vector=True).vector)], k=1)
         assert [r[0].id for r in batch] == [a.id, b.id]
         assert [r[0].text for r in batch] == [a.text, None]
+        kw = {h.id: h for h in memory.recall("rotates", mode="keyword", k=10)}
+        assert kw[a.id].lists["keyword"] >= 1 and "vector" not in kw[a.id].lists
+        assert memory.recall(a.text, mode="hybrid", k=1)[0].lists == {"vector": 1, "keyword": 1}
         # a vector and a text: the vector is used, the text kept
         both = memory.remember("kept beside the vector", vector=np.random.default_rng(3).normal(size=DIM),
                                id=_uid("both"))

@@ -203,6 +203,11 @@ def check_reads(app: Running, ids: set[str], events_after: int, texts: dict | No
     r = c.post("/v1/recall/batch", json={"queries": [{"vector": query}, {"text": "shopping list"}], "k": 1000})
     assert r.status_code == 200
     assert all({h.id for h in row} == live for row in s.BatchRecallOut.model_validate(strict(r)).results)
+    for mode in ("keyword", "hybrid"):  # the full-text index serves what was written, only live rows
+        r = c.post("/v1/recall", json={"text": "shopping list a b c 0 1", "mode": mode, "k": 1000})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        hits = s.RecallOut.model_validate(strict(r)).results
+        assert {h.id for h in hits} <= live and all(h.text == stored_text[h.id] for h in hits)
     listed, cursor = [], ""
     while cursor is not None:  # every page of the listing, newest first
         r = c.get(f"/v1/memories?limit=7{'&cursor=' + cursor if cursor else ''}")
