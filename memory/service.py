@@ -477,7 +477,8 @@ class MemoryService:
 
     def recall_modes(self, namespace: str, queries: np.ndarray, texts: Sequence[str | None], k: int, *,
                      mode: str, memory_type: str | None = None, payload_filter: dict | None = None,
-                     created_range: tuple | None = None, exact: bool = False) -> list[list[tuple[object, Meta, dict]]]:
+                     created_range: tuple | None = None,
+                     exact: bool = False) -> list[list[tuple[object, Meta, dict]]]:
         """Top-k per query as (Hit, Meta, lists), lists = {list name: 1-based rank}.
 
         vector: the engine's ranking, as recall(). keyword: the database's full-text index

@@ -106,7 +106,8 @@ def document(settings: Settings) -> dict:
                          "schema": {"type": "string", "pattern": s.CURSOR_PATTERN}},
                         {"name": "memory_type", "in": "query",
                          "schema": {"type": "string", "enum": ["episodic", "semantic"]}},
-                        *({"name": name, "in": "query", "description": f"created_at {op}; epoch seconds or RFC 3339",
+                        *({"name": name, "in": "query",
+                           "description": f"created_at {op}; epoch seconds or RFC 3339",
                            "schema": {"anyOf": [{"type": "number", "minimum": 0, "maximum": s.EPOCH_MAX},
                                                 {"type": "string", "pattern": s.RFC3339}]}}
                           for name, op in (("created_after", ">="), ("created_before", "<="))),

@@ -141,7 +141,7 @@ def memory_body(*, text: str | None = None, vector: Vector | None = None, payloa
 
 def recall_options(k: int, memory_type: str | None, payload: Mapping | None,
                    created_after: Timestamp | None, created_before: Timestamp | None,
-                   exact: bool, explain: bool, extra: Mapping[str, Any] | None) -> dict:
+                   exact: bool, explain: bool, extra: Mapping[str, Any] | None, mode: str | None = None) -> dict:
     body: dict[str, Any] = {"k": k}
     if memory_type is not None:
         body["memory_type"] = memory_type
@@ -157,6 +157,8 @@ def recall_options(k: int, memory_type: str | None, payload: Mapping | None,
         body["exact"] = True
     if explain:
         body["explain"] = True
+    if mode is not None:
+        body["mode"] = mode
     body.update(extra or {})
     return body
 
@@ -182,7 +184,8 @@ def list_params(limit: int, cursor: str | None, memory_type: str | None, payload
                 created_after: Timestamp | None, created_before: Timestamp | None) -> dict[str, str]:
     params = {"limit": str(limit)}
     for key, value in (("cursor", cursor), ("memory_type", memory_type),
-                       ("created_after", _timestamp(created_after)), ("created_before", _timestamp(created_before))):
+                       ("created_after", _timestamp(created_after)),
+                       ("created_before", _timestamp(created_before))):
         if value is not None:
             params[key] = value if isinstance(value, str) else repr(float(value))
     if payload:

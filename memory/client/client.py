@@ -158,22 +158,24 @@ class MemoryClient(_Base):
     def recall(self, text: str | None = None, *, vector: Vector | None = None, k: int = 10,
                memory_type: str | None = None, payload: Mapping | None = None,
                created_after: Timestamp | None = None, created_before: Timestamp | None = None,
-               exact: bool = False, explain: bool = False, **extra: Any) -> list[models.Hit]:
-        """The k best memories for a text or vector, best first (POST /v1/recall)."""
+               exact: bool = False, explain: bool = False, mode: str | None = None,
+               **extra: Any) -> list[models.Hit]:
+        """The k best memories for a text, a vector or both, best first (POST /v1/recall);
+        mode: "vector" (the service's default), "keyword" or "hybrid" (both need the text)."""
         body = {**calls.query_fields(text, vector),
                 **calls.recall_options(k, memory_type, payload, created_after, created_before, exact, explain,
-                                       extra)}
+                                       extra, mode)}
         return self._run(calls.recall(body))
 
     def recall_batch(self, queries: Sequence[str | Vector], *, k: int = 10, memory_type: str | None = None,
                      payload: Mapping | None = None, created_after: Timestamp | None = None,
                      created_before: Timestamp | None = None, exact: bool = False, explain: bool = False,
-                     **extra: Any) -> list[list[models.Hit]]:
+                     mode: str | None = None, **extra: Any) -> list[list[models.Hit]]:
         """One result list per query (texts or vectors), in order (POST /v1/recall/batch)."""
         body = {"queries": [calls.query_fields(q, None) if isinstance(q, str) else calls.query_fields(None, q)
                             for q in queries],
                 **calls.recall_options(k, memory_type, payload, created_after, created_before, exact, explain,
-                                       extra)}
+                                       extra, mode)}
         return self._run(calls.recall_batch(body))
 
     # -- links --------------------------------------------------------------------------
@@ -272,20 +274,21 @@ class AsyncMemoryClient(_Base):
     async def recall(self, text: str | None = None, *, vector: Vector | None = None, k: int = 10,
                      memory_type: str | None = None, payload: Mapping | None = None,
                      created_after: Timestamp | None = None, created_before: Timestamp | None = None,
-                     exact: bool = False, explain: bool = False, **extra: Any) -> list[models.Hit]:
+                     exact: bool = False, explain: bool = False, mode: str | None = None,
+                     **extra: Any) -> list[models.Hit]:
         body = {**calls.query_fields(text, vector),
                 **calls.recall_options(k, memory_type, payload, created_after, created_before, exact, explain,
-                                       extra)}
+                                       extra, mode)}
         return await self._run(calls.recall(body))
 
     async def recall_batch(self, queries: Sequence[str | Vector], *, k: int = 10, memory_type: str | None = None,
                            payload: Mapping | None = None, created_after: Timestamp | None = None,
                            created_before: Timestamp | None = None, exact: bool = False,
-                           explain: bool = False, **extra: Any) -> list[list[models.Hit]]:
+                           explain: bool = False, mode: str | None = None, **extra: Any) -> list[list[models.Hit]]:
         body = {"queries": [calls.query_fields(q, None) if isinstance(q, str) else calls.query_fields(None, q)
                             for q in queries],
                 **calls.recall_options(k, memory_type, payload, created_after, created_before, exact, explain,
-                                       extra)}
+                                       extra, mode)}
         return await self._run(calls.recall_batch(body))
 
     async def link(self, from_id: str, to_id: str, *, type: str = "related", weight: float = 1.0) -> models.Link:

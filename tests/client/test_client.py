@@ -58,6 +58,8 @@ def test_every_endpoint_round_trips(server):
         kw = {h.id: h for h in memory.recall("rotates", mode="keyword", k=10)}
         assert kw[a.id].lists["keyword"] >= 1 and "vector" not in kw[a.id].lists
         assert memory.recall(a.text, mode="hybrid", k=1)[0].lists == {"vector": 1, "keyword": 1}
+        batch_kw = memory.recall_batch(["rotates", "deploy"], mode="keyword", k=10)
+        assert all(a.id in {h.id for h in row} for row in batch_kw)
         # a vector and a text: the vector is used, the text kept
         both = memory.remember("kept beside the vector", vector=np.random.default_rng(3).normal(size=DIM),
                                id=_uid("both"))
