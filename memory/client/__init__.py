@@ -4,7 +4,7 @@
     with MemoryClient("http://127.0.0.1:9595", token=None) as memory:
         memory.remember("the deploy key rotates every 90 days", payload={"topic": "ops"})
         for hit in memory.recall("how often does the key rotate?", k=3):
-            print(hit.score, hit.id, hit.payload)
+            print(hit.score, hit.text, hit.payload)
 
 Errors: `memory.client.errors` (one tree under MemoryClientError). Answers:
 `memory.client.models` (pydantic; fields a newer service adds are kept as attributes).
