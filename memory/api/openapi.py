@@ -204,9 +204,10 @@ def document(settings: Settings) -> dict:
         "openapi": "3.1.0",
         "info": {"title": "SomaStack memory service", "version": "1",
                  "description": "Long-term memory for agents. Errors are application/problem+json. "
-                                "Two rules are beyond JSON Schema and answered 400: the texts of one "
+                                "Three rules are beyond JSON Schema and answered 400: the texts of one "
                                 f"request hold at most {settings.max_text_chars} characters together, "
-                                "and a vector_b64 must decode to finite float32 values, not all zero."},
+                                "a vector_b64 must decode to finite float32 values, not all zero, and a date-time "
+                                "(body or query) must name a day that exists (2021-02-30 is refused)."},
         "paths": paths,
         "components": {"schemas": comps,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},

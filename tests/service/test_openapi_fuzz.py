@@ -11,10 +11,11 @@ real PostgreSQL fixture.
 schemathesis' pytest loader does not work with this pytest, so each operation's hypothesis
 strategy is driven by hypothesis directly.
 
-Two rules are beyond JSON Schema, and the document's description names them: a vector_b64
-must decode to finite float32 values that are not all zero (bit patterns), and the texts of
-one request hold at most MAX_TEXT_CHARS together (a sum). Valid-mode cases that break one
-of these two are set aside (`assume`); tests/service/test_hardening.py checks both rules.
+Three rules are beyond JSON Schema, and the document's description names them: a vector_b64
+must decode to finite float32 values that are not all zero (bit patterns), the texts of
+one request hold at most MAX_TEXT_CHARS together (a sum), and a date-time names a day that
+exists (the pattern allows 2021-02-30). Valid-mode cases that break one of these are set
+aside (`assume`); tests/service/test_hardening.py and test_list.py check the rules.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import schemathesis
 import base64
 import binascii
 import os
+import re
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
@@ -32,6 +34,7 @@ from schemathesis import GenerationMode
 
 from memory import runtime
 from memory.api import create_app
+from memory.api import schemas as s
 from memory.config import Settings, Token
 from memory.store import Store
 
@@ -65,7 +68,20 @@ def _beyond_schema(body, max_text_chars: int) -> bool:
                 return True
         if isinstance(obj.get("text"), str):
             texts += len(obj["text"])
+        if any(_impossible_date(v) for v in obj.values()):
+            return True
     return texts > max_text_chars
+
+
+def _impossible_date(value) -> bool:
+    """An RFC 3339 string of the documented form naming a day that does not exist (2021-02-30)."""
+    if not (isinstance(value, str) and re.fullmatch(s.RFC3339[1:-1], value)):
+        return False
+    try:
+        s._instant(value)
+    except ValueError:
+        return True
+    return False
 
 
 ADMIN = "fuzz-admin-token"  # a token with every scope: the fuzzer reaches every operation
@@ -114,6 +130,7 @@ def test_responses_match_the_document(api, mode):
         def run(case):
             if mode is GenerationMode.POSITIVE:
                 assume(not _beyond_schema(case.body, Settings.max_text_chars))
+                assume(not any(_impossible_date(v) for v in (case.query or {}).values()))
             response = case.call(headers=headers)
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
             case.validate_response(response, headers=headers)
