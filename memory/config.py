@@ -68,6 +68,7 @@ class Settings:
     metrics_namespaces: bool = False  # label index sizes by namespace (tenant names) in /metrics
     half_life_s: float = math.inf
     alpha: float = 1.0
+    importance_floor: float = 0.2     # normalised importance is mapped into [floor, 1]; > 0
     ann: str = ""                     # "", "hnsw" or "faiss"
     hot_bytes: int = 0                # byte budget of each namespace's in-memory tier; 0 = unlimited
     follow_interval_s: float = 0.2
@@ -145,6 +146,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}ACCESS_FLUSH_S must be >= 0 (0 = do not write accesses)")
         if not 0 < self.broker_wait_s < math.inf:
             raise ConfigError(f"{PREFIX}BROKER_WAIT_S must be a positive number of seconds")
+        if not 0 < self.importance_floor <= 1:
+            raise ConfigError(f"{PREFIX}IMPORTANCE_FLOOR must be in (0, 1], got {self.importance_floor}")
         if not self.half_life_s > 0:
             raise ConfigError(f"{PREFIX}HALF_LIFE_S must be > 0 (inf disables decay)")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql")):
@@ -309,6 +312,8 @@ FIELDS = {
                           "(default false: one unlabelled total).",
     "HALF_LIFE_S": "Decay half-life in seconds (default `inf`: no decay).",
     "ALPHA": "Importance exponent (default 1.0).",
+    "IMPORTANCE_FLOOR": "Normalised importance is mapped into [floor, 1] so no memory's weight is 0 "
+                        "(default 0.2; must be in (0, 1]; docs/engine.md).",
     "ANN": "Approximate index: empty (exact), `hnsw` or `faiss`.",
     "HOT_BYTES": "Byte budget of each namespace's in-memory tier; past it the lowest-retention "
                  "memories leave recall (still stored, `memory.evicted`). 0 (default): unlimited.",

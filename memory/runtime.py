@@ -24,11 +24,13 @@ def engine_factory(settings: Settings):
     return lambda: Engine(dim=settings.dim, config=cfg)
 
 
-def normaliser_factory():
-    # the engine's own §1.14 normaliser; the service runs it before commit so the stored
-    # value is the one every replica loads (see service.py)
+def normaliser_factory(settings: Settings):
+    # the engine's own §1.14 normaliser with the service's floor; the service runs it
+    # before commit so the stored value is the one every replica loads (see service.py)
+    import functools
+
     from memory.engine import AdaptiveImportance
-    return AdaptiveImportance
+    return functools.partial(AdaptiveImportance, floor=settings.importance_floor)
 
 
 def open_store(settings: Settings, *, migrate_embedded: bool = True) -> Store:
@@ -49,7 +51,7 @@ def build_service(settings: Settings, *, follow: bool = True, store: Store | Non
     # compiled (from the disk cache after the first start) instead of compiling them
     warm_up(engine_factory(settings))
     svc = MemoryService(settings, store, make_embedder(settings.embedder, settings.dim),
-                        engine_factory(settings), normaliser_factory())
+                        engine_factory(settings), normaliser_factory(settings))
     svc.start(follow=follow)
     return svc
 

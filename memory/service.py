@@ -46,6 +46,7 @@ class Meta:
     memory_type: str
     payload: dict
     created_at: float
+    text: str | None = None
 
 
 @dataclasses.dataclass
@@ -59,6 +60,7 @@ class NewMemory:
     coordinate: list[float] | None = None
     id: str | None = None
     created_at: float | None = None
+    text: str | None = None  # the content, stored as given (whether or not it was embedded)
 
 
 class NamespaceIndex:
@@ -161,7 +163,7 @@ class MemoryService:
             created=[r.created_at for r in rows],
             kinds=[MEMORY_TYPES[r.memory_type] for r in rows])
         for r in rows:
-            idx.catalog[r.id] = Meta(r.memory_type, r.payload, r.created_at)
+            idx.catalog[r.id] = Meta(r.memory_type, r.payload, r.created_at, r.text)
         evicted = list(getattr(result, "evicted", ()))
         for gone in evicted:
             idx.catalog.pop(gone, None)
@@ -215,12 +217,16 @@ class MemoryService:
             return 0
         with self._write_lock:
             todo: dict[str, set[str]] = {}
+            written: list[tuple[int, str]] = []  # (seq, namespace) of other writers' stores
             for seq, ns, mid, etype, event_id in changes:
                 if event_id in self._own_events:  # this process applied it at commit
                     del self._own_events[event_id]
                     continue
                 if etype in ("memory.created", "memory.updated", "memory.deleted"):
                     todo.setdefault(ns, set()).add(mid)
+                if etype in ("memory.created", "memory.updated"):
+                    written.append((seq, ns))
+            self._observe_followed(written)
             for ns, ids in todo.items():
                 rows = {r.id: r for r in self.store.get_many(ns, sorted(ids))}
                 idx = self._index(ns)
@@ -230,6 +236,21 @@ class MemoryService:
             self._last_seq = changes[-1][0]
         return len(changes)
 
+    def _observe_followed(self, written: list[tuple[int, str]]) -> None:
+        """Feed each namespace's normaliser the raw importances another process stored, in
+        commit order, as that process's own normaliser observed them: after following the
+        log both hold the same state, so they normalise the same raw value alike."""
+        if not written:
+            return
+        events = self.store.events_at([seq for seq, _ in written])
+        for seq, ns in written:
+            event = events.get(seq)
+            if event is None:
+                continue
+            raw = cloudevents.parse(event)["data"].get("importance")
+            if isinstance(raw, (int, float)) and math.isfinite(raw):
+                self._index(ns).normaliser.observe(float(raw))
+
     # -- writes -----------------------------------------------------------------------
     def _event_data(self, row: MemoryRow) -> dict:
         # the whole row, vector included, so a replica fed only by events can rebuild the
@@ -237,7 +258,7 @@ class MemoryService:
         return {"id": row.id, "namespace": row.namespace, "memory_type": row.memory_type,
                 "importance": row.importance, "importance_norm": row.importance_norm,
                 "coordinate": row.coordinate, "payload": row.payload, "model": row.model,
-                "dim": row.dim, "created_at": row.created_at,
+                "dim": row.dim, "created_at": row.created_at, "text": row.text,
                 "vector_b64": base64.b64encode(np.ascontiguousarray(row.vector, dtype="<f4").tobytes()).decode()}
 
     def _rows(self, namespace: str, items: Sequence[NewMemory], now: float,
@@ -253,7 +274,7 @@ class MemoryService:
                     vector=np.asarray(it.vector, dtype=np.float32), model=it.model,
                     importance=float(r), importance_norm=float(n),
                     payload=it.payload, created_at=it.created_at if it.created_at is not None else now,
-                    updated_at=now, coordinate=it.coordinate)
+                    updated_at=now, coordinate=it.coordinate, text=it.text)
                 for it, r, n in zip(items, raw.tolist(), norms.tolist())]
 
     def write(self, namespace: str, items: Sequence[NewMemory], *, upsert: bool) -> list[tuple[MemoryRow, bool]]:
@@ -382,6 +403,37 @@ class MemoryService:
                 idx.engine.touch([memory_id], now=now)
         return row
 
+    LIST_SCAN = 2000  # rows one list request reads at most while a payload filter skips rows
+
+    def list(self, namespace: str, limit: int, *, cursor: tuple[float, str] | None = None,
+             memory_type: str | None = None, created_range: tuple | None = None,
+             payload_filter: dict | None = None) -> tuple[list[MemoryRow], tuple[float, str] | None]:
+        """A page of live memories, newest first, and the keyset position after it (None at
+        the end). Type and time filter in SQL; payload equality is recall's rule (top-level
+        keys, Python equality), applied while scanning at most LIST_SCAN rows: a page may
+        then hold fewer than `limit` memories and still name a next cursor."""
+        out: list[MemoryRow] = []
+        scanned, position = 0, cursor
+        while True:
+            want = limit - len(out) if not payload_filter else min(max(limit * 2, 100), self.LIST_SCAN)
+            rows = self.store.page(namespace, want + 1 if not payload_filter else want, before=position,
+                                   memory_type=memory_type, created_range=created_range)
+            if not payload_filter:
+                more = len(rows) > want
+                out.extend(rows[:want])
+                return out, ((out[-1].created_at, out[-1].id) if more and out else None)
+            for row in rows:
+                scanned += 1
+                position = (row.created_at, row.id)
+                if all(row.payload.get(k, _MISSING) == v for k, v in payload_filter.items()):
+                    out.append(row)
+                    if len(out) == limit:
+                        return out, position
+            if len(rows) < want:
+                return out, None
+            if scanned >= self.LIST_SCAN:
+                return out, position
+
     def links(self, namespace: str, memory_id: str, link_type: str | None) -> list[LinkRow]:
         if self.store.get(namespace, memory_id) is None:
             raise NotFound(f"memory {memory_id!r} not found")
@@ -422,6 +474,59 @@ class MemoryService:
                 if meta is not None:
                     res.append((h, meta))
             out.append(res)
+        return out
+
+    RRF_K = 60        # reciprocal rank fusion constant (Cormack et al. 2009; as Elasticsearch, Weaviate)
+    FUSION_DEPTH = 50  # each list contributes at least this many candidates to a fusion
+
+    def recall_modes(self, namespace: str, queries: np.ndarray, texts: Sequence[str | None], k: int, *,
+                     mode: str, memory_type: str | None = None, payload_filter: dict | None = None,
+                     created_range: tuple | None = None,
+                     exact: bool = False) -> list[list[tuple[object, Meta, dict]]]:
+        """Top-k per query as (Hit, Meta, lists), lists = {list name: 1-based rank}.
+
+        vector: the engine's ranking, as recall(). keyword: the database's full-text index
+        over the text. hybrid: both lists fused by reciprocal rank fusion, sum of
+        1/(RRF_K + rank) over the lists that found a memory. For keyword and hybrid the
+        score is that fused value times importance_norm^alpha times decay (the engine's
+        parts for the memory and this query); similarity is reported as the engine's."""
+        if mode == "vector":
+            found = self.recall(namespace, queries, k, memory_type=memory_type, payload_filter=payload_filter,
+                                created_range=created_range, exact=exact)
+            return [[(h, m, {"vector": r}) for r, (h, m) in enumerate(row, 1)] for row in found]
+        idx = self._indexes.get(namespace)
+        if idx is None or len(idx.engine) == 0:
+            return [[] for _ in range(len(queries))]
+        depth = max(k, self.FUSION_DEPTH)
+        out = []
+        for q, text in zip(queries, texts):
+            lists: dict[str, dict[str, int]] = {}
+            if mode == "hybrid":
+                [vec_hits] = self.recall(namespace, q[None, :], depth, memory_type=memory_type,
+                                         payload_filter=payload_filter, created_range=created_range, exact=exact)
+                lists["vector"] = {h.id: r for r, (h, _) in enumerate(vec_hits, 1)}
+            ids = self.store.keyword(namespace, text or "", depth * 2 if payload_filter else depth,
+                                     memory_type=memory_type, created_range=created_range)
+            keep = [i for i in ids if i in idx.catalog and i in idx.engine and (
+                not payload_filter or all(idx.catalog[i].payload.get(key, _MISSING) == val
+                                          for key, val in payload_filter.items()))][:depth]
+            lists["keyword"] = {i: r for r, i in enumerate(keep, 1)}
+            union = sorted(set().union(*lists.values()))
+            if not union:
+                out.append([])
+                continue
+            parts = {h.id: h for h in idx.engine.search(q, len(union), exact=True, allowed_ids=union)}
+            ranked = []
+            for mid in union:
+                part = parts.get(mid)
+                if part is None:
+                    continue
+                found_in = {name: ranks[mid] for name, ranks in lists.items() if mid in ranks}
+                fused = sum(1.0 / (self.RRF_K + r) for r in found_in.values())
+                score = fused * part.importance ** self.settings.alpha * part.decay
+                ranked.append((dataclasses.replace(part, score=score), idx.catalog[mid], found_in))
+            ranked.sort(key=lambda t: (-t[0].score, t[0].id))
+            out.append(ranked[:k])
         return out
 
     def stats(self, namespace: str) -> dict:

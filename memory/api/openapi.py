@@ -97,6 +97,25 @@ def document(settings: Settings) -> dict:
             "post": {"operationId": "createMemory", "summary": "Store one memory",
                      "requestBody": body(s.MemoryIn),
                      "responses": {**ok(201, s.Memory, "Stored", location), **errs(*common, 409)}},
+            "get": {"operationId": "listMemories",
+                    "summary": "A page of the namespace's memories, newest first (keyset pagination)",
+                    "parameters": [
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": s.LIST_MAX, "default": 50}},
+                        {"name": "cursor", "in": "query", "description": "A page's next_cursor",
+                         "schema": {"type": "string", "pattern": s.CURSOR_PATTERN}},
+                        {"name": "memory_type", "in": "query",
+                         "schema": {"type": "string", "enum": ["episodic", "semantic"]}},
+                        *({"name": name, "in": "query",
+                           "description": f"created_at {op}; epoch seconds or RFC 3339",
+                           "schema": {"anyOf": [{"type": "number", "minimum": 0, "maximum": s.EPOCH_MAX},
+                                                {"type": "string", "pattern": s.RFC3339}]}}
+                          for name, op in (("created_after", ">="), ("created_before", "<="))),
+                        {"name": "payload", "in": "query",
+                         "description": "A JSON object: memories whose payload has these top-level key/values",
+                         "content": {"application/json": {"schema": {"type": "object"}}}},
+                    ],
+                    "responses": {**ok(200, s.ListOut), **errs(400, *read_common)}},
             "delete": {"operationId": "deleteMemoriesByType",
                        "summary": "Delete every memory of one type in one transaction (admin)",
                        "parameters": [{"name": "memory_type", "in": "query", "required": True,
@@ -164,26 +183,35 @@ def document(settings: Settings) -> dict:
         paths["/metrics"]["get"]["security"] = [{"metrics": []}]
     for name in inputs:
         _without_null(comps[name])
-    # exactly one of vector, vector_b64 and text, wherever a vector is taken
-    one_of = [{"required": ["vector"]}, {"required": ["vector_b64"]}, {"required": ["text"]}]
+    # text, a vector (vector or vector_b64, never both), or text and a vector
+    any_of = [{"required": ["vector"]}, {"required": ["vector_b64"]}, {"required": ["text"]}]
     for name in ("MemoryIn", "MemoryPut", "RecallIn", "QueryIn"):
         props = comps[name]["properties"]
-        comps[name]["oneOf"] = one_of
+        comps[name]["anyOf"] = any_of
+        comps[name]["not"] = {"required": ["vector", "vector_b64"]}
         # the vector length is a deployment setting: state it where the schema is
         props["vector"].update(minItems=settings.dim, maxItems=settings.dim,
                                **{"not": {"items": {"const": 0}}})
         props["vector_b64"].update(pattern=b64_pattern(settings.dim))
         props["vector_b64"].pop("maxLength", None)
         props["text"]["maxLength"] = min(s.TEXT_MAX_CHARS, settings.max_text_chars)
+    for name in ("MemoryIn", "MemoryPut"):  # stored text: no U+0000 (schemas.MemoryPut)
+        comps[name]["properties"]["text"]["pattern"] = "^[^\\x00]*$"
+    # keyword and hybrid search text: each query then needs its text
+    text_modes = {"properties": {"mode": {"enum": ["keyword", "hybrid"]}}, "required": ["mode"]}
+    comps["RecallIn"]["if"], comps["RecallIn"]["then"] = text_modes, {"required": ["text"]}
+    comps["BatchRecallIn"]["if"] = text_modes
+    comps["BatchRecallIn"]["then"] = {"properties": {"queries": {"items": {"required": ["text"]}}}}
     comps["BulkIn"]["properties"]["items"]["maxItems"] = settings.bulk_max_items
     comps["BatchRecallIn"]["properties"]["queries"]["maxItems"] = settings.batch_max_queries
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "SomaStack memory service", "version": "1",
                  "description": "Long-term memory for agents. Errors are application/problem+json. "
-                                "Two rules are beyond JSON Schema and answered 400: the texts of one "
+                                "Three rules are beyond JSON Schema and answered 400: the texts of one "
                                 f"request hold at most {settings.max_text_chars} characters together, "
-                                "and a vector_b64 must decode to finite float32 values, not all zero."},
+                                "a vector_b64 must decode to finite float32 values, not all zero, and a date-time "
+                                "(body or query) must name a day that exists (2021-02-30 is refused)."},
         "paths": paths,
         "components": {"schemas": comps,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},

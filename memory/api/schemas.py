@@ -30,6 +30,12 @@ MemoryId = Annotated[str, Field(pattern=ID_PATTERN, description="1-128 chars: le
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 LINK_TYPE_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
 
+# A list page's cursor: the keyset position "<created_at>~<id>" (created_at as Python's
+# shortest round-trip repr, never with a '+'); any string of this form is a position.
+CURSOR_PATTERN = (r"^(?:0|[1-9][0-9]{0,19})(?:\.[0-9]{1,20})?(?:e-[0-9]{1,3})?"
+                  r"~[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+LIST_MAX = 1000
+
 # Time values: the stored range is 1970-01-01T00:00:00Z .. 3000-01-01T00:00:00Z (epoch seconds).
 # An RFC 3339 string takes a year 1971..2998 so that any offset (up to +-23:59) keeps its
 # instant inside that range; the pattern states this in the OpenAPI document as well.
@@ -82,6 +88,7 @@ Rfc3339 = Annotated[str, Field(strict=True, pattern=RFC3339, json_schema_extra={
                     AfterValidator(_instant)]
 Timestamp = Union[EpochSeconds, Rfc3339]
 MemoryType = Literal["episodic", "semantic"]
+RecallMode = Literal["vector", "keyword", "hybrid"]
 
 
 class _Strict(BaseModel):
@@ -120,19 +127,29 @@ class _VectorOrText(_Strict):
         None, description="The embedding as base64 of little-endian float32 (dim * 4 bytes); "
                           "far cheaper to send and parse than a JSON array")
     text: Annotated[str, Field(min_length=1, max_length=TEXT_MAX_CHARS)] | None = Field(
-        None, description="Text to embed with the service's embedder (all texts of one request "
-                          "together at most MAX_TEXT_CHARS characters)")
+        None, description="The content. Alone it is embedded with the service's embedder; beside "
+                          "a vector the vector is used and the text kept (all texts of one "
+                          "request together at most MAX_TEXT_CHARS characters)")
 
     @model_validator(mode="after")
     def _one_of(self):
-        given = sum(x is not None for x in (self.vector, self.vector_b64, self.text))
-        if given != 1:
-            raise ValueError("give exactly one of 'vector', 'vector_b64' or 'text'")
+        if self.vector is not None and self.vector_b64 is not None:
+            raise ValueError("give one of 'vector' or 'vector_b64', not both")
+        if self.vector is None and self.vector_b64 is None and self.text is None:
+            raise ValueError("give 'text', a vector ('vector' or 'vector_b64'), or both")
         return self
 
 
 class MemoryPut(_VectorOrText):
     """PUT's body: the path names the memory, so the body has no id."""
+
+    @model_validator(mode="after")
+    def _storable_text(self):
+        # PostgreSQL text cannot hold U+0000; refused on every database so both store alike
+        if self.text is not None and "\x00" in self.text:
+            raise ValueError("a memory's text must not contain U+0000 (NUL)")
+        return self
+
     payload: JsonObject = Field(default_factory=dict)
     memory_type: MemoryType = "episodic"
     importance: Finite = Field(1.0, description="Raw importance on any scale; normalised once")
@@ -165,6 +182,9 @@ class _RecallOptions(_Strict):
     filters: Filters | None = None
     exact: bool = False
     explain: bool = False
+    mode: RecallMode = Field("vector", description="vector (default): by embedding; keyword: the "
+                             "database's full-text index over each memory's text (every query needs "
+                             "'text'); hybrid: both, fused by reciprocal rank fusion (k = 60)")
 
 
 class RecallIn(_RecallOptions, _VectorOrText):
@@ -197,6 +217,7 @@ class Memory(_Out):
     id: str
     namespace: str
     memory_type: MemoryType
+    text: str | None = Field(description="The content as stored; null when only a vector was given")
     payload: dict[str, Any]
     importance: float
     importance_norm: float | None
@@ -208,6 +229,11 @@ class Memory(_Out):
     last_access: str | None
     access_count: int
     vector: list[float] | None = Field(None, description="Only with ?include_vector=true")
+
+
+class ListOut(_Out):
+    memories: list[Memory] = Field(description="Newest first (created_at, then id, descending)")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end")
 
 
 class BulkOut(_Out):
@@ -235,8 +261,11 @@ class RecallHit(_Out):
     importance: float
     decay: float
     memory_type: MemoryType
+    text: str | None
     payload: dict[str, Any]
     created_at: str
+    lists: dict[Literal["vector", "keyword"], Annotated[int, Field(ge=1)]] = Field(
+        description="The lists that found this memory and its 1-based rank in each")
     explain: Explain | None = None
 
 

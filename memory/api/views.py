@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 
 import numpy as np
@@ -49,18 +50,20 @@ def _body(model):
 
 
 def _vectors(items: list) -> tuple[np.ndarray, list[str]]:
-    """Vectors of request items (client vectors or embedded text), checked for the dim."""
+    """Vectors of request items (client vectors or embedded text), checked for the dim.
+    An item with a vector and a text keeps the vector; only text-only items are embedded."""
     svc = _svc()
     dim = svc.settings.dim
     out = np.empty((len(items), dim), dtype=np.float32)
     models = []
-    texts = [(i, it.text) for i, it in enumerate(items) if it.text is not None]
+    # the text of one request, embedded or only stored, is bounded by one documented total
+    total = sum(len(it.text) for it in items if it.text is not None)
+    if total > svc.settings.max_text_chars:
+        raise RequestInvalid(f"the texts of one request hold at most {svc.settings.max_text_chars} "
+                             f"characters together, got {total}")
+    texts = [(i, it.text) for i, it in enumerate(items)
+             if it.text is not None and it.vector is None and it.vector_b64 is None]
     if texts:
-        # the embedding work of one request is bounded by its total text size
-        total = sum(len(t) for _, t in texts)
-        if total > svc.settings.max_text_chars:
-            raise RequestInvalid(f"the texts of one request hold at most {svc.settings.max_text_chars} "
-                                 f"characters together, got {total}")
         embedded = svc.embedder.embed([t for _, t in texts])
         for (i, _), vec in zip(texts, embedded):
             out[i] = vec
@@ -113,13 +116,13 @@ def _new(items: list[s.MemoryIn]) -> list[NewMemory]:
     vectors, models = _vectors(items)
     return [NewMemory(vector=vectors[i], model=models[i], memory_type=it.memory_type,
                       payload=it.payload, importance=it.importance, coordinate=it.coordinate,
-                      id=it.id, created_at=s.epoch(it.created_at))
+                      id=it.id, created_at=s.epoch(it.created_at), text=it.text)
             for i, it in enumerate(items)]
 
 
 def memory_json(row, include_vector: bool = False) -> dict:
     out = {"id": row.id, "namespace": row.namespace, "memory_type": row.memory_type,
-           "payload": row.payload, "importance": row.importance,
+           "text": row.text, "payload": row.payload, "importance": row.importance,
            "importance_norm": row.importance_norm, "coordinate": row.coordinate,
            "embedding_model": row.model, "dim": row.dim, "created_at": s.iso(row.created_at),
            "updated_at": s.iso(row.updated_at), "last_access": s.iso(row.last_access),
@@ -216,9 +219,75 @@ def delete_scoped():
     return _json({"deleted": _svc().delete_scoped(g.principal.namespace, memory_type)})
 
 
+_LIMIT = re.compile(r"[0-9]{1,4}")
+_CURSOR = re.compile(s.CURSOR_PATTERN[1:-1])
+_RFC3339 = re.compile(s.RFC3339[1:-1], re.IGNORECASE)
+_LIST_PARAMS = {"limit", "cursor", "memory_type", "created_after", "created_before", "payload"}
+
+
+def _time_param(name: str) -> float | None:
+    """Epoch seconds or RFC 3339, as in bodies; 400 for anything else or out of range."""
+    value = request.args.get(name)
+    if value is None:
+        return None
+    try:
+        if _RFC3339.fullmatch(value):
+            return s._instant(value)
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 <= number <= s.EPOCH_MAX:  # NaN included
+        raise RequestInvalid(f"query parameter '{name}' must be epoch seconds (0..{s.EPOCH_MAX:.0f}) "
+                             "or an RFC 3339 date-time with an offset")
+    return number
+
+
+def _payload_param() -> dict | None:
+    value = request.args.get("payload")
+    if value is None:
+        return None
+    def refuse(const):
+        raise ValueError(f"{const} is not JSON")
+    try:
+        parsed = json.loads(value, parse_constant=refuse)
+        if not isinstance(parsed, dict):
+            raise ValueError("not an object")
+        s._strict_json(parsed)  # 1e400 parses as Infinity
+    except ValueError:
+        raise RequestInvalid("query parameter 'payload' must be a JSON object (equality on its "
+                             "top-level keys)") from None
+    return parsed
+
+
+@bp.get("/memories")
+@require("read")
+def list_memories():
+    unknown = set(request.args) - _LIST_PARAMS
+    if unknown:
+        raise RequestInvalid(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+    limit = int(_query("limit", _LIMIT) or 50)
+    if not 1 <= limit <= s.LIST_MAX:
+        raise RequestInvalid(f"query parameter 'limit' must be 1..{s.LIST_MAX}")
+    cursor = _query("cursor", _CURSOR)
+    position = None
+    if cursor is not None:
+        created, _, last_id = cursor.partition("~")
+        position = (float(created), last_id)
+    memory_type = request.args.get("memory_type")
+    if memory_type is not None and memory_type not in ("episodic", "semantic"):
+        raise RequestInvalid("memory_type must be 'episodic' or 'semantic'")
+    created_range = (_time_param("created_after"), _time_param("created_before"))
+    rows, after = _svc().list(g.principal.namespace, limit, cursor=position, memory_type=memory_type,
+                              created_range=created_range, payload_filter=_payload_param())
+    return _json({"memories": [memory_json(r) for r in rows],
+                  "next_cursor": None if after is None else f"{after[0]!r}~{after[1]}"})
+
+
 # -- recall -------------------------------------------------------------------------------
-def _recall(query_items, k, memory_type, filters, exact, explain):
+def _recall(query_items, k, memory_type, filters, exact, explain, mode="vector"):
     svc = _svc()
+    if mode != "vector" and any(it.text is None for it in query_items):
+        raise RequestInvalid(f"mode '{mode}' searches text: every query needs 'text'")
     queries, _ = _vectors(query_items)
     payload_filter, created_range = None, None
     if filters is not None:
@@ -228,18 +297,21 @@ def _recall(query_items, k, memory_type, filters, exact, explain):
             gte, lte = created_range
             if gte is not None and lte is not None and gte > lte:
                 return [[] for _ in query_items]  # an empty range matches nothing (not an error)
-    results = svc.recall(g.principal.namespace, queries, k, memory_type=memory_type,
-                         payload_filter=payload_filter, created_range=created_range, exact=exact)
+    results = svc.recall_modes(g.principal.namespace, queries, [it.text for it in query_items], k, mode=mode,
+                               memory_type=memory_type, payload_filter=payload_filter,
+                               created_range=created_range, exact=exact)
     cfg = svc.settings
+    rank_part = "max(0, cos)" if mode == "vector" else f"sum(1/({svc.RRF_K} + rank))"
     out = []
     for hits in results:
         rows = []
-        for hit, meta in hits:
+        for hit, meta, lists in hits:
             r = {"id": hit.id, "score": hit.score, "similarity": hit.similarity,
                  "importance": hit.importance, "decay": hit.decay, "memory_type": meta.memory_type,
-                 "payload": meta.payload, "created_at": s.iso(meta.created_at)}
+                 "text": meta.text, "payload": meta.payload, "created_at": s.iso(meta.created_at),
+                 "lists": lists}
             if explain:
-                r["explain"] = {"formula": "max(0, cos) * importance_norm^alpha * 2^(-age/half_life)",
+                r["explain"] = {"formula": f"{rank_part} * importance_norm^alpha * 2^(-age/half_life)",
                                 "similarity": hit.similarity, "importance_norm": hit.importance,
                                 "alpha": cfg.alpha, "decay": hit.decay,
                                 "half_life_s": s.finite_or_none(cfg.half_life_s)}
@@ -252,7 +324,7 @@ def _recall(query_items, k, memory_type, filters, exact, explain):
 @require("read")
 def recall():
     q = _body(s.RecallIn)
-    [results] = _recall([q], q.k, q.memory_type, q.filters, q.exact, q.explain)
+    [results] = _recall([q], q.k, q.memory_type, q.filters, q.exact, q.explain, q.mode)
     return _json({"results": results})
 
 
@@ -261,7 +333,7 @@ def recall():
 def recall_batch():
     q = _body(s.BatchRecallIn)
     _at_most(q.queries, _svc().settings.batch_max_queries, "a batch", "queries")
-    return _json({"results": _recall(q.queries, q.k, q.memory_type, q.filters, q.exact, q.explain)})
+    return _json({"results": _recall(q.queries, q.k, q.memory_type, q.filters, q.exact, q.explain, q.mode)})
 
 
 # -- links --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import datetime as dt
 import email.utils
+import json
 import time
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 from urllib.parse import quote
@@ -107,16 +108,20 @@ def _timestamp(value: Timestamp | None) -> float | str | None:
 
 
 def query_fields(text: str | None, vector: Vector | None) -> dict:
-    """A vector or text, exactly one: a numpy array travels as base64 float32 (cheap to
-    send and parse), a plain sequence as a JSON array."""
-    if (text is None) == (vector is None):
-        raise ValueError("give exactly one of text or vector")
-    if text is not None:
-        return {"text": text}
+    """A text, a vector or both (the service then uses the vector and keeps the text): a
+    numpy array travels as base64 float32 (cheap to send and parse), a plain sequence as a
+    JSON array."""
+    if text is None and vector is None:
+        raise ValueError("give a text, a vector or both")
+    body: dict[str, Any] = {} if text is None else {"text": text}
+    if vector is None:
+        return body
     if isinstance(vector, np.ndarray):
         raw = np.ascontiguousarray(vector, dtype="<f4").tobytes()
-        return {"vector_b64": base64.b64encode(raw).decode()}
-    return {"vector": [float(x) for x in vector]}
+        body["vector_b64"] = base64.b64encode(raw).decode()
+    else:
+        body["vector"] = [float(x) for x in vector]
+    return body
 
 
 def memory_body(*, text: str | None = None, vector: Vector | None = None, payload: Mapping | None = None,
@@ -136,7 +141,7 @@ def memory_body(*, text: str | None = None, vector: Vector | None = None, payloa
 
 def recall_options(k: int, memory_type: str | None, payload: Mapping | None,
                    created_after: Timestamp | None, created_before: Timestamp | None,
-                   exact: bool, explain: bool, extra: Mapping[str, Any] | None) -> dict:
+                   exact: bool, explain: bool, extra: Mapping[str, Any] | None, mode: str | None = None) -> dict:
     body: dict[str, Any] = {"k": k}
     if memory_type is not None:
         body["memory_type"] = memory_type
@@ -152,6 +157,8 @@ def recall_options(k: int, memory_type: str | None, payload: Mapping | None,
         body["exact"] = True
     if explain:
         body["explain"] = True
+    if mode is not None:
+        body["mode"] = mode
     body.update(extra or {})
     return body
 
@@ -171,6 +178,23 @@ def put(memory_id: str, body: dict) -> Call[models.Memory]:
 def get(memory_id: str, include_vector: bool) -> Call[models.Memory]:
     params = {"include_vector": "true"} if include_vector else None
     return Call("GET", f"/v1/memories/{_id(memory_id)}", _model(models.Memory), params=params)
+
+
+def list_params(limit: int, cursor: str | None, memory_type: str | None, payload: Mapping | None,
+                created_after: Timestamp | None, created_before: Timestamp | None) -> dict[str, str]:
+    params = {"limit": str(limit)}
+    for key, value in (("cursor", cursor), ("memory_type", memory_type),
+                       ("created_after", _timestamp(created_after)),
+                       ("created_before", _timestamp(created_before))):
+        if value is not None:
+            params[key] = value if isinstance(value, str) else repr(float(value))
+    if payload:
+        params["payload"] = json.dumps(dict(payload), allow_nan=False)
+    return params
+
+
+def list_memories(params: Mapping[str, str]) -> Call[models.Page]:
+    return Call("GET", "/v1/memories", _model(models.Page), params=params)
 
 
 def forget(memory_id: str) -> Call[None]:

@@ -11,7 +11,7 @@ e.g. with event hooks or a transport; the client then neither builds nor closes 
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, Iterator, Mapping, Sequence, TypeVar
 
 import httpx
 import tenacity
@@ -104,7 +104,8 @@ class MemoryClient(_Base):
                  memory_type: str | None = None, importance: float | None = None,
                  coordinate: Sequence[float] | None = None, id: str | None = None,
                  created_at: Timestamp | None = None, **extra: Any) -> models.Memory:
-        """Store one memory (POST /v1/memories): text for the service's embedder, or a vector.
+        """Store one memory (POST /v1/memories): its text (embedded by the service unless a
+        vector is given too; stored either way), a vector, or both.
         Conflict if `id` holds a live memory. `extra` passes newer fields through."""
         return self._run(calls.remember(calls.memory_body(
             text=text, vector=vector, payload=payload, memory_type=memory_type, importance=importance,
@@ -127,6 +128,24 @@ class MemoryClient(_Base):
     def get(self, id: str, *, include_vector: bool = False) -> models.Memory:
         return self._run(calls.get(id, include_vector))
 
+    def list_memories(self, *, limit: int = 50, cursor: str | None = None, memory_type: str | None = None,
+                      payload: Mapping | None = None, created_after: Timestamp | None = None,
+                      created_before: Timestamp | None = None) -> models.Page:
+        """One page of the namespace's memories, newest first (GET /v1/memories); pass its
+        `next_cursor` as `cursor` for the next page (None: the last page)."""
+        return self._run(calls.list_memories(calls.list_params(limit, cursor, memory_type, payload,
+                                                               created_after, created_before)))
+
+    def iter_memories(self, *, page_size: int = 200, **filters: Any) -> Iterator[models.Memory]:
+        """Every memory matching the filters of list_memories, newest first, page by page."""
+        cursor = None
+        while True:
+            page = self.list_memories(limit=page_size, cursor=cursor, **filters)
+            yield from page.memories
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
     def forget(self, id: str) -> None:
         """Delete one memory; succeeds for an absent id too."""
         self._run(calls.forget(id))
@@ -139,22 +158,24 @@ class MemoryClient(_Base):
     def recall(self, text: str | None = None, *, vector: Vector | None = None, k: int = 10,
                memory_type: str | None = None, payload: Mapping | None = None,
                created_after: Timestamp | None = None, created_before: Timestamp | None = None,
-               exact: bool = False, explain: bool = False, **extra: Any) -> list[models.Hit]:
-        """The k best memories for a text or vector, best first (POST /v1/recall)."""
+               exact: bool = False, explain: bool = False, mode: str | None = None,
+               **extra: Any) -> list[models.Hit]:
+        """The k best memories for a text, a vector or both, best first (POST /v1/recall);
+        mode: "vector" (the service's default), "keyword" or "hybrid" (both need the text)."""
         body = {**calls.query_fields(text, vector),
                 **calls.recall_options(k, memory_type, payload, created_after, created_before, exact, explain,
-                                       extra)}
+                                       extra, mode)}
         return self._run(calls.recall(body))
 
     def recall_batch(self, queries: Sequence[str | Vector], *, k: int = 10, memory_type: str | None = None,
                      payload: Mapping | None = None, created_after: Timestamp | None = None,
                      created_before: Timestamp | None = None, exact: bool = False, explain: bool = False,
-                     **extra: Any) -> list[list[models.Hit]]:
+                     mode: str | None = None, **extra: Any) -> list[list[models.Hit]]:
         """One result list per query (texts or vectors), in order (POST /v1/recall/batch)."""
         body = {"queries": [calls.query_fields(q, None) if isinstance(q, str) else calls.query_fields(None, q)
                             for q in queries],
                 **calls.recall_options(k, memory_type, payload, created_after, created_before, exact, explain,
-                                       extra)}
+                                       extra, mode)}
         return self._run(calls.recall_batch(body))
 
     # -- links --------------------------------------------------------------------------
@@ -237,6 +258,13 @@ class AsyncMemoryClient(_Base):
     async def get(self, id: str, *, include_vector: bool = False) -> models.Memory:
         return await self._run(calls.get(id, include_vector))
 
+    async def list_memories(self, *, limit: int = 50, cursor: str | None = None,
+                            memory_type: str | None = None, payload: Mapping | None = None,
+                            created_after: Timestamp | None = None,
+                            created_before: Timestamp | None = None) -> models.Page:
+        return await self._run(calls.list_memories(calls.list_params(limit, cursor, memory_type, payload,
+                                                                     created_after, created_before)))
+
     async def forget(self, id: str) -> None:
         await self._run(calls.forget(id))
 
@@ -246,20 +274,21 @@ class AsyncMemoryClient(_Base):
     async def recall(self, text: str | None = None, *, vector: Vector | None = None, k: int = 10,
                      memory_type: str | None = None, payload: Mapping | None = None,
                      created_after: Timestamp | None = None, created_before: Timestamp | None = None,
-                     exact: bool = False, explain: bool = False, **extra: Any) -> list[models.Hit]:
+                     exact: bool = False, explain: bool = False, mode: str | None = None,
+                     **extra: Any) -> list[models.Hit]:
         body = {**calls.query_fields(text, vector),
                 **calls.recall_options(k, memory_type, payload, created_after, created_before, exact, explain,
-                                       extra)}
+                                       extra, mode)}
         return await self._run(calls.recall(body))
 
     async def recall_batch(self, queries: Sequence[str | Vector], *, k: int = 10, memory_type: str | None = None,
                            payload: Mapping | None = None, created_after: Timestamp | None = None,
                            created_before: Timestamp | None = None, exact: bool = False,
-                           explain: bool = False, **extra: Any) -> list[list[models.Hit]]:
+                           explain: bool = False, mode: str | None = None, **extra: Any) -> list[list[models.Hit]]:
         body = {"queries": [calls.query_fields(q, None) if isinstance(q, str) else calls.query_fields(None, q)
                             for q in queries],
                 **calls.recall_options(k, memory_type, payload, created_after, created_before, exact, explain,
-                                       extra)}
+                                       extra, mode)}
         return await self._run(calls.recall_batch(body))
 
     async def link(self, from_id: str, to_id: str, *, type: str = "related", weight: float = 1.0) -> models.Link:

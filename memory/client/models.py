@@ -1,7 +1,7 @@
 """What the client returns: typed views of the service's JSON answers.
 
 Every model keeps fields it does not declare (`extra="allow"`): a newer service's fields
-(e.g. a memory's `text`, a list page's `next_cursor`) reach the caller as attributes before
+(e.g. a list page's `next_cursor`) reach the caller as attributes before
 this file names them, and an older client never fails on a newer answer.
 """
 
@@ -20,6 +20,7 @@ class Memory(_Answer):
     id: str
     namespace: str
     memory_type: str
+    text: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
     importance: float
     importance_norm: float | None = None
@@ -49,9 +50,17 @@ class Hit(_Answer):
     importance: float
     decay: float
     memory_type: str
+    text: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
     created_at: str
+    lists: dict[str, int] = Field(default_factory=dict)  # list name -> 1-based rank
     explain: Explain | None = None
+
+
+class Page(_Answer):
+    """A page of GET /v1/memories: its memories, newest first, and the next page's cursor."""
+    memories: list[Memory]
+    next_cursor: str | None = None
 
 
 class Stored(_Answer):

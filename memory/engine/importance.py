@@ -6,7 +6,15 @@ then maps its raw value with the method the decision tree picks at that moment (
 one insert: all its values are observed first, then each is mapped); the value is stored
 and never recomputed afterwards (a later method change does not touch it).
 
-One deliberate deviation: when every raw value seen so far is equal (span 0) the min-max
+Deliberate deviation 1 (the importance floor): with `floor` > 0 the normalised value is
+mapped into [floor, 1] (floor + (1 - floor) * value). Under §1.14 alone the lowest raw
+value seen maps to 0, and since the score multiplies by importance_norm^alpha, one
+`importance: 2` memory followed by default (1.0) ones gives each of those a score of 0
+whatever its similarity: they never rank again. With a floor, equal importances leave
+similarity to decide and a positive similarity always gives a positive score. The class
+default (0) is §1.14 exactly; the service passes SOMA_MEMORY_IMPORTANCE_FLOOR (0.2).
+
+Deliberate deviation 2: when every raw value seen so far is equal (span 0) the min-max
 stage returns 1.0, not (raw - min) / 1.0 = 0, because a zero importance would zero the
 score of every memory and erase the similarity ranking (the common case "importance
 omitted, default 1.0" would otherwise rank nothing).
@@ -53,7 +61,10 @@ def _percentiles(values: np.ndarray) -> np.ndarray:
 class AdaptiveImportance:
     """Maps raw importance to [0, 1]; monotonic in the raw value for a given state."""
 
-    def __init__(self, reservoir: int = 512, recompute_every: int = 64) -> None:
+    def __init__(self, reservoir: int = 512, recompute_every: int = 64, floor: float = 0.0) -> None:
+        if not 0.0 <= floor <= 1.0:
+            raise ValueError(f"importance floor must be in [0, 1], got {floor}")
+        self.floor = float(floor)
         self._reservoir: collections.deque[float] = collections.deque(maxlen=reservoir)
         self._every = recompute_every
         self._inserts = 0
@@ -98,7 +109,12 @@ class AdaptiveImportance:
         return "logistic"
 
     def map(self, raw: float) -> float:
-        """Map a raw value with the current method, without changing the state."""
+        """Map a raw value with the current method into [floor, 1], without changing the state."""
+        unit = self._unit(raw)
+        return unit if self.floor == 0.0 else self.floor + (1.0 - self.floor) * unit
+
+    def _unit(self, raw: float) -> float:
+        """§1.14's value in [0, 1]."""
         if self._inserts == 0:
             return 1.0
         if self.method == "minmax":
@@ -144,6 +160,7 @@ class AdaptiveImportance:
         q = self._q or (math.nan,) * 4
         return {
             "method": self.method,
+            "floor": self.floor,
             "samples": len(self._reservoir),
             "inserts": self._inserts,
             "min": self._min if self._inserts else None,

@@ -19,7 +19,8 @@ MemoryType = Literal["episodic", "semantic"]
 INSTRUCTIONS = (
     "Long-term memory. `remember` stores a text (with optional JSON payload as metadata), "
     "`recall` returns the memories closest in meaning to a query, best first, with scores, "
-    "`forget` deletes one memory by id. Memories are private to the namespace of your token.")
+    "`list_memories` pages through them newest first, `forget` deletes one memory by id. "
+    "Memories are private to the namespace of your token.")
 
 
 def bearer(ctx: Context | None) -> str | None:
@@ -56,11 +57,26 @@ def build_server(client_for: Callable[[str | None], MemoryClient], *, stdio_toke
 
     @server.tool()
     def recall(query: str, k: int = 5, memory_type: MemoryType | None = None,
-               payload: dict[str, Any] | None = None, ctx: Context = None) -> list[dict[str, Any]]:
-        """The k memories closest in meaning to the query, best first, each with its score and
-        metadata; `payload` keeps only memories whose metadata has these key/values."""
-        hits = call(lambda: client(ctx).recall(query, k=k, memory_type=memory_type, payload=payload))
+               payload: dict[str, Any] | None = None, mode: Literal["vector", "keyword", "hybrid"] = "hybrid",
+               ctx: Context = None) -> list[dict[str, Any]]:
+        """The k memories best matching the query, best first, each with its score, text and
+        metadata. mode: hybrid (default: meaning and exact words), vector (meaning only) or
+        keyword (exact words: names, codes); `payload` keeps only memories whose metadata has
+        these key/values."""
+        hits = call(lambda: client(ctx).recall(query, k=k, memory_type=memory_type, payload=payload,
+                                               mode=mode))
         return [h.model_dump(by_alias=True, exclude_none=True) for h in hits]
+
+    @server.tool()
+    def list_memories(limit: int = 20, cursor: str | None = None, memory_type: MemoryType | None = None,
+                      payload: dict[str, Any] | None = None, ctx: Context = None) -> dict[str, Any]:
+        """The namespace's memories, newest first, with their text and metadata; `payload`
+        keeps only memories whose metadata has these key/values. Pass the answer's
+        next_cursor as `cursor` for the next page (null: no more)."""
+        page = call(lambda: client(ctx).list_memories(limit=limit, cursor=cursor, memory_type=memory_type,
+                                                      payload=payload))
+        return {"memories": [m.model_dump(by_alias=True, exclude_none=True) for m in page.memories],
+                "next_cursor": page.next_cursor}
 
     @server.tool()
     def forget(id: str, ctx: Context = None) -> dict[str, Any]:

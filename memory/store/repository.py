@@ -41,6 +41,7 @@ class MemoryRow:
     last_access: float | None = None
     access_count: int = 0
     deleted_at: float | None = None
+    text: str | None = None  # the memory's content, as given
 
     @property
     def dim(self) -> int:
@@ -55,7 +56,7 @@ class MemoryRow:
             "coordinate": self.coordinate, "payload": self.payload,
             "created_at": self.created_at, "updated_at": self.updated_at,
             "last_access": self.last_access, "access_count": self.access_count,
-            "deleted_at": self.deleted_at,
+            "deleted_at": self.deleted_at, "text": self.text,
         }
 
     @classmethod
@@ -65,7 +66,7 @@ class MemoryRow:
                    importance=m.importance, importance_norm=m.importance_norm,
                    payload=m.payload, created_at=m.created_at, updated_at=m.updated_at,
                    coordinate=m.coordinate, last_access=m.last_access,
-                   access_count=m.access_count, deleted_at=m.deleted_at)
+                   access_count=m.access_count, deleted_at=m.deleted_at, text=m.text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +163,9 @@ class Tx:
         from psycopg.types.json import Json
         cols = ["namespace", "id", "memory_type", "vector", "dim", "model", "importance",
                 "importance_norm", "coordinate", "payload", "created_at", "updated_at",
-                "last_access", "access_count", "deleted_at"]
+                "last_access", "access_count", "deleted_at", "text"]
         types = ["varchar", "varchar", "varchar", "bytea", "int4", "varchar", "float8", "float8",
-                 "json", "json", "float8", "float8", "float8", "int4", "float8"]
+                 "json", "json", "float8", "float8", "float8", "int4", "float8", "text"]
         raw = self.conn.connection.driver_connection
         with raw.cursor() as cur:
             with cur.copy(f"COPY memories ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -176,7 +177,7 @@ class Tx:
                         float(r.importance),
                         None if r.importance_norm is None else float(r.importance_norm),
                         None if r.coordinate is None else Json(r.coordinate), Json(r.payload),
-                        r.created_at, r.updated_at, r.last_access, r.access_count, r.deleted_at))
+                        r.created_at, r.updated_at, r.last_access, r.access_count, r.deleted_at, r.text))
 
     def update_memories(self, rows: Sequence[MemoryRow]) -> None:
         for r in rows:
@@ -307,6 +308,64 @@ class Store:
             yield rows
             last = (rows[-1].namespace, rows[-1].id)
 
+    def page(self, namespace: str, limit: int, *, before: tuple[float, str] | None = None,
+             memory_type: str | None = None, created_range: tuple | None = None) -> list[MemoryRow]:
+        """Up to `limit` live memories, newest first (created_at, then id, both descending),
+        strictly after the keyset position `before`: a page never repeats or skips a row
+        that exists throughout, whatever is written or deleted between pages."""
+        q = sa.select(memories).where(memories.c.namespace == namespace, memories.c.deleted_at.is_(None))
+        if before is not None:
+            q = q.where(sa.tuple_(memories.c.created_at, memories.c.id) < sa.tuple_(*before))
+        if memory_type:
+            q = q.where(memories.c.memory_type == memory_type)
+        gte, lte = created_range or (None, None)
+        if gte is not None:
+            q = q.where(memories.c.created_at >= gte)
+        if lte is not None:
+            q = q.where(memories.c.created_at <= lte)
+        q = q.order_by(memories.c.created_at.desc(), memories.c.id.desc()).limit(limit)
+        with translate_errors(), self.engine.connect() as conn:
+            return [MemoryRow.from_db(m) for m in conn.execute(q)]
+
+    def keyword(self, namespace: str, text: str, limit: int, *, memory_type: str | None = None,
+                created_range: tuple | None = None) -> list[str]:
+        """Ids of live memories whose text matches any word of `text`, best first, by the
+        database's full-text index (revision 0004): FTS5's bm25 on SQLite, ts_rank_cd over
+        the 'simple' tsvector on PostgreSQL. A whitespace-separated word is matched as a
+        phrase of its tokens, so `E-4021` finds the tokens `e`, `4021` next to each other."""
+        # U+0000 ends an SQLite string early and PostgreSQL text refuses it: a separator here
+        words = [w for w in text.replace("\x00", " ").split() if any(ch.isalnum() for ch in w)][:64]
+        if not words:
+            return []
+        params: dict = {"ns": namespace, "lim": limit}
+        where = ["m.namespace = :ns", "m.deleted_at IS NULL"]
+        if memory_type:
+            where.append("m.memory_type = :mt")
+            params["mt"] = memory_type
+        gte, lte = created_range or (None, None)
+        if gte is not None:
+            where.append("m.created_at >= :gte")
+            params["gte"] = gte
+        if lte is not None:
+            where.append("m.created_at <= :lte")
+            params["lte"] = lte
+        if self.dialect == "sqlite":
+            # each word a quoted FTS5 phrase (a quote doubled inside), any of them matching
+            params["q"] = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+            sql = ("SELECT m.id FROM memories_fts f JOIN memories m ON m.rowid = f.rowid "
+                   f"WHERE memories_fts MATCH :q AND {' AND '.join(where)} "
+                   "ORDER BY bm25(memories_fts), m.id LIMIT :lim")
+        else:
+            parts = []
+            for i, w in enumerate(words):
+                params[f"w{i}"] = w
+                parts.append(f"phraseto_tsquery('simple', :w{i})")
+            sql = (f"SELECT m.id FROM memories m, (SELECT {' || '.join(parts)} AS query) AS q "
+                   f"WHERE m.text_tsv @@ q.query AND {' AND '.join(where)} "
+                   "ORDER BY ts_rank_cd(m.text_tsv, q.query) DESC, m.id LIMIT :lim")
+        with translate_errors(), self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.text(sql), params)]
+
     def counts(self, namespace: str) -> dict[str, int]:
         with translate_errors(), self.engine.connect() as conn:
             q = (sa.select(memories.c.memory_type, sa.func.count())
@@ -343,6 +402,15 @@ class Store:
                            outbox.c.event_id)
                  .where(outbox.c.seq > seq).order_by(outbox.c.seq).limit(limit))
             return [tuple(r) for r in conn.execute(q)]
+
+    def events_at(self, seqs: Sequence[int]) -> dict[int, str]:
+        """seq -> the CloudEvent (JSON text) of those outbox rows."""
+        out: dict[int, str] = {}
+        with translate_errors(), self.engine.connect() as conn:
+            for i in range(0, len(seqs), 5000):
+                q = sa.select(outbox.c.seq, outbox.c.event).where(outbox.c.seq.in_(list(seqs[i:i + 5000])))
+                out.update((seq, event) for seq, event in conn.execute(q))
+        return out
 
     def unpublished(self, limit: int = 1000) -> list[OutboxRow]:
         with translate_errors(), self.engine.connect() as conn:

@@ -30,7 +30,9 @@ memories = sa.Table(
     sa.Column("last_access", sa.Float, nullable=True),
     sa.Column("access_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("deleted_at", sa.Float, nullable=True),           # tombstone
+    sa.Column("text", sa.Text, nullable=True),                  # the content (revision 0002)
     sa.Index("ix_memories_ns_type", "namespace", "memory_type"),
+    sa.Index("ix_memories_ns_created", "namespace", "created_at", "id"),  # listing (revision 0003)
 )
 
 links = sa.Table(

@@ -32,18 +32,20 @@ def test_every_endpoint_round_trips(server):
         a = memory.remember("the deploy key rotates every 90 days", payload={"topic": "ops", "n": 1},
                             id=_uid("a"), importance=1.0)  # equal importances: similarity ranks
         assert isinstance(a, Memory) and a.namespace == "alpha" and a.payload == {"topic": "ops", "n": 1}
-        assert a.importance == 1.0
+        assert a.importance == 1.0 and a.text == "the deploy key rotates every 90 days"
         assert a.embedding_model.startswith("hash-v1") and a.dim == DIM
         b = memory.remember(vector=np.random.default_rng(1).normal(size=DIM), id=_uid("b"),
                             memory_type="semantic", created_at=1_700_000_000.0)
-        assert b.embedding_model == "client" and b.memory_type == "semantic"
+        assert b.embedding_model == "client" and b.memory_type == "semantic" and b.text is None
         assert b.created_at == "2023-11-14T22:13:20Z"
         c = memory.remember(vector=[float(x) for x in np.random.default_rng(2).normal(size=DIM)], id=_uid("c"))
 
         got = memory.get(a.id, include_vector=True)
         assert got.id == a.id and len(got.vector) == DIM and got.access_count == 1
+        assert got.text == a.text
         hits = memory.recall("the deploy key rotates every 90 days", k=3)
         assert isinstance(hits[0], Hit) and hits[0].id == a.id and hits[0].payload == a.payload
+        assert hits[0].text == a.text
         assert hits[0].score > 0 and hits[0].similarity == pytest.approx(1.0, abs=1e-3)
         only = memory.recall("deploy key", k=10, memory_type="semantic")
         assert {h.id for h in only} <= {b.id} and all(h.memory_type == "semantic" for h in only)
@@ -52,6 +54,18 @@ def test_every_endpoint_round_trips(server):
         batch = memory.recall_batch(["the deploy key rotates every 90 days",
                                      np.asarray(memory.get(b.id, include_vector=True).vector)], k=1)
         assert [r[0].id for r in batch] == [a.id, b.id]
+        assert [r[0].text for r in batch] == [a.text, None]
+        kw = {h.id: h for h in memory.recall("rotates", mode="keyword", k=10)}
+        assert kw[a.id].lists["keyword"] >= 1 and "vector" not in kw[a.id].lists
+        assert memory.recall(a.text, mode="hybrid", k=1)[0].lists == {"vector": 1, "keyword": 1}
+        batch_kw = memory.recall_batch(["rotates", "deploy"], mode="keyword", k=10)
+        assert all(a.id in {h.id for h in row} for row in batch_kw)
+        # a vector and a text: the vector is used, the text kept
+        both = memory.remember("kept beside the vector", vector=np.random.default_rng(3).normal(size=DIM),
+                               id=_uid("both"))
+        assert both.embedding_model == "client" and both.text == "kept beside the vector"
+        assert memory.get(both.id).text == "kept beside the vector"
+        memory.forget(both.id)
 
         replaced = memory.put(c.id, "now it is text", payload={"v": 2})
         assert replaced.created_at == c.created_at and replaced.payload == {"v": 2}
@@ -68,6 +82,16 @@ def test_every_endpoint_round_trips(server):
         path = memory.path(a.id, b.id)
         assert path.found and path.path == [a.id, c.id, b.id] and path.cost == 3.5
         assert not memory.path(b.id, a.id).found
+
+        page = memory.list_memories(limit=2)
+        assert len(page.memories) == 2 and page.next_cursor
+        every = list(memory.iter_memories(page_size=3))
+        assert len({m.id for m in every}) == len(every) >= 8
+        assert [m.created_at for m in every] == sorted((m.created_at for m in every), reverse=True)
+        assert {m.id: m.text for m in every}[a.id] == a.text
+        assert [m.id for m in memory.iter_memories(memory_type="semantic")] == [b.id]
+        assert [m.id for m in memory.list_memories(payload={"topic": "ops", "n": 1}).memories] == [a.id]
+        assert [m.id for m in memory.list_memories(created_before=1_700_000_001.0).memories] == [b.id]
 
         stats = memory.stats()
         assert stats.namespace == "alpha" and stats.memories >= 8 and stats.dim == DIM
@@ -147,8 +171,10 @@ def test_whatever_is_stored_reads_back_through_the_client(server, payload, text)
             m = memory.remember(text, payload=payload, id=_uid("h"))
         except BadRequest:
             return  # refused: then nothing may be stored (the service's own tests cover it)
-        assert memory.get(m.id).payload == payload
-        assert m.id in {h.id for h in memory.recall(text, k=5, payload=payload or None)}
+        got = memory.get(m.id)
+        assert got.payload == payload and got.text == m.text == text
+        hits = {h.id: h for h in memory.recall(text, k=5, payload=payload or None)}
+        assert m.id in hits and hits[m.id].text == text
         memory.forget(m.id)
 
 

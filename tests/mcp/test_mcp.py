@@ -41,12 +41,18 @@ async def _exercise(session: ClientSession, text: str) -> dict:
     """remember, recall, forget through one session; the remembered memory."""
     await session.initialize()
     tools = {t.name: t for t in (await session.list_tools()).tools}
-    assert set(tools) == {"remember", "recall", "forget"}
+    assert set(tools) == {"remember", "recall", "forget", "list_memories"}
     assert "text" in tools["remember"].input_schema["properties"]
     memory = _data(await session.call_tool("remember", {"text": text, "payload": {"via": "mcp"}}))
     assert memory["namespace"] == "alpha" and memory["payload"] == {"via": "mcp"}
+    assert memory["text"] == text
     hits = _data(await session.call_tool("recall", {"query": text, "k": 3}))
-    assert hits[0]["id"] == memory["id"] and hits[0]["score"] > 0
+    assert hits[0]["id"] == memory["id"] and hits[0]["score"] > 0 and hits[0]["text"] == text
+    page = _data(await session.call_tool("list_memories", {"limit": 50, "payload": {"via": "mcp"}}))
+    assert memory["id"] in {m["id"]: m for m in page["memories"]}
+    assert {m["id"]: m for m in page["memories"]}[memory["id"]]["text"] == text
+    first = _data(await session.call_tool("list_memories", {"limit": 1}))
+    assert len(first["memories"]) == 1 and first["memories"][0]["id"] == memory["id"]  # newest first
     bad = await session.call_tool("recall", {"query": text, "k": 0})
     assert bad.is_error and "400" in bad.content[0].text
     return memory

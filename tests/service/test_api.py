@@ -116,8 +116,8 @@ def test_scoped_delete_counts_in_one_transaction(sqlite_app):
 
 @pytest.mark.parametrize("body, fragment", [
     ({"vector": [1.0] * (DIM - 1)}, "dims"),
-    ({"vector": [1.0] * DIM, "text": "both"}, "exactly one"),
-    ({}, "exactly one"),
+    ({"vector": [1.0] * DIM, "vector_b64": "AAAAAA=="}, "not both"),
+    ({}, "give 'text'"),
     ({"vector": [1.0] * DIM, "colour": "red"}, "Extra inputs"),
     ({"vector": [1.0] * DIM, "k": 0}, "greater than or equal"),
     ({"vector": [1.0] * DIM, "k": 1001}, "less than or equal"),

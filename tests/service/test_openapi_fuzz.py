@@ -5,15 +5,17 @@ Every operation is driven with schema-valid (positive) and schema-invalid (negat
 requests, and every response goes through schemathesis' checks: no 5xx, a documented status
 code, content type and headers, a body that validates against the documented schema, every
 valid request accepted (2xx, or 404/409 for a missing/taken id) and every invalid one
-refused (4xx). Runs in-process against the WSGI app on a real SQLite store.
+refused (4xx). Runs in-process against the WSGI app on a real SQLite store and on the
+real PostgreSQL fixture.
 
 schemathesis' pytest loader does not work with this pytest, so each operation's hypothesis
 strategy is driven by hypothesis directly.
 
-Two rules are beyond JSON Schema, and the document's description names them: a vector_b64
-must decode to finite float32 values that are not all zero (bit patterns), and the texts of
-one request hold at most MAX_TEXT_CHARS together (a sum). Valid-mode cases that break one
-of these two are set aside (`assume`); tests/service/test_hardening.py checks both rules.
+Three rules are beyond JSON Schema, and the document's description names them: a vector_b64
+must decode to finite float32 values that are not all zero (bit patterns), the texts of
+one request hold at most MAX_TEXT_CHARS together (a sum), and a date-time names a day that
+exists (the pattern allows 2021-02-30). Valid-mode cases that break one of these are set
+aside (`assume`); tests/service/test_hardening.py and test_list.py check the rules.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import schemathesis
 import base64
 import binascii
 import os
+import re
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
@@ -31,7 +34,9 @@ from schemathesis import GenerationMode
 
 from memory import runtime
 from memory.api import create_app
+from memory.api import schemas as s
 from memory.config import Settings, Token
+from memory.store import Store
 
 DIM = 4
 # per operation, mode and deployment: the module runs in about 2 minutes; raise it for a
@@ -63,19 +68,41 @@ def _beyond_schema(body, max_text_chars: int) -> bool:
                 return True
         if isinstance(obj.get("text"), str):
             texts += len(obj["text"])
+        if any(_impossible_date(v) for v in obj.values()):
+            return True
     return texts > max_text_chars
+
+
+def _impossible_date(value) -> bool:
+    """An RFC 3339 string of the documented form naming a day that does not exist (2021-02-30)."""
+    if not (isinstance(value, str) and re.fullmatch(s.RFC3339[1:-1], value)):
+        return False
+    try:
+        s._instant(value)
+    except ValueError:
+        return True
+    return False
 
 
 ADMIN = "fuzz-admin-token"  # a token with every scope: the fuzzer reaches every operation
 
 
-@pytest.fixture(scope="module", params=["open", "tokens"])
+@pytest.fixture(scope="module", params=["open", "tokens", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def api(request, tmp_path_factory):
-    """The embedded default (no tokens), and a deployment with tokens (the document then
-    declares bearer security and 401/403; schemathesis also re-sends without the token)."""
+    """The embedded default (no tokens), a deployment with tokens (the document then
+    declares bearer security and 401/403; schemathesis also re-sends without the token),
+    and the open deployment on the real PostgreSQL fixture."""
     tokens = {ADMIN: Token("fuzz", frozenset({"admin"}))} if request.param == "tokens" else {}
+    url = ""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        server.create_database("openapi_fuzz")
+        url = server.url("openapi_fuzz")
+        store = Store(url)
+        store.migrate()
+        store.close()
     cfg = Settings(data_dir=str(tmp_path_factory.mktemp("soma-fuzz-")), dim=DIM, tokens=tokens,
-                   rate_limit="100000/minute", auth_fail_limit="100000/minute")
+                   database_url=url, rate_limit="100000/minute", auth_fail_limit="100000/minute")
     svc = runtime.build_service(cfg, follow=False)
     app = create_app(cfg, svc)
     client = app.test_client()
@@ -103,6 +130,7 @@ def test_responses_match_the_document(api, mode):
         def run(case):
             if mode is GenerationMode.POSITIVE:
                 assume(not _beyond_schema(case.body, Settings.max_text_chars))
+                assume(not any(_impossible_date(v) for v in (case.query or {}).values()))
             response = case.call(headers=headers)
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
             case.validate_response(response, headers=headers)

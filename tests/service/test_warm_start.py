@@ -61,7 +61,7 @@ def _first_recalls(url: str, log: pathlib.Path, cache_home: pathlib.Path, n: int
     try:
         rng = np.random.default_rng(7)
         with httpx.Client(base_url=server.url, headers=token, timeout=120) as http:
-            for lo in range(0, n, 2000):  # BULK_MAX_ITEMS defaults to 2000
+            for lo in range(0, n, 2000):  # BULK_MAX_ITEMS' default
                 items = [{"vector": [float(x) for x in rng.normal(size=32)], "id": f"w{i}"}
                          for i in range(lo, min(n, lo + 2000))]
                 assert http.post("/v1/memories/bulk", json={"items": items}).status_code == 201

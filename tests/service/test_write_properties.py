@@ -5,7 +5,8 @@ bulk, links, delete one, scoped delete), on SQLite and on the real PostgreSQL fi
    index (ids, stored values, recall catalog) and the importance normaliser's state are
    identical before and after;
 2. a request answered 2xx leaves data that every read path serves with 200 and strict,
-   schema-valid JSON: GET of each memory, its links, a path, recall, batch recall, stats,
+   schema-valid JSON: GET of each memory (with the text written), its links, a path,
+   recall, batch recall, every page of the listing, stats,
    and the event stream (each new outbox event is a strict-JSON CloudEvent).
 
 Requests mix valid and invalid fields (wrong dims, zero vectors, NaN/1e400 literals,
@@ -145,7 +146,7 @@ def snapshot(app: Running) -> dict:
         index[ns] = {
             "rows": {i: (r["vector"].tobytes(), r["importance"], r["importance_norm"], r["created"], r["kind"])
                      for i, r in rows.items()},
-            "catalog": {i: (m.memory_type, json.dumps(m.payload, sort_keys=True), m.created_at)
+            "catalog": {i: (m.memory_type, json.dumps(m.payload, sort_keys=True), m.created_at, m.text)
                         for i, m in idx.catalog.items()},
             "normaliser": (json.dumps(idx.normaliser.snapshot(), sort_keys=True, default=str),
                            list(idx.normaliser._reservoir)),
@@ -159,16 +160,34 @@ def strict(response) -> object:
     return json.loads(response.get_data(as_text=True), parse_constant=refuse)
 
 
-def check_reads(app: Running, ids: set[str], events_after: int) -> None:
+def expected_texts(method: str, path: str, body, answer: dict) -> dict[str, str | None]:
+    """id -> the text a 2xx write stored (None: a vector alone), from the request body."""
+    if method == "PUT":
+        return {answer["id"]: body.get("text")}
+    if path == "/v1/memories" and method == "POST":
+        return {answer["id"]: body.get("text")}
+    if path == "/v1/memories/bulk":
+        # ids in request order; a repeated id stores its later item only
+        items = body["items"]
+        last = {it["id"]: n for n, it in enumerate(items) if it.get("id")}
+        kept = [it for n, it in enumerate(items) if not it.get("id") or last[it["id"]] == n]
+        return dict(zip(answer["ids"], (it.get("text") for it in kept)))
+    return {}
+
+
+def check_reads(app: Running, ids: set[str], events_after: int, texts: dict | None = None) -> None:
     c = app.client
+    for mid, text in (texts or {}).items():
+        assert c.get(f"/v1/memories/{mid}").json["text"] == text
     live = set(app.service._indexes.get("default").engine.ids()) if "default" in app.service._indexes else set()
+    stored_text = {}
     for mid in sorted(ids | live):
         r = c.get(f"/v1/memories/{mid}?include_vector=true")
         if mid not in live:
             assert r.status_code == 404
             continue
         assert r.status_code == 200, r.get_data(as_text=True)
-        s.Memory.model_validate(strict(r))
+        stored_text[mid] = s.Memory.model_validate(strict(r)).text
         r = c.get(f"/v1/memories/{mid}/links")
         assert r.status_code == 200
         s.LinksOut.model_validate(strict(r))
@@ -180,9 +199,24 @@ def check_reads(app: Running, ids: set[str], events_after: int) -> None:
     assert r.status_code == 200, r.get_data(as_text=True)
     hits = s.RecallOut.model_validate(strict(r)).results
     assert {h.id for h in hits} == live
+    assert all(h.text == stored_text[h.id] for h in hits)  # recall serves the content GET does
     r = c.post("/v1/recall/batch", json={"queries": [{"vector": query}, {"text": "shopping list"}], "k": 1000})
     assert r.status_code == 200
     assert all({h.id for h in row} == live for row in s.BatchRecallOut.model_validate(strict(r)).results)
+    for mode in ("keyword", "hybrid"):  # the full-text index serves what was written, only live rows
+        r = c.post("/v1/recall", json={"text": "shopping list a b c 0 1", "mode": mode, "k": 1000})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        hits = s.RecallOut.model_validate(strict(r)).results
+        assert {h.id for h in hits} <= live and all(h.text == stored_text[h.id] for h in hits)
+    listed, cursor = [], ""
+    while cursor is not None:  # every page of the listing, newest first
+        r = c.get(f"/v1/memories?limit=7{'&cursor=' + cursor if cursor else ''}")
+        assert r.status_code == 200, r.get_data(as_text=True)
+        page = s.ListOut.model_validate(strict(r))
+        listed.extend(page.memories)
+        cursor = page.next_cursor
+    assert sorted(m.id for m in listed) == sorted(live)
+    assert all(m.text == stored_text[m.id] for m in listed)
     r = c.get("/v1/stats")
     assert r.status_code == 200 and s.StatsOut.model_validate(strict(r)).indexed == len(live)
     for event in app.store.changes_since(events_after):
@@ -242,11 +276,12 @@ def test_4xx_changes_nothing_and_2xx_reads_back(app):
             assert r.mimetype == "application/problem+json"
             assert snapshot(app) == before, (method, path, data, r.get_data(as_text=True))
             return
-        written = set()
+        written, texts = set(), {}
         if r.status_code != 204:
             answer = strict(r)
             written |= set(answer.get("ids", [])) | {answer[k] for k in ("id", "from", "to") if k in answer}
-        check_reads(app, written, seq)
+            texts = expected_texts(method, path, body, answer)
+        check_reads(app, written, seq, texts)
 
     run()
     # both kinds happened, and not only trivially: writes were stored and refused
