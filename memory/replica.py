@@ -38,7 +38,7 @@ def row_from_event(event: dict) -> MemoryRow:
     return MemoryRow(namespace=data["namespace"], id=data["id"], memory_type=data["memory_type"], vector=vector,
                      model=data["model"], importance=data["importance"], importance_norm=data["importance_norm"],
                      payload=data["payload"], created_at=data["created_at"], updated_at=time.time(),
-                     coordinate=data.get("coordinate"))
+                     coordinate=data.get("coordinate"), text=data.get("text"))
 
 
 class EventReplica:
