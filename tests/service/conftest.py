@@ -94,3 +94,23 @@ def vec(seed: int, dim: int = DIM) -> list[float]:
     import numpy as np
     rng = np.random.default_rng(seed)
     return [float(x) for x in rng.normal(size=dim)]
+
+
+def drain_topic(bootstrap: str, topic: str, want: int, timeout: float = 20) -> list:
+    """Up to `want` messages of `topic`, read from the start by a fresh consumer group."""
+    import time
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    from memory.events.consumer import consumer_config
+
+    c = Consumer(consumer_config(bootstrap, f"reader-{uuid.uuid4().hex[:6]}"))
+    c.subscribe([topic])
+    got, deadline = [], time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append(m)
+    c.close()
+    return got

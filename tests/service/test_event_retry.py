@@ -28,7 +28,7 @@ from memory.events.consumer import EventConsumer, consumer_config
 from memory.store import Store
 from tests.fixtures._net import free_port
 from tests.fixtures.kafka import KafkaBroker
-from tests.service.conftest import memory_cli
+from tests.service.conftest import drain_topic, memory_cli
 
 REFUSE = {
     "sqlite": ["CREATE TRIGGER refuse_events BEFORE INSERT ON memory_events "
@@ -136,18 +136,6 @@ def test_concurrent_consumers_of_one_group_apply_an_event_once(postgres_server):
         s.close()
 
 
-def _read_all(bootstrap: str, topic: str, want: int, timeout: float = 20) -> list:
-    c = Consumer(consumer_config(bootstrap, f"reader-{uuid.uuid4().hex[:6]}"))
-    c.subscribe([topic])
-    got, deadline = [], time.monotonic() + timeout
-    while len(got) < want and time.monotonic() < deadline:
-        m = c.poll(0.5)
-        if m is not None and not m.error():
-            got.append(m)
-    c.close()
-    return got
-
-
 def test_consumer_retries_then_dead_letters_a_refused_event(store, kafka_broker):
     topic = f"evr-{uuid.uuid4().hex[:8]}"
     kafka.ensure_topics(kafka_broker.bootstrap, [topic, topic + ".dlq"])
@@ -172,7 +160,7 @@ def test_consumer_retries_then_dead_letters_a_refused_event(store, kafka_broker)
     assert (consumer.applied, consumer.duplicates, consumer.dead_lettered) == (0, 0, 1)
     assert calls == ["refused"] * 3
     assert store.consumed() == [] and _processed(store) == []
-    [dead] = _read_all(kafka_broker.bootstrap, topic + ".dlq", 1)
+    [dead] = drain_topic(kafka_broker.bootstrap, topic + ".dlq", 1)
     headers = dict(dead.headers())
     assert headers["attempts"] == b"3" and b"not applied" in headers["error"]
     assert json.loads(dead.value())["id"] == refused["id"]

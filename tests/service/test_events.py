@@ -15,23 +15,11 @@ from memory.events.consumer import EventConsumer, consumer_config
 from memory.events.relay import Relay
 from memory.service import NewMemory
 from memory.store import Store
-from tests.service.conftest import vec
+from tests.service.conftest import drain_topic, vec
 
 
 def _topic() -> str:
     return f"t-{uuid.uuid4().hex[:8]}"
-
-
-def _drain_topic(bootstrap: str, topic: str, want: int, timeout: float = 20) -> list:
-    c = Consumer(consumer_config(bootstrap, f"reader-{uuid.uuid4().hex[:6]}"))
-    c.subscribe([topic])
-    got, deadline = [], time.monotonic() + timeout
-    while len(got) < want and time.monotonic() < deadline:
-        m = c.poll(0.5)
-        if m is not None and not m.error():
-            got.append(m)
-    c.close()
-    return got
 
 
 def _relay(store, broker, topic):
@@ -49,7 +37,7 @@ def test_relay_publishes_cloudevents_keyed_by_id(make_running, pg_url, kafka_bro
     relay = _relay(app.store, kafka_broker, topic)
     assert relay.drain(30)
     assert app.store.outbox_lag() == (0, None)
-    msgs = _drain_topic(kafka_broker.bootstrap, topic, 7)
+    msgs = drain_topic(kafka_broker.bootstrap, topic, 7)
     events = [json.loads(m.value()) for m in msgs]
     assert sorted(e["type"] for e in events) == sorted(["memory.created"] * 5 + ["memory.linked", "memory.deleted"])
     for m, e in zip(msgs, events):
@@ -91,7 +79,7 @@ def test_consumer_applies_once_and_dead_letters_poison(pg_url, kafka_broker):
     assert (consumer.applied, consumer.duplicates, consumer.dead_lettered) == (1, 1, 2)
     assert attempts["boom"] == 3
     assert [e[0] for e in store.consumed()] == [good["id"]]
-    dlq = _drain_topic(kafka_broker.bootstrap, topic + ".dlq", 2)
+    dlq = drain_topic(kafka_broker.bootstrap, topic + ".dlq", 2)
     assert sorted(m.key() for m in dlq) == [b"bad", b"boom"]
     assert all(dict(m.headers())["source-topic"] == topic.encode() for m in dlq)
     store.close()
@@ -107,7 +95,7 @@ def test_per_namespace_topics_and_pattern_consumer(make_running, pg_url, kafka_b
     relay = _relay(app.store, kafka_broker, template)
     assert relay.drain(30)
     for ns in ("n1", "n2"):
-        [msg] = _drain_topic(kafka_broker.bootstrap, f"{prefix}.{ns}.events", 1)
+        [msg] = drain_topic(kafka_broker.bootstrap, f"{prefix}.{ns}.events", 1)
         assert json.loads(msg.value())["subject"] == f"{ns}-m"
 
     store = Store(pg_url)
