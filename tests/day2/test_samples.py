@@ -25,7 +25,7 @@ from tests.day2.conftest import (apply, crashloop, event, helm, make_context, ne
 
 SECRET = "SampleSecretValue-31337"
 # this machine's own places (temp, home, the checkout's parent), not a fixed list of paths
-MACHINE = re.compile("|".join(re.escape(str(p)) for p in (
+MACHINE = re.compile("|".join(re.escape(f"{p}/") for p in (
     pathlib.Path(tempfile.gettempdir()), pathlib.Path.home(), REPO_ROOT.parent)) + "|pytest-of-")
 
 
