@@ -28,22 +28,22 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from memory import intake
 from memory.config import Settings
 from memory.engine import checks, normalise_batch
 from memory.errors import Conflict, NotFound, RequestInvalid, StoreUnavailable
 from memory.events import cloudevents
 from memory.graph import shortest_path
+from memory.memory_type import MemoryType
 from memory.store import LinkRow, MemoryRow, Store
 
 log = logging.getLogger("memory.service")
 
-MEMORY_TYPES = {"episodic": 0, "semantic": 1}
-KIND_TO_TYPE = {v: k for k, v in MEMORY_TYPES.items()}
 
 
 @dataclasses.dataclass(frozen=True)
 class Meta:
-    memory_type: str
+    memory_type: MemoryType
     payload: dict
     created_at: float
     text: str | None = None
@@ -54,7 +54,7 @@ class NewMemory:
     """A validated write request; `vector` already has the service's dim."""
     vector: np.ndarray
     model: str
-    memory_type: str = "episodic"
+    memory_type: MemoryType = MemoryType.episodic
     payload: dict = dataclasses.field(default_factory=dict)
     importance: float = 1.0
     coordinate: list[float] | None = None
@@ -161,7 +161,7 @@ class MemoryService:
             importance=[r.importance for r in rows],
             importance_norm=[r.importance_norm if r.importance_norm is not None else 1.0 for r in rows],
             created=[r.created_at for r in rows],
-            kinds=[MEMORY_TYPES[r.memory_type] for r in rows])
+            kinds=[MemoryType(r.memory_type).kind for r in rows])
         for r in rows:
             idx.catalog[r.id] = Meta(r.memory_type, r.payload, r.created_at, r.text)
         evicted = list(getattr(result, "evicted", ()))
@@ -333,6 +333,55 @@ class MemoryService:
                 self._record_evicted(namespace, evicted)
         return [(r, not existing.get(r.id, False)) for r in rows]
 
+    # -- request items (validated by the HTTP layer's models, memory.api.schemas) -------
+    def save(self, namespace: str, items: Sequence, *, upsert: bool) -> list[tuple[MemoryRow, bool]]:
+        """Store request items (MemoryIn): their vectors decoded and checked, or embedded from
+        their text (memory/intake.py), then write()."""
+        vectors, models = intake.vectors(items, self.settings, self.embedder)
+        return self.write(namespace, [
+            NewMemory(vector=vectors[i], model=models[i], memory_type=MemoryType(it.memory_type),
+                      payload=it.payload, importance=it.importance, coordinate=it.coordinate, id=it.id,
+                      created_at=None if it.created_at is None else float(it.created_at), text=it.text)
+            for i, it in enumerate(items)], upsert=upsert)
+
+    def save_bulk(self, namespace: str, items: Sequence) -> list[tuple[MemoryRow, bool]]:
+        """A bulk request: at most BULK_MAX_ITEMS items, all or nothing, upserted."""
+        intake.at_most(items, self.settings.bulk_max_items, "a bulk request", "items")
+        return self.save(namespace, items, upsert=True)
+
+    def recall_request(self, namespace: str, request) -> list[tuple[object, Meta, dict]]:
+        """One recall (RecallIn: a text and/or vector and the recall options): its hits."""
+        [hits] = self._recall_items(namespace, [request], request)
+        return hits
+
+    def recall_batch_request(self, namespace: str, request) -> list[list[tuple[object, Meta, dict]]]:
+        """A batch (BatchRecallIn: queries and one set of options), at most BATCH_MAX_QUERIES."""
+        intake.at_most(request.queries, self.settings.batch_max_queries, "a batch", "queries")
+        return self._recall_items(namespace, request.queries, request)
+
+    def _recall_items(self, namespace: str, queries: Sequence, options) -> list[list[tuple[object, Meta, dict]]]:
+        mode = options.mode
+        if mode != "vector" and any(q.text is None for q in queries):
+            raise RequestInvalid(f"mode '{mode}' searches text: every query needs 'text'")
+        vectors, _ = intake.vectors(queries, self.settings, self.embedder)
+        payload_filter, created_range = None, None
+        if options.filters is not None:
+            payload_filter = options.filters.payload or None
+            window = options.filters.created_at
+            if window is not None:
+                created_range = tuple(None if t is None else float(t) for t in (window.gte, window.lte))
+                gte, lte = created_range
+                if gte is not None and lte is not None and gte > lte:
+                    return [[] for _ in queries]  # an empty range matches nothing (not an error)
+        return self.recall_modes(namespace, vectors, [q.text for q in queries], options.k, mode=mode,
+                                 memory_type=options.memory_type, payload_filter=payload_filter,
+                                 created_range=created_range, exact=options.exact)
+
+    def score_formula(self, mode: str) -> str:
+        """How a hit's score is made in this mode (recall's `explain`)."""
+        rank_part = "max(0, cos)" if mode == "vector" else f"sum(1/({self.RRF_K} + rank))"
+        return f"{rank_part} * importance_norm^alpha * 2^(-age/half_life)"
+
     def _record_evicted(self, namespace: str, ids: Sequence[str]) -> None:
         """memory.evicted events: the rows left this process's hot tier but stay stored."""
         now = time.time()
@@ -354,7 +403,7 @@ class MemoryService:
         """Tombstone one memory. False (and no event) when it is absent or already deleted."""
         return self._delete(namespace, lambda tx: [memory_id] if tx.existing(namespace, [memory_id]).get(memory_id) else []) > 0
 
-    def delete_scoped(self, namespace: str, memory_type: str | None) -> int:
+    def delete_scoped(self, namespace: str, memory_type: MemoryType | None) -> int:
         return self._delete(namespace, lambda tx: tx.live_ids(namespace, memory_type))
 
     def _delete(self, namespace: str, select) -> int:
@@ -406,7 +455,7 @@ class MemoryService:
     LIST_SCAN = 2000  # rows one list request reads at most while a payload filter skips rows
 
     def list(self, namespace: str, limit: int, *, cursor: tuple[float, str] | None = None,
-             memory_type: str | None = None, created_range: tuple | None = None,
+             memory_type: MemoryType | None = None, created_range: tuple | None = None,
              payload_filter: dict | None = None) -> tuple[list[MemoryRow], tuple[float, str] | None]:
         """A page of live memories, newest first, and the keyset position after it (None at
         the end). Type and time filter in SQL; payload equality is recall's rule (top-level
@@ -447,7 +496,7 @@ class MemoryService:
         links = self.store.all_links(namespace, link_type)
         return shortest_path(((x.from_id, x.to_id, x.weight) for x in links), src, dst)
 
-    def recall(self, namespace: str, queries: np.ndarray, k: int, *, memory_type: str | None = None,
+    def recall(self, namespace: str, queries: np.ndarray, k: int, *, memory_type: MemoryType | None = None,
                payload_filter: dict | None = None, created_range: tuple | None = None,
                exact: bool = False) -> list[list[tuple[object, Meta]]]:
         """Top-k per query row: lists of (Hit, Meta)."""
@@ -460,7 +509,7 @@ class MemoryService:
                        if all(meta.payload.get(key, _MISSING) == val for key, val in payload_filter.items())]
             if not allowed:
                 return [[] for _ in range(len(queries))]
-        kinds = [MEMORY_TYPES[memory_type]] if memory_type else None
+        kinds = [MemoryType(memory_type).kind] if memory_type else None
         kw = dict(exact=exact, allowed_ids=allowed, kinds=kinds, created_range=created_range)
         if len(queries) == 1:
             hits = [idx.engine.search(queries[0], k, **kw)]
@@ -480,7 +529,7 @@ class MemoryService:
     FUSION_DEPTH = 50  # each list contributes at least this many candidates to a fusion
 
     def recall_modes(self, namespace: str, queries: np.ndarray, texts: Sequence[str | None], k: int, *,
-                     mode: str, memory_type: str | None = None, payload_filter: dict | None = None,
+                     mode: str, memory_type: MemoryType | None = None, payload_filter: dict | None = None,
                      created_range: tuple | None = None,
                      exact: bool = False) -> list[list[tuple[object, Meta, dict]]]:
         """Top-k per query as (Hit, Meta, lists), lists = {list name: 1-based rank}.
@@ -537,7 +586,7 @@ class MemoryService:
         return {
             "namespace": namespace,
             "memories": sum(counts.values()),
-            "by_type": {t: counts.get(t, 0) for t in MEMORY_TYPES},
+            "by_type": {t.value: counts.get(t.value, 0) for t in MemoryType},
             "indexed": len(idx.engine) if idx is not None else 0,
             "dim": self.settings.dim,
             "embedding_model": self.embedder.model_id,

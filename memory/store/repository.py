@@ -19,17 +19,23 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from memory.errors import EventError, StoreError, StoreUnavailable
+from memory.memory_type import MemoryType
 from memory.store import migrate
 from memory.store.schema import links, memories, memory_events, outbox, processed_events
 
 WRITE_LOCK_KEY = 0x50AA_3E  # advisory lock id of the single-writer section on PostgreSQL
 
 
+def _type_value(memory_type: MemoryType | str) -> str:
+    """The column's value: a MemoryType (a str given is checked against it) as plain str."""
+    return MemoryType(memory_type).value
+
+
 @dataclasses.dataclass
 class MemoryRow:
     namespace: str
     id: str
-    memory_type: str
+    memory_type: MemoryType
     vector: np.ndarray
     model: str
     importance: float
@@ -49,7 +55,7 @@ class MemoryRow:
 
     def to_db(self) -> dict:
         return {
-            "namespace": self.namespace, "id": self.id, "memory_type": self.memory_type,
+            "namespace": self.namespace, "id": self.id, "memory_type": _type_value(self.memory_type),
             "vector": np.ascontiguousarray(self.vector, dtype="<f4").tobytes(), "dim": self.dim,
             "model": self.model, "importance": float(self.importance),
             "importance_norm": None if self.importance_norm is None else float(self.importance_norm),
@@ -61,7 +67,7 @@ class MemoryRow:
 
     @classmethod
     def from_db(cls, m) -> "MemoryRow":
-        return cls(namespace=m.namespace, id=m.id, memory_type=m.memory_type,
+        return cls(namespace=m.namespace, id=m.id, memory_type=MemoryType(m.memory_type),
                    vector=np.frombuffer(m.vector, dtype="<f4"), model=m.model,
                    importance=m.importance, importance_norm=m.importance_norm,
                    payload=m.payload, created_at=m.created_at, updated_at=m.updated_at,
@@ -195,11 +201,11 @@ class Tx:
                 links.c.namespace == namespace,
                 sa.or_(links.c.from_id.in_(chunk), links.c.to_id.in_(chunk))))
 
-    def live_ids(self, namespace: str, memory_type: str | None) -> list[str]:
+    def live_ids(self, namespace: str, memory_type: MemoryType | None) -> list[str]:
         q = sa.select(memories.c.id).where(memories.c.namespace == namespace,
                                            memories.c.deleted_at.is_(None))
         if memory_type:
-            q = q.where(memories.c.memory_type == memory_type)
+            q = q.where(memories.c.memory_type == _type_value(memory_type))
         return [r[0] for r in self.conn.execute(q)]
 
     def upsert_link(self, namespace: str, link: LinkRow) -> None:
@@ -309,7 +315,7 @@ class Store:
             last = (rows[-1].namespace, rows[-1].id)
 
     def page(self, namespace: str, limit: int, *, before: tuple[float, str] | None = None,
-             memory_type: str | None = None, created_range: tuple | None = None) -> list[MemoryRow]:
+             memory_type: MemoryType | None = None, created_range: tuple | None = None) -> list[MemoryRow]:
         """Up to `limit` live memories, newest first (created_at, then id, both descending),
         strictly after the keyset position `before`: a page never repeats or skips a row
         that exists throughout, whatever is written or deleted between pages."""
@@ -317,7 +323,7 @@ class Store:
         if before is not None:
             q = q.where(sa.tuple_(memories.c.created_at, memories.c.id) < sa.tuple_(*before))
         if memory_type:
-            q = q.where(memories.c.memory_type == memory_type)
+            q = q.where(memories.c.memory_type == _type_value(memory_type))
         gte, lte = created_range or (None, None)
         if gte is not None:
             q = q.where(memories.c.created_at >= gte)
@@ -327,7 +333,7 @@ class Store:
         with translate_errors(), self.engine.connect() as conn:
             return [MemoryRow.from_db(m) for m in conn.execute(q)]
 
-    def keyword(self, namespace: str, text: str, limit: int, *, memory_type: str | None = None,
+    def keyword(self, namespace: str, text: str, limit: int, *, memory_type: MemoryType | None = None,
                 created_range: tuple | None = None) -> list[str]:
         """Ids of live memories whose text matches any word of `text`, best first, by the
         database's full-text index (revision 0004): FTS5's bm25 on SQLite, ts_rank_cd over
@@ -341,7 +347,7 @@ class Store:
         where = ["m.namespace = :ns", "m.deleted_at IS NULL"]
         if memory_type:
             where.append("m.memory_type = :mt")
-            params["mt"] = memory_type
+            params["mt"] = _type_value(memory_type)
         gte, lte = created_range or (None, None)
         if gte is not None:
             where.append("m.created_at >= :gte")
