@@ -10,7 +10,9 @@ from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 
 from memory.api import logs, metrics, openapi, problems, tracing, views
+from memory.api import schemas as s
 from memory.api.auth import rate_key, rate_limit
+from memory.api.operations import answer, operation
 from memory.config import Settings
 from memory.errors import StoreError
 
@@ -43,15 +45,17 @@ def create_app(settings: Settings, service) -> Flask:
     app.extensions["memory_limiter"] = limiter
 
     app.register_blueprint(views.bp)
-    doc = openapi.document(settings)
 
     @app.get("/healthz")
     @limiter.exempt
+    @operation("healthz", security="none", responses={200: answer(s.Status, "Process up")})
     def healthz():
-        return {"status": "ok"}
+        return s.Status(status="ok")
 
     @app.get("/readyz")
     @limiter.exempt
+    @operation("readyz", security="none", responses={200: answer(s.Status, "Ready")}, errors=(503,),
+               error_text={503: "Not ready"})
     def readyz():
         svc = current_app.config["SERVICE"]
         try:
@@ -62,12 +66,18 @@ def create_app(settings: Settings, service) -> Flask:
         if not svc.loaded:
             return problems.problem(503, "Not ready", "the index is still loading", retry_after=1)
         # unauthenticated: no figures (per-tenant ones are in /v1/stats, totals in /metrics)
-        return {"status": "ready"}
+        return s.Status(status="ready")
 
     @app.get("/openapi.json")
     @limiter.exempt
+    @operation("openapi", security="none",
+               responses={200: answer(None, "This document", schema={"type": "object"})})
     def openapi_json():
-        return Response(json.dumps(doc), mimetype="application/json")
+        # built on first use, from every route registered by then (openapi.py)
+        doc = app.extensions.get("memory_openapi")
+        if doc is None:
+            doc = app.extensions["memory_openapi"] = json.dumps(openapi.document(settings, app))
+        return Response(doc, mimetype="application/json")
 
     limiter.exempt(app.view_functions["metrics"])
 

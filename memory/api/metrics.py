@@ -11,6 +11,7 @@ from limits import parse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily
 
+from memory.api.operations import answer, operation
 from memory.api.problems import problem
 from memory.errors import StoreError
 
@@ -67,6 +68,8 @@ def register(app: Flask, service) -> CollectorRegistry:
         return resp
 
     @app.get("/metrics")
+    @operation("metrics", security="metrics", responses={200: answer(
+        None, "Prometheus text format", media_type="text/plain", schema={"type": "string"})})
     def metrics():
         if settings.metrics_token:
             # /metrics is outside the API's per-identity buckets (a scraper must not eat a

@@ -1,10 +1,23 @@
-"""The OpenAPI 3.1 document, built from the pydantic models the views validate with."""
+"""The OpenAPI 3.1 document, generated from the app's routes and their declarations.
+
+Nothing here lists a path: `document` walks the Flask url_map, turns each werkzeug rule into
+an OpenAPI path (`/v1/memories/<mid:memory_id>` -> `/v1/memories/{id}`, the name from the
+path model's alias) and each method's view's @operation (memory/api/operations.py) into an
+operation: its body, query and path models (the ones that validate), its responses by
+status with their models and headers, its error codes. A route without a declaration is
+an error, not a silent gap. What depends on the deployment (dim, item limits, text maximum,
+whether tokens are configured) comes from Settings, as before.
+"""
 
 from __future__ import annotations
 
+import re
+
+from flask import Flask
 from pydantic import BaseModel
 
 from memory.api import schemas as s
+from memory.api.operations import Operation
 from memory.config import Settings
 
 _REF = "#/components/schemas/{model}"
@@ -53,134 +66,127 @@ def b64_pattern(dim: int) -> str:
     return f"^[A-Za-z0-9+/]{{{4 * full}}}{tail}$"
 
 
-def document(settings: Settings) -> dict:
+# a werkzeug rule's variable: <converter(args):name> or <name>
+_RULE_VAR = re.compile(r"<(?:[^:<>]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
+_ERROR_TEXT = {400: "Invalid request", 401: "Missing or invalid token", 403: "Scope missing",
+               404: "Not found", 405: "Method not allowed", 409: "Id already exists",
+               413: "Body too large", 415: "Not application/json", 429: "Rate limited",
+               503: "Store unavailable"}
+_RETRY_AFTER = {"description": "Seconds to wait before retrying", "required": True,
+                "schema": {"type": "integer", "minimum": 1}}
+_HEADERS = {"Location": {"description": "The memory's URL", "required": True, "schema": {"type": "string"}},
+            "Retry-After": _RETRY_AFTER}
+
+
+def _auth_errors(security: str, settings: Settings) -> dict[int, str]:
+    """The errors an operation's security scheme adds (rate limits included)."""
+    if security == "api":
+        return ({401: "Missing or invalid token", 403: "Scope missing", 429: "Rate limited"}
+                if settings.auth_enabled else {429: "Rate limited"})
+    if security == "metrics" and settings.metrics_token:
+        return {401: "Metrics token missing or wrong",
+                429: "Too many failed authentications from this address (AUTH_FAIL_LIMIT)"}
+    return {}
+
+
+def _security(security: str, settings: Settings) -> list | None:
+    if security == "api":
+        return None  # the document's default
+    if security == "metrics" and settings.metrics_token:
+        return [{"metrics": []}]
+    return []
+
+
+def openapi_path(rule: str, path_model: type[BaseModel] | None) -> str:
+    """A werkzeug rule as an OpenAPI path; each variable takes its path model field's alias."""
+    fields = path_model.model_fields if path_model is not None else {}
+
+    def name(m: re.Match) -> str:
+        field = fields.get(m.group(1))
+        if field is None:
+            raise ValueError(f"route {rule}: variable {m.group(1)!r} has no field in its path model")
+        return "{" + (field.alias or m.group(1)) + "}"
+    return _RULE_VAR.sub(name, rule)
+
+
+def routes(app: Flask):
+    """(OpenAPI path, method, Operation) of every route the app serves, HEAD and OPTIONS aside."""
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        view = app.view_functions[rule.endpoint]
+        op: Operation | None = getattr(view, "operation", None)
+        if op is None:
+            raise ValueError(f"route {rule.rule} ({rule.endpoint}) declares no @operation: "
+                             "the document cannot state it")
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            yield openapi_path(rule.rule, op.path), method.lower(), op
+
+
+def document(settings: Settings, app: Flask) -> dict:
     comps: dict = {}
     inputs: set[str] = set()
     inp = lambda m: _schema(m, comps, "validation", inputs)  # noqa: E731
     out = lambda m: _schema(m, comps, "serialization")  # noqa: E731
     problem = {"application/problem+json": {"schema": out(s.Problem)}}
-    retry_after = {"Retry-After": {"description": "Seconds to wait before retrying", "required": True,
-                                   "schema": {"type": "integer", "minimum": 1}}}
 
-    def errs(*codes):
-        text = {400: "Invalid request", 401: "Missing or invalid token", 403: "Scope missing",
-                404: "Not found", 405: "The id 'bulk' names the bulk resource (POST only)",
-                409: "Id already exists", 413: "Body too large",
-                415: "Not application/json", 429: "Rate limited", 503: "Store unavailable"}
-        out = {str(c): {"description": text[c], "content": problem} for c in codes}
-        for c in {429, 503} & set(codes):  # only these two say when to come back
-            out[str(c)]["headers"] = retry_after
-        return out
+    def parameters(model: type[BaseModel], where: str) -> list[dict]:
+        sch = model.model_json_schema(ref_template=_REF, mode="validation", by_alias=True)
+        for name, sub in sch.pop("$defs", {}).items():
+            comps.setdefault(name, sub)
+            inputs.add(name)
+        required = set(sch.get("required", ()))
+        params = []
+        for name, prop in sch["properties"].items():
+            prop = _without_null(prop)
+            prop.pop("title", None)
+            param = {"name": name, "in": where}
+            if where == "path" or name in required:
+                param["required"] = True
+            if "description" in prop:
+                param["description"] = prop.pop("description")
+            if prop.get("contentMediaType") == "application/json":  # a JSON document as the value
+                param["content"] = {"application/json": {"schema": prop["contentSchema"]}}
+            else:
+                param["schema"] = prop
+            params.append(param)
+        return params
 
-    def body(m):
-        return {"required": True, "content": {"application/json": {"schema": inp(m)}}}
+    def responses(op: Operation) -> dict:
+        answers = {}
+        for status, ans in sorted(op.responses.items()):
+            doc = {"description": ans.description}
+            if ans.model is not None:
+                doc["content"] = {ans.media_type: {"schema": out(ans.model)}}
+            elif ans.schema is not None:
+                doc["content"] = {ans.media_type: {"schema": ans.schema}}
+            if ans.headers:
+                doc["headers"] = {h: _HEADERS[h] for h in ans.headers}
+            answers[str(status)] = doc
+        errors = {c: op.error_text.get(c, _ERROR_TEXT[c]) for c in op.errors}
+        errors.update(_auth_errors(op.security, settings))
+        for code in sorted(errors):
+            answers[str(code)] = {"description": errors[code], "content": problem}
+            if code in (429, 503):  # only these two say when to come back
+                answers[str(code)]["headers"] = {"Retry-After": _RETRY_AFTER}
+        return answers
 
-    def ok(code, m, desc="OK", headers=None):
-        answer = {"description": desc, "content": {"application/json": {"schema": out(m)}}}
-        if headers:
-            answer["headers"] = headers
-        return {str(code): answer}
-
-    auth = (401, 403, 429) if settings.auth_enabled else (429,)
-    common = (400, 413, 415, 503, *auth)
-    read_common = (503, *auth)
-    reserved = {"not": {"enum": list(s.RESERVED_IDS)}}  # /v1/memories/bulk is its own resource
-    any_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", **reserved},
-              "description": "A memory id; one that no memory can have is simply not found"}
-    put_id = {"name": "id", "in": "path", "required": True,
-              "schema": {"type": "string", "pattern": s.ID_PATTERN, **reserved}}
-    link_type = {"name": "type", "in": "query", "schema": {"type": "string", "pattern": s.LINK_TYPE_PATTERN}}
-    location = {"Location": {"description": "The memory's URL", "required": True, "schema": {"type": "string"}}}
-    sec = [{"bearer": []}] if settings.auth_enabled else []
-    paths = {
-        "/v1/memories": {
-            "post": {"operationId": "createMemory", "summary": "Store one memory",
-                     "requestBody": body(s.MemoryIn),
-                     "responses": {**ok(201, s.Memory, "Stored", location), **errs(*common, 409)}},
-            "get": {"operationId": "listMemories",
-                    "summary": "A page of the namespace's memories, newest first (keyset pagination)",
-                    "parameters": [
-                        {"name": "limit", "in": "query",
-                         "schema": {"type": "integer", "minimum": 1, "maximum": s.LIST_MAX, "default": 50}},
-                        {"name": "cursor", "in": "query", "description": "A page's next_cursor",
-                         "schema": {"type": "string", "pattern": s.CURSOR_PATTERN}},
-                        {"name": "memory_type", "in": "query",
-                         "schema": {"type": "string", "enum": ["episodic", "semantic"]}},
-                        *({"name": name, "in": "query",
-                           "description": f"created_at {op}; epoch seconds or RFC 3339",
-                           "schema": {"anyOf": [{"type": "number", "minimum": 0, "maximum": s.EPOCH_MAX},
-                                                {"type": "string", "pattern": s.RFC3339}]}}
-                          for name, op in (("created_after", ">="), ("created_before", "<="))),
-                        {"name": "payload", "in": "query",
-                         "description": "A JSON object: memories whose payload has these top-level key/values",
-                         "content": {"application/json": {"schema": {"type": "object"}}}},
-                    ],
-                    "responses": {**ok(200, s.ListOut), **errs(400, *read_common)}},
-            "delete": {"operationId": "deleteMemoriesByType",
-                       "summary": "Delete every memory of one type in one transaction (admin)",
-                       "parameters": [{"name": "memory_type", "in": "query", "required": True,
-                                       "schema": {"type": "string", "enum": ["episodic", "semantic"]}}],
-                       "responses": {**ok(200, s.DeletedOut), **errs(400, *read_common)}},
-        },
-        "/v1/memories/bulk": {
-            "post": {"operationId": "bulkStore",
-                     "summary": f"Store up to {settings.bulk_max_items} memories, all or nothing (upsert)",
-                     "requestBody": body(s.BulkIn),
-                     "responses": {**ok(201, s.BulkOut, "Stored"), **errs(*common)}}},
-        "/v1/memories/{id}": {
-            "get": {"operationId": "getMemory", "parameters": [any_id, {
-                        "name": "include_vector", "in": "query", "schema": {"type": "boolean"}}],
-                    "responses": {**ok(200, s.Memory), **errs(400, 404, 405, *read_common)}},
-            "put": {"operationId": "putMemory", "summary": "Create or replace",
-                    "parameters": [put_id], "requestBody": body(s.MemoryPut),
-                    "responses": {**ok(200, s.Memory, "Replaced"), **ok(201, s.Memory, "Created"),
-                                  **errs(405, *common)}},
-            "delete": {"operationId": "deleteMemory", "parameters": [any_id],
-                       "responses": {"204": {"description": "Deleted (also when already deleted)"},
-                                     **errs(405, *read_common)}},
-        },
-        "/v1/memories/{id}/links": {
-            "get": {"operationId": "listLinks", "parameters": [any_id, link_type],
-                    "responses": {**ok(200, s.LinksOut), **errs(400, 404, *read_common)}}},
-        "/v1/recall": {
-            "post": {"operationId": "recall", "requestBody": body(s.RecallIn),
-                     "responses": {**ok(200, s.RecallOut), **errs(*common)}}},
-        "/v1/recall/batch": {
-            "post": {"operationId": "recallBatch", "requestBody": body(s.BatchRecallIn),
-                     "responses": {**ok(200, s.BatchRecallOut), **errs(*common)}}},
-        "/v1/links": {
-            "post": {"operationId": "createLink", "requestBody": body(s.LinkIn),
-                     "responses": {**ok(201, s.Link, "Linked"), **errs(*common, 404)}}},
-        "/v1/paths": {
-            "get": {"operationId": "shortestPath", "summary": "Weighted shortest path",
-                    "parameters": [{"name": n, "in": "query", "required": True,
-                                    "schema": {"type": "string", "pattern": s.ID_PATTERN}}
-                                   for n in ("from", "to")] + [link_type],
-                    "responses": {**ok(200, s.PathOut), **errs(400, 404, *read_common)}}},
-        "/v1/stats": {"get": {"operationId": "stats",
-                              "responses": {**ok(200, s.StatsOut, "The namespace's counts, index and outbox"),
-                                            **errs(*read_common)}}},
-        "/healthz": {"get": {"operationId": "healthz", "security": [],
-                             "responses": ok(200, s.Status, "Process up")}},
-        "/readyz": {"get": {"operationId": "readyz", "security": [],
-                            "responses": {**ok(200, s.Status, "Ready"),
-                                          "503": {"description": "Not ready", "content": problem,
-                                                  "headers": retry_after}}}},
-        "/metrics": {"get": {"operationId": "metrics", "security": [],
-                             "responses": {"200": {"description": "Prometheus text format",
-                                                   "content": {"text/plain": {"schema": {"type": "string"}}}},
-                                           **({"401": {"description": "Metrics token missing or wrong",
-                                                       "content": problem},
-                                               "429": {"description": "Too many failed authentications "
-                                                                      "from this address (AUTH_FAIL_LIMIT)",
-                                                       "content": problem, "headers": retry_after}}
-                                              if settings.metrics_token else {})}}},
-        "/openapi.json": {"get": {"operationId": "openapi", "security": [],
-                                  "responses": {"200": {"description": "This document",
-                                                        "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-    }
-    if settings.metrics_token:
-        paths["/metrics"]["get"]["security"] = [{"metrics": []}]
+    paths: dict = {}
+    for path, method, op in routes(app):
+        entry = {"operationId": op.operation_id}
+        if op.summary:
+            entry["summary"] = op.summary.format(settings=settings)
+        params = [*(parameters(op.path, "path") if op.path else ()),
+                  *(parameters(op.query, "query") if op.query else ())]
+        if params:
+            entry["parameters"] = params
+        if op.body is not None:
+            entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": inp(op.body)}}}
+        entry["responses"] = responses(op)
+        security = _security(op.security, settings)
+        if security is not None:
+            entry["security"] = security
+        paths.setdefault(path, {})[method] = entry
     for name in inputs:
         _without_null(comps[name])
     # text, a vector (vector or vector_b64, never both), or text and a vector
@@ -204,6 +210,7 @@ def document(settings: Settings) -> dict:
     comps["BatchRecallIn"]["then"] = {"properties": {"queries": {"items": {"required": ["text"]}}}}
     comps["BulkIn"]["properties"]["items"]["maxItems"] = settings.bulk_max_items
     comps["BatchRecallIn"]["properties"]["queries"]["maxItems"] = settings.batch_max_queries
+    sec = [{"bearer": []}] if settings.auth_enabled else []
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "SomaStack memory service", "version": "1",

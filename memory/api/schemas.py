@@ -2,17 +2,22 @@
 document (openapi.py), so the document cannot drift from the behaviour.
 
 Unknown fields, NaN and Inf are refused (400); vectors must have the service's dimension,
-which is checked where the dimension is known (views) and stated in the document.
+which is checked where the dimension is known (the service, memory/intake.py) and stated in
+the document. Query parameters are validated by the query models below, answers are
+serialised through the response models (memory/api/operations.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from memory.memory_type import MemoryType
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"  # matched in full (fullmatch), never with `$` alone
 RESERVED_IDS = ("bulk",)  # /v1/memories/bulk is a resource of its own
@@ -87,7 +92,6 @@ EpochSeconds = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le
 Rfc3339 = Annotated[str, Field(strict=True, pattern=RFC3339, json_schema_extra={"format": "date-time"}),
                     AfterValidator(_instant)]
 Timestamp = Union[EpochSeconds, Rfc3339]
-MemoryType = Literal["episodic", "semantic"]
 RecallMode = Literal["vector", "keyword", "hybrid"]
 
 
@@ -209,8 +213,10 @@ class LinkIn(_Strict):
 
 # -- responses (documentation and tests) --------------------------------------------------
 class _Out(BaseModel):
-    """Response models: the document lists every field an answer has, and no others."""
-    model_config = ConfigDict(extra="forbid")
+    """Response models: the document lists every field an answer has, and no others. Built
+    with validation, so an answer that does not fit (NaN included: answers are strict JSON)
+    fails loudly as a 500 instead of reaching the caller."""
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Memory(_Out):
@@ -229,6 +235,16 @@ class Memory(_Out):
     last_access: str | None
     access_count: int
     vector: list[float] | None = Field(None, description="Only with ?include_vector=true")
+
+    @classmethod
+    def of(cls, row, include_vector: bool = False) -> "Memory":
+        """A stored row (memory.store.MemoryRow) as answered."""
+        extra = {"vector": row.vector.tolist()} if include_vector else {}
+        return cls(id=row.id, namespace=row.namespace, memory_type=row.memory_type, text=row.text,
+                   payload=row.payload, importance=row.importance, importance_norm=row.importance_norm,
+                   coordinate=row.coordinate, embedding_model=row.model, dim=row.dim,
+                   created_at=iso(row.created_at), updated_at=iso(row.updated_at),
+                   last_access=iso(row.last_access), access_count=row.access_count, **extra)
 
 
 class ListOut(_Out):
@@ -285,6 +301,12 @@ class Link(_Out):
     weight: float
     created_at: str
 
+    @classmethod
+    def of(cls, link) -> "Link":
+        """A stored link (memory.store.LinkRow) as answered."""
+        return cls(from_=link.from_id, to=link.to_id, type=link.type, weight=link.weight,
+                   created_at=iso(link.created_at))
+
 
 class LinksOut(_Out):
     links: list[Link]
@@ -323,3 +345,124 @@ class Problem(_Out):
 
 def finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+# -- query and path parameters ------------------------------------------------------------
+# Query values arrive as strings. Each type below parses its own documented form (no lax
+# coercion: `1.0` is no integer, `yes` no boolean) and states that form in the document.
+def _query_int(value):
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{1,9}", value):
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+def _query_bool(value):
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise ValueError("must be 'true' or 'false'")
+        return value == "true"
+    return value
+
+
+_RFC3339_FULL = re.compile(RFC3339[1:-1], re.IGNORECASE)
+
+
+def _query_time(value):
+    """Epoch seconds or RFC 3339, as in bodies; anything else or out of range is refused."""
+    if isinstance(value, str):
+        try:
+            if _RFC3339_FULL.fullmatch(value):
+                return _instant(value)
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not 0 <= number <= EPOCH_MAX:  # NaN included
+            raise ValueError(f"must be epoch seconds (0..{EPOCH_MAX:.0f}) or an RFC 3339 "
+                             "date-time with an offset")
+        return number
+    return value
+
+
+def _query_json_object(value):
+    if isinstance(value, str):
+        def refuse(const):
+            raise ValueError(f"{const} is not JSON")
+        try:
+            parsed = json.loads(value, parse_constant=refuse)
+            if not isinstance(parsed, dict):
+                raise ValueError("not an object")
+            _strict_json(parsed)  # 1e400 parses as Infinity
+        except ValueError:
+            raise ValueError("must be a JSON object (equality on its top-level keys)") from None
+        return parsed
+    return value
+
+
+QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
+QueryTime = Annotated[float, BeforeValidator(_query_time), WithJsonSchema(
+    {"anyOf": [{"type": "number", "minimum": 0, "maximum": EPOCH_MAX},
+               {"type": "string", "pattern": RFC3339}]})]
+# a parameter whose value is a JSON document: openapi.py states it as `content`
+QueryJsonObject = Annotated[dict[str, Any], BeforeValidator(_query_json_object), WithJsonSchema(
+    {"type": "string", "contentMediaType": "application/json", "contentSchema": {"type": "object"}})]
+LinkType = Annotated[str, Field(pattern=LINK_TYPE_PATTERN)]
+
+
+class _Params(BaseModel):
+    """Query or path parameters; an unknown query parameter is a 400 where the model says so."""
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class GetQuery(_Params):
+    include_vector: QueryBool = False
+
+
+class ListQuery(_Params):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    limit: Annotated[int, Field(ge=1, le=LIST_MAX), BeforeValidator(_query_int)] = 50
+    cursor: Annotated[str, Field(pattern=CURSOR_PATTERN, description="A page's next_cursor")] | None = None
+    memory_type: MemoryType | None = None
+    created_after: QueryTime | None = Field(None, description="created_at >=; epoch seconds or RFC 3339")
+    created_before: QueryTime | None = Field(None, description="created_at <=; epoch seconds or RFC 3339")
+    payload: QueryJsonObject | None = Field(
+        None, description="A JSON object: memories whose payload has these top-level key/values")
+
+    @property
+    def position(self) -> tuple[float, str] | None:
+        """The keyset position the cursor names."""
+        if self.cursor is None:
+            return None
+        created, _, last_id = self.cursor.partition("~")
+        return float(created), last_id
+
+
+class ScopedDeleteQuery(_Params):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    memory_type: MemoryType = Field(description="Required: a scoped delete needs a scope")
+
+
+class LinksQuery(_Params):
+    type: LinkType | None = None
+
+
+class PathQuery(_Params):
+    # ids: the pattern is stated, so anything else is a 400 (an id no memory has is a 404)
+    from_: Annotated[str, Field(pattern=ID_PATTERN)] = Field(alias="from")
+    to: Annotated[str, Field(pattern=ID_PATTERN)]
+    type: LinkType | None = None
+
+
+_NOT_RESERVED = {"not": {"enum": list(RESERVED_IDS)}}  # /v1/memories/bulk is its own resource
+
+
+class MemoryPath(_Params):
+    """A memory's path segment (the `mid` converter refuses `bulk`)."""
+    memory_id: str = Field(alias="id", json_schema_extra=_NOT_RESERVED,
+                           description="A memory id; one that no memory can have is simply not found")
+
+
+class MemoryPutPath(_Params):
+    """PUT names the memory it creates: the id must be one a memory can have."""
+    memory_id: MemoryId = Field(alias="id")
