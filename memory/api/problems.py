@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import Flask, Response, g, json
+from flask import Flask, Response, g
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from memory.api.schemas import Problem
 from memory.engine import EngineError
 from memory.errors import Conflict, NotFound, NotMigrated, RequestInvalid, StoreError, StoreUnavailable
 
@@ -27,7 +28,8 @@ def problem(status: int, title: str, detail: str | None = None, *, errors=None,
         body["request_id"] = rid
     if errors:
         body["errors"] = errors
-    resp = Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    # the documented Problem model; the parts not given are left out, as before
+    resp = Response(Problem(**body).model_dump_json(exclude_unset=True), status=status, mimetype=PROBLEM)
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     if retry_after is not None:
