@@ -212,11 +212,17 @@ class LinkIn(_Strict):
 
 
 # -- responses (documentation and tests) --------------------------------------------------
+# An instant: built from epoch seconds, answered as RFC 3339 UTC ("2023-11-14T22:13:20Z",
+# microseconds when not zero), as iso() writes it.
+Instant = Annotated[dt.datetime, Field(description="RFC 3339, UTC")]
+
 class _Out(BaseModel):
     """Response models: the document lists every field an answer has, and no others. Built
     with validation, so an answer that does not fit (NaN included: answers are strict JSON)
     fails loudly as a 500 instead of reaching the caller."""
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # times are given as epoch seconds and written as RFC 3339 UTC by pydantic itself
+    # (never read as milliseconds, whatever their size)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, val_temporal_unit="seconds")
 
 
 class Memory(_Out):
@@ -230,9 +236,9 @@ class Memory(_Out):
     coordinate: list[float] | None
     embedding_model: str
     dim: int
-    created_at: str
-    updated_at: str
-    last_access: str | None
+    created_at: Instant
+    updated_at: Instant
+    last_access: Instant | None
     access_count: int
     vector: list[float] | None = Field(None, description="Only with ?include_vector=true")
 
@@ -243,8 +249,8 @@ class Memory(_Out):
         return cls(id=row.id, namespace=row.namespace, memory_type=row.memory_type, text=row.text,
                    payload=row.payload, importance=row.importance, importance_norm=row.importance_norm,
                    coordinate=row.coordinate, embedding_model=row.model, dim=row.dim,
-                   created_at=iso(row.created_at), updated_at=iso(row.updated_at),
-                   last_access=iso(row.last_access), access_count=row.access_count, **extra)
+                   created_at=row.created_at, updated_at=row.updated_at,
+                   last_access=row.last_access, access_count=row.access_count, **extra)
 
 
 class ListOut(_Out):
@@ -279,7 +285,7 @@ class RecallHit(_Out):
     memory_type: MemoryType
     text: str | None
     payload: dict[str, Any]
-    created_at: str
+    created_at: Instant
     lists: dict[Literal["vector", "keyword"], Annotated[int, Field(ge=1)]] = Field(
         description="The lists that found this memory and its 1-based rank in each")
     explain: Explain | None = None
@@ -299,13 +305,13 @@ class Link(_Out):
     to: str
     type: str
     weight: float
-    created_at: str
+    created_at: Instant
 
     @classmethod
     def of(cls, link) -> "Link":
         """A stored link (memory.store.LinkRow) as answered."""
         return cls(from_=link.from_id, to=link.to_id, type=link.type, weight=link.weight,
-                   created_at=iso(link.created_at))
+                   created_at=link.created_at)
 
 
 class LinksOut(_Out):

@@ -140,7 +140,7 @@ def _hits(hits, explain: bool, mode: str) -> list[s.RecallHit]:
                                          half_life_s=s.finite_or_none(cfg.half_life_s))
         out.append(s.RecallHit(id=hit.id, score=hit.score, similarity=hit.similarity,
                                importance=hit.importance, decay=hit.decay, memory_type=meta.memory_type,
-                               text=meta.text, payload=meta.payload, created_at=s.iso(meta.created_at),
+                               text=meta.text, payload=meta.payload, created_at=meta.created_at,
                                lists=lists, **extra))
     return out
 

@@ -104,9 +104,13 @@ def test_answers_are_the_response_models(sqlite_app):
     assert "explain" not in hit and hit["text"] is None and hit["lists"] == {"vector": 1}
     explained = c.post("/v1/recall", json={"vector": vec(1), "k": 1, "explain": True}).get_json()
     assert explained["results"][0]["explain"]["formula"].startswith("max(0, cos)")
+    for when in (0, 1700000000.123456, 1700000000.5, 2e10 + 0.25, s.EPOCH_MAX):  # seconds, never ms
+        got = c.put("/v1/memories/t", json={"vector": vec(4), "created_at": when}).get_json()
+        assert got["created_at"] == s.iso(when)
+    assert c.get("/v1/memories/t").get_json()["created_at"] == "3000-01-01T00:00:00Z"
     raw = c.get("/v1/stats").get_data(as_text=True)
     assert json.loads(raw, parse_constant=lambda x: pytest.fail(f"{x} in an answer"))["by_type"] == \
-        {"episodic": 1, "semantic": 1}
+        {"episodic": 2, "semantic": 1}
 
 
 def test_an_answer_that_strays_from_its_model_is_a_server_error():

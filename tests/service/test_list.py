@@ -3,6 +3,7 @@ stable while other requests write and delete between pages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from urllib.parse import quote
@@ -49,7 +50,8 @@ def test_newest_first_with_filters_and_text(app):
     every = _all(c, limit=4)
     keys = [(m.created_at, m.id) for m in every]
     assert len(every) == 21 and keys == sorted(keys, reverse=True)
-    assert [m.id for m in every if m.created_at == s.iso(1_700_000_050.0)] == ["tie-a", "m05"]  # id descending
+    tie = dt.datetime.fromtimestamp(1_700_000_050.0, dt.timezone.utc)
+    assert [m.id for m in every if m.created_at == tie] == ["tie-a", "m05"]  # id descending
     assert {m.id for m in _all(c, memory_type="semantic", limit=2)} == {f"m{i:02d}" for i in range(0, 20, 3)}
     assert [m.id for m in _all(c, payload=json.dumps({"topic": "ops"}), limit=3)] == \
         [f"m{i:02d}" for i in range(19, 0, -2)]
