@@ -130,7 +130,5 @@ def respond(op: Operation, result) -> Response:
     if declared is None or declared.model is None or type(result) is not declared.model:
         raise AnswerInvalid(f"{op.operation_id}: {type(result).__name__} answered with {status}, "
                             f"which declares {declared and declared.model}")
-    # exclude_unset: an optional part the view did not set (a memory's vector, a hit's
-    # explain) is left out, not answered as null
-    body = result.model_dump_json(by_alias=True, exclude_unset=True)
+    body = result.model_dump_json(by_alias=True)
     return Response(body, status=status, headers=headers, mimetype=declared.media_type)

@@ -29,7 +29,7 @@ def problem(status: int, title: str, detail: str | None = None, *, errors=None,
     if errors:
         body["errors"] = errors
     # the documented Problem model; the parts not given are left out, as before
-    resp = Response(Problem(**body).model_dump_json(exclude_unset=True), status=status, mimetype=PROBLEM)
+    resp = Response(Problem(**body).model_dump_json(exclude_none=True), status=status, mimetype=PROBLEM)
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     if retry_after is not None:

@@ -123,25 +123,25 @@ def list_memories(query: s.ListQuery):
                               memory_type=query.memory_type,
                               created_range=(query.created_after, query.created_before),
                               payload_filter=query.payload)
-    return s.ListOut(memories=[s.Memory.of(r) for r in rows],
-                     next_cursor=None if after is None else f"{after[0]!r}~{after[1]}")
+    return s.ListOut.model_validate({"memories": [s.Memory.fields(r) for r in rows],
+                                     "next_cursor": None if after is None else f"{after[0]!r}~{after[1]}"})
 
 
 # -- recall -------------------------------------------------------------------------------
-def _hits(hits, explain: bool, mode: str) -> list[s.RecallHit]:
+def _hits(hits, explain: bool, mode: str) -> list[dict]:
+    """Recall hits as RecallHit's fields (validated with their answer, in one call)."""
     svc = _svc()
     cfg = svc.settings
     out = []
     for hit, meta, lists in hits:
-        extra = {}
+        fields = {"id": hit.id, "score": hit.score, "similarity": hit.similarity,
+                  "importance": hit.importance, "decay": hit.decay, "memory_type": meta.memory_type,
+                  "text": meta.text, "payload": meta.payload, "created_at": meta.created_at, "lists": lists}
         if explain:
-            extra["explain"] = s.Explain(formula=svc.score_formula(mode), similarity=hit.similarity,
-                                         importance_norm=hit.importance, alpha=cfg.alpha, decay=hit.decay,
-                                         half_life_s=s.finite_or_none(cfg.half_life_s))
-        out.append(s.RecallHit(id=hit.id, score=hit.score, similarity=hit.similarity,
-                               importance=hit.importance, decay=hit.decay, memory_type=meta.memory_type,
-                               text=meta.text, payload=meta.payload, created_at=meta.created_at,
-                               lists=lists, **extra))
+            fields["explain"] = {"formula": svc.score_formula(mode), "similarity": hit.similarity,
+                                 "importance_norm": hit.importance, "alpha": cfg.alpha, "decay": hit.decay,
+                                 "half_life_s": s.finite_or_none(cfg.half_life_s)}
+        out.append(fields)
     return out
 
 
@@ -150,7 +150,7 @@ def _hits(hits, explain: bool, mode: str) -> list[s.RecallHit]:
 @operation("recall", body=s.RecallIn, responses={200: answer(s.RecallOut)}, errors=WRITE)
 def recall(body: s.RecallIn):
     hits = _svc().recall_request(g.principal.namespace, body)
-    return s.RecallOut(results=_hits(hits, body.explain, body.mode))
+    return s.RecallOut.model_validate({"results": _hits(hits, body.explain, body.mode)})
 
 
 @bp.post("/recall/batch")
@@ -158,7 +158,7 @@ def recall(body: s.RecallIn):
 @operation("recallBatch", body=s.BatchRecallIn, responses={200: answer(s.BatchRecallOut)}, errors=WRITE)
 def recall_batch(body: s.BatchRecallIn):
     results = _svc().recall_batch_request(g.principal.namespace, body)
-    return s.BatchRecallOut(results=[_hits(hits, body.explain, body.mode) for hits in results])
+    return s.BatchRecallOut.model_validate({"results": [_hits(hits, body.explain, body.mode) for hits in results]})
 
 
 # -- links --------------------------------------------------------------------------------
