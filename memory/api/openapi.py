@@ -182,6 +182,8 @@ def document(settings: Settings, app: Flask) -> dict:
             entry["parameters"] = params
         if op.body is not None:
             entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": inp(op.body)}}}
+        elif op.body_content is not None:
+            entry["requestBody"] = {"required": True, "content": op.body_content}
         entry["responses"] = responses(op)
         security = _security(op.security, settings)
         if security is not None:

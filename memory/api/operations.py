@@ -60,6 +60,9 @@ class Operation:
     # "none": always open; "metrics": the METRICS_TOKEN bearer, when one is set
     security: str = "api"
     error_text: dict[int, str] = dataclasses.field(default_factory=dict)
+    # a body that is not a JSON model (a binary upload): its OpenAPI `content`, as stated;
+    # the view reads such a body itself
+    body_content: dict | None = None
 
 
 class AnswerInvalid(RuntimeError):
@@ -69,9 +72,12 @@ class AnswerInvalid(RuntimeError):
 def operation(operation_id: str, *, responses: dict[int, Answer], errors: tuple[int, ...] = (),
               summary: str | None = None, body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, path: type[BaseModel] | None = None,
-              security: str = "api", error_text: dict[int, str] | None = None) -> Callable:
+              security: str = "api", error_text: dict[int, str] | None = None,
+              body_content: dict | None = None) -> Callable:
+    if body is not None and body_content is not None:
+        raise ValueError(f"{operation_id}: a body model or a body_content, not both")
     op = Operation(operation_id, responses, tuple(errors), summary, body, query, path, security,
-                   error_text or {})
+                   error_text or {}, body_content)
 
     def deco(view):
         @functools.wraps(view)
