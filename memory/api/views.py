@@ -34,10 +34,10 @@ def _converters(state) -> None:
 
 _ID = re.compile(s.ID_PATTERN)  # always fullmatch: `$` would let a final newline through
 
-# errors every operation of a kind can answer (auth errors are added by the document when
-# tokens are configured): a write takes a JSON body; a read takes none
-WRITE = (400, 413, 415, 503)
-READ = (503,)
+# errors every operation of a kind can answer (the security scheme's, 401/403/429, are added
+# by the document): one that takes a JSON body, and one that takes none
+WITH_BODY = (400, 413, 415, 503)
+NO_BODY = (503,)
 BULK_ID = {405: "The id 'bulk' names the bulk resource (POST only)"}
 
 
@@ -55,7 +55,7 @@ def _valid_id(memory_id: str) -> None:
 @bp.post("/memories")
 @require("write")
 @operation("createMemory", summary="Store one memory", body=s.MemoryIn,
-           responses={201: answer(s.Memory, "Stored", "Location")}, errors=(*WRITE, 409))
+           responses={201: answer(s.Memory, "Stored", "Location")}, errors=(*WITH_BODY, 409))
 def create_memory(body: s.MemoryIn):
     [(row, _)] = _svc().save(g.principal.namespace, [body], upsert=False)
     return s.Memory.of(row), 201, {"Location": f"/v1/memories/{row.id}"}
@@ -65,7 +65,7 @@ def create_memory(body: s.MemoryIn):
 @require("write")
 @operation("putMemory", summary="Create or replace", path=s.MemoryPutPath, body=s.MemoryPut,
            responses={200: answer(s.Memory, "Replaced"), 201: answer(s.Memory, "Created")},
-           errors=(405, *WRITE), error_text=BULK_ID)
+           errors=(405, *WITH_BODY), error_text=BULK_ID)
 def put_memory(memory_id: str, body: s.MemoryPut):
     try:
         s.MemoryPutPath(id=memory_id)
@@ -79,7 +79,7 @@ def put_memory(memory_id: str, body: s.MemoryPut):
 @bp.get("/memories/<mid:memory_id>")
 @require("read")
 @operation("getMemory", path=s.MemoryPath, query=s.GetQuery, responses={200: answer(s.Memory)},
-           errors=(400, 404, 405, *READ), error_text=BULK_ID)
+           errors=(400, 404, 405, *NO_BODY), error_text=BULK_ID)
 def get_memory(memory_id: str, query: s.GetQuery):
     _valid_id(memory_id)
     return s.Memory.of(_svc().get(g.principal.namespace, memory_id), query.include_vector)
@@ -89,7 +89,7 @@ def get_memory(memory_id: str, query: s.GetQuery):
 @require("write")
 @operation("deleteMemory", path=s.MemoryPath,
            responses={204: answer(None, "Deleted (also when already deleted)")},
-           errors=(405, *READ), error_text=BULK_ID)
+           errors=(405, *NO_BODY), error_text=BULK_ID)
 def delete_memory(memory_id: str):
     # an id that cannot exist is already gone: 204 like any absent id, without the store
     if _ID.fullmatch(memory_id):
@@ -100,7 +100,7 @@ def delete_memory(memory_id: str):
 @bp.post("/memories/bulk")
 @require("write")
 @operation("bulkStore", summary="Store up to {settings.bulk_max_items} memories, all or nothing (upsert)",
-           body=s.BulkIn, responses={201: answer(s.BulkOut, "Stored")}, errors=WRITE)
+           body=s.BulkIn, responses={201: answer(s.BulkOut, "Stored")}, errors=WITH_BODY)
 def bulk(body: s.BulkIn):
     rows = _svc().save_bulk(g.principal.namespace, body.items)
     return s.BulkOut(count=len(rows), ids=[r.id for r, _ in rows]), 201
@@ -109,7 +109,7 @@ def bulk(body: s.BulkIn):
 @bp.delete("/memories")
 @require("admin")
 @operation("deleteMemoriesByType", summary="Delete every memory of one type in one transaction (admin)",
-           query=s.ScopedDeleteQuery, responses={200: answer(s.DeletedOut)}, errors=(400, *READ))
+           query=s.ScopedDeleteQuery, responses={200: answer(s.DeletedOut)}, errors=(400, *NO_BODY))
 def delete_scoped(query: s.ScopedDeleteQuery):
     return s.DeletedOut(deleted=_svc().delete_scoped(g.principal.namespace, query.memory_type))
 
@@ -117,7 +117,7 @@ def delete_scoped(query: s.ScopedDeleteQuery):
 @bp.get("/memories")
 @require("read")
 @operation("listMemories", summary="A page of the namespace's memories, newest first (keyset pagination)",
-           query=s.ListQuery, responses={200: answer(s.ListOut)}, errors=(400, *READ))
+           query=s.ListQuery, responses={200: answer(s.ListOut)}, errors=(400, *NO_BODY))
 def list_memories(query: s.ListQuery):
     rows, after = _svc().list(g.principal.namespace, query.limit, cursor=query.position,
                               memory_type=query.memory_type,
@@ -147,7 +147,7 @@ def _hits(hits, explain: bool, mode: str) -> list[dict]:
 
 @bp.post("/recall")
 @require("read")
-@operation("recall", body=s.RecallIn, responses={200: answer(s.RecallOut)}, errors=WRITE)
+@operation("recall", body=s.RecallIn, responses={200: answer(s.RecallOut)}, errors=WITH_BODY)
 def recall(body: s.RecallIn):
     hits = _svc().recall_request(g.principal.namespace, body)
     return s.RecallOut.model_validate({"results": _hits(hits, body.explain, body.mode)})
@@ -155,7 +155,7 @@ def recall(body: s.RecallIn):
 
 @bp.post("/recall/batch")
 @require("read")
-@operation("recallBatch", body=s.BatchRecallIn, responses={200: answer(s.BatchRecallOut)}, errors=WRITE)
+@operation("recallBatch", body=s.BatchRecallIn, responses={200: answer(s.BatchRecallOut)}, errors=WITH_BODY)
 def recall_batch(body: s.BatchRecallIn):
     results = _svc().recall_batch_request(g.principal.namespace, body)
     return s.BatchRecallOut.model_validate({"results": [_hits(hits, body.explain, body.mode) for hits in results]})
@@ -164,7 +164,7 @@ def recall_batch(body: s.BatchRecallIn):
 # -- links --------------------------------------------------------------------------------
 @bp.post("/links")
 @require("write")
-@operation("createLink", body=s.LinkIn, responses={201: answer(s.Link, "Linked")}, errors=(*WRITE, 404))
+@operation("createLink", body=s.LinkIn, responses={201: answer(s.Link, "Linked")}, errors=(*WITH_BODY, 404))
 def create_link(body: s.LinkIn):
     link = _svc().link(g.principal.namespace, body.from_, body.to, body.type, body.weight)
     return s.Link.of(link), 201
@@ -173,7 +173,7 @@ def create_link(body: s.LinkIn):
 @bp.get("/memories/<mid:memory_id>/links")
 @require("read")
 @operation("listLinks", path=s.MemoryPath, query=s.LinksQuery, responses={200: answer(s.LinksOut)},
-           errors=(400, 404, *READ))
+           errors=(400, 404, *NO_BODY))
 def list_links(memory_id: str, query: s.LinksQuery):
     _valid_id(memory_id)
     links = _svc().links(g.principal.namespace, memory_id, query.type)
@@ -183,7 +183,7 @@ def list_links(memory_id: str, query: s.LinksQuery):
 @bp.get("/paths")
 @require("read")
 @operation("shortestPath", summary="Weighted shortest path", query=s.PathQuery,
-           responses={200: answer(s.PathOut)}, errors=(400, 404, *READ))
+           responses={200: answer(s.PathOut)}, errors=(400, 404, *NO_BODY))
 def shortest_path(query: s.PathQuery):
     found = _svc().path(g.principal.namespace, query.from_, query.to, query.type)
     if found is None:
@@ -195,6 +195,6 @@ def shortest_path(query: s.PathQuery):
 @bp.get("/stats")
 @require("read")
 @operation("stats", responses={200: answer(s.StatsOut, "The namespace's counts, index and outbox")},
-           errors=READ)
+           errors=NO_BODY)
 def stats():
     return s.StatsOut(**_svc().stats(g.principal.namespace))
