@@ -14,8 +14,11 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from memory.client import MemoryClient, MemoryClientError
+from memory.memory_type import MemoryType as _Types
 
-MemoryType = Literal["episodic", "semantic"]
+# the tools' parameter takes the values of the one MemoryType enum (an inline enum in the
+# tool's input schema, as before)
+MemoryType = Literal[tuple(t.value for t in _Types)]
 INSTRUCTIONS = (
     "Long-term memory. `remember` stores a text (with optional JSON payload as metadata), "
     "`recall` returns the memories closest in meaning to a query, best first, with scores, "
