@@ -47,10 +47,12 @@ CHROMA_MEASURES = ("query", "query_contains", "get_contains")
 
 
 # -- data and queries ----------------------------------------------------------------------
-def load_corpus(n: int, log=print) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """(row texts, row vectors, held-out query texts, their vectors) from the text cache."""
-    from memory.bench.textdata import TextEmbeddings
-    data = TextEmbeddings(log=log)
+def load_corpus(n: int, data=None, log=print) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """(row texts, row vectors, held-out query texts, their vectors) from the text cache
+    (`data`: a `textdata.TextEmbeddings`; default the benchmark's own cache)."""
+    if data is None:
+        from memory.bench.textdata import TextEmbeddings
+        data = TextEmbeddings(log=log)
     if n > data.available_rows:
         raise SystemExit(f"the docstring corpus has {data.available_rows:,} rows; asked for {n:,}")
     pool = data.query_pool
@@ -197,7 +199,7 @@ def run(*, n: int, queries: int, k: int = 10, pages: int = 200, walk: int = 0, t
         corpus=None) -> dict:
     """Ingest, then measure; `corpus` (texts, vectors, query texts, query vectors) replaces
     the text cache (tests). Returns the figures as a JSON-able dict."""
-    texts, vectors, qtexts, qvecs = corpus or load_corpus(n, log)
+    texts, vectors, qtexts, qvecs = corpus or load_corpus(n, log=log)
     texts, vectors = texts[:n], vectors[:n]
     picked = pick_queries(qtexts, texts, queries)
     if len(picked) < queries:
