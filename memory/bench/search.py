@@ -215,9 +215,9 @@ class ChromaSide:
 
 
 # -- the run ---------------------------------------------------------------------------------
-def run(*, n: int, queries: int, k: int = 10, pages: int = 200, walk: int = 0, text_queries: int = 20, threads: int = 4,
-        backends=("sqlite", "postgresql"), chroma: bool = True, database_url: str = "", log=print,
-        corpus=None) -> dict:
+def run(*, n: int, queries: int, k: int = 10, pages: int = 200, walk: int = 0, text_queries: int = 20,
+        threads: int = 4, backends=("sqlite", "postgresql"), chroma: bool = True, database_url: str = "",
+        log=print, corpus=None) -> dict:
     """Ingest, then measure; `corpus` (texts, vectors, query texts, query vectors) replaces
     the text cache (tests). Returns the figures as a JSON-able dict."""
     texts, vectors, qtexts, qvecs = corpus or load_corpus(n, log=log)
@@ -230,8 +230,9 @@ def run(*, n: int, queries: int, k: int = 10, pages: int = 200, walk: int = 0, t
     qi = [i for i, _ in picked]
     tokens = [t for _, t in picked]
     qb64 = [_b64(qvecs[i]) for i in qi]
-    result: dict = {"n": n, "queries": len(picked), "k": k, "list_limit": LIST_LIMIT, "dim": int(vectors.shape[1]),
-                    "threads": threads, "tokens": tokens[:20], "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    result: dict = {"n": n, "queries": len(picked), "k": k, "list_limit": LIST_LIMIT,
+                    "dim": int(vectors.shape[1]), "threads": threads, "tokens": tokens[:20],
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "loadavg_start": _loadavg(), "systems": {}}
     t_run = time.perf_counter()
     sides: list[ServiceSide] = []
@@ -263,7 +264,8 @@ def run(*, n: int, queries: int, k: int = 10, pages: int = 200, walk: int = 0, t
                 result["systems"]["chromadb"] = "not installed (pip install -e '.[bench]')"
             else:
                 log(f"chromadb: ingesting {n:,} documents and embeddings")
-                result["systems"]["chromadb"] = {"ingest_per_s": peer.ingest(texts, vectors), "version": peer.version}
+                result["systems"]["chromadb"] = {"ingest_per_s": peer.ingest(texts, vectors),
+                                                 "version": peer.version}
 
         bodies = {
             "vector": lambda j: {"vector_b64": qb64[j], "k": k},
@@ -296,7 +298,8 @@ def run(*, n: int, queries: int, k: int = 10, pages: int = 200, walk: int = 0, t
             def c_get(j):
                 answers["chromadb/get_contains"][j] = col.get(where_document={"$contains": tokens[j]}, limit=k)["ids"]
 
-            measures.update({"chromadb/query": (c_query, len(picked)), "chromadb/query_contains": (c_contains, len(picked)),
+            measures.update({"chromadb/query": (c_query, len(picked)),
+                             "chromadb/query_contains": (c_contains, len(picked)),
                              "chromadb/get_contains": (c_get, len(picked))})
         # untimed warm-up: connections, caches, chromadb's index load
         for fn, _ in measures.values():
@@ -432,11 +435,18 @@ def report(r: dict) -> str:
                     ratios.append(f"{s} {d['p50_ms'] / c['p50_ms']:.2f}x")
             cells.append(", ".join(ratios) or "-")
         lines.append(f"| {label.format(**r)} | " + " | ".join(cells) + " |")
-    ingest = [f"{r['systems'][s]['ingest_per_s']:,.0f}" for s in services] + ([f"{ch['ingest_per_s']:,.0f}", ""] if ch else [])
-    lines.append("| ingest, memories/s (bulk over HTTP, vector_b64 + text / chromadb add in-process) | " + " | ".join(ingest) + " |")
-    walks = ", ".join(f"{s}: {r['systems'][s]['list_walk']['listed']:,} listed in {r['systems'][s]['list_walk']['pages']:,} pages"
-                      for s in services)
-    lines += ["", f"Full walk: {walks}."]
+    ingest = [f"{r['systems'][s]['ingest_per_s']:,.0f}" for s in services]
+    if ch:
+        ingest += [f"{ch['ingest_per_s']:,.0f}",
+                   ", ".join(f"{s} {r['systems'][s]['ingest_per_s'] / ch['ingest_per_s']:.2f}x" for s in services)]
+    lines.append("| ingest, memories/s (bulk over HTTP, vector_b64 + text; chromadb add in-process) | "
+                 + " | ".join(ingest) + " |")
+    notes = []
+    for s in services:
+        w, vac = r["systems"][s]["list_walk"], r["systems"][s]["vacuum_analyze_s"]
+        notes.append(f"{s}: {w['listed']:,} listed in {w['pages']:,} pages"
+                     + (f", VACUUM ANALYZE after the load {vac:.1f} s" if vac is not None else ""))
+    lines += ["", "Full walk: " + "; ".join(notes) + "."]
     q = r["quality"]
     for s in services:
         lines.append(f"{s}: token in the top {r['k']}: vector {q[s]['vector_has_token']:.0%}, keyword "
