@@ -198,7 +198,9 @@ class ChromaSide:
         import chromadb
         self.version = chromadb.__version__
         self.dir = tempfile.mkdtemp(prefix="chroma-search-bench-")
-        self.client = chromadb.PersistentClient(path=self.dir)
+        # no telemetry: nothing leaves the machine, and no network call lands in a timed query
+        self.client = chromadb.PersistentClient(path=self.dir,
+                                                settings=chromadb.config.Settings(anonymized_telemetry=False))
         self.col = self.client.create_collection("search-bench", configuration={"hnsw": {"space": "cosine"}})
 
     def ingest(self, texts: list[str], vectors: np.ndarray) -> float:
