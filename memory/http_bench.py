@@ -80,6 +80,19 @@ class Server:
                 pass
 
 
+def throwaway_postgres():
+    """A throw-away PostgreSQL cluster with a database `bench`; the caller stops it
+    (`pg.stop("immediate")`) and removes `pg.datadir`."""
+    from tests.fixtures.postgres import PostgresServer, _pg_bin
+    datadir = tempfile.mkdtemp(prefix="soma-bench-pg-")
+    shutil.chown(datadir, "postgres", "postgres")
+    pg = PostgresServer(bindir=_pg_bin(), datadir=datadir, port=_free_port())
+    pg._as_postgres("initdb", "-D", datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    pg.start()  # fsync=off like the test cluster: figures measure the service, not the disk
+    pg.create_database("bench")
+    return pg
+
+
 def run(args) -> dict:
     import requests
     rng = np.random.default_rng(args.seed)
@@ -93,13 +106,7 @@ def run(args) -> dict:
     pg = None
     url = args.database_url
     if not url:
-        from tests.fixtures.postgres import PostgresServer, _pg_bin
-        datadir = tempfile.mkdtemp(prefix="soma-bench-pg-")
-        shutil.chown(datadir, "postgres", "postgres")
-        pg = PostgresServer(bindir=_pg_bin(), datadir=datadir, port=_free_port())
-        pg._as_postgres("initdb", "-D", datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        pg.start()  # fsync=off like the test cluster: figures measure the service, not the disk
-        pg.create_database("bench")
+        pg = throwaway_postgres()
         url = pg.url("bench")
     from memory.store import Store
     Store(url).migrate()

@@ -42,10 +42,20 @@ def bench_argv(*, sizes: str, workloads: str, queries: int, dim: int, k: int, th
     "json": "JSON output path (default bench-results/engine-<time>.json)",
     "markdown": "also write the tables as Markdown here",
     "http": "benchmark the service over HTTP (waitress, PostgreSQL) against chromadb instead",
+    "search": "benchmark listing and keyword/hybrid recall over HTTP (SQLite and PostgreSQL, MiniLM "
+              "text) against chromadb's where_document instead",
+    "n": "memories for --search (default 100000)",
 })
 def bench(c, sizes="10000,100000", workloads="uniform,clustered,agent", queries=200, dim=384, k=10, threads=1,
-          seed=0, vectors=None, queries_file=None, json=None, markdown=None, http=False):
+          seed=0, vectors=None, queries_file=None, json=None, markdown=None, http=False, search=False, n=100000):
     """Benchmark the engine against numpy, FAISS (flat, fp16) and hnswlib; print a table, write JSON."""
+    if search:
+        try:
+            sh.Command(sys.executable)(*search_bench_argv(n=int(n), queries=int(queries), json_path=json,
+                                                          markdown=markdown), _out=sys.stdout, _err=sys.stderr)
+        except sh.ErrorReturnCode as exc:  # the child already printed its error
+            raise Exit(code=exc.exit_code) from None
+        return None
     if http:
         return http_bench(sizes=sizes, queries=int(queries), dim=int(dim), k=int(k), seed=int(seed),
                           json_path=json, markdown=markdown)
@@ -155,6 +165,14 @@ def http_bench_argv(*, sizes: str, queries: int, dim: int, k: int, seed: int, js
                     markdown: str | None) -> list[str]:
     argv = ["-m", "memory.http_bench", "--sizes", sizes, "--queries", str(queries), "--dim", str(dim),
             "-k", str(k), "--seed", str(seed)]
+    for flag, value in (("--json", json_path), ("--markdown", markdown)):
+        if value:
+            argv += [flag, value]
+    return argv
+
+
+def search_bench_argv(*, n: int, queries: int, json_path: str | None, markdown: str | None) -> list[str]:
+    argv = ["-m", "memory.bench.search", "--n", str(n), "--queries", str(queries)]
     for flag, value in (("--json", json_path), ("--markdown", markdown)):
         if value:
             argv += [flag, value]
