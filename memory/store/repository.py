@@ -153,38 +153,61 @@ class Tx:
     def insert_memories(self, rows: Sequence[MemoryRow]) -> None:
         if not rows:
             return
-        if self.dialect == "postgresql" and len(rows) > 50:
-            self._copy_memories(rows)
-        else:
-            self.conn.execute(memories.insert(), [r.to_db() for r in rows])
+        self.write_memories(_columns(rows), [False] * len(rows))
 
-    def _copy_memories(self, rows: Sequence[MemoryRow]) -> None:
-        # binary COPY: a vector travels as raw bytea instead of hex text (3x fewer bytes)
-        from psycopg.types.json import Json
-        cols = ["namespace", "id", "memory_type", "vector", "dim", "model", "importance",
-                "importance_norm", "coordinate", "payload", "created_at", "updated_at",
-                "last_access", "access_count", "deleted_at", "text"]
-        types = ["varchar", "varchar", "varchar", "bytea", "int4", "varchar", "float8", "float8",
-                 "json", "json", "float8", "float8", "float8", "int4", "float8", "text"]
+    def write_memories(self, c: dict, replaced: Sequence[bool]) -> None:
+        """Insert (replaced False) or replace (True) memories given column by column: the
+        service's batch as it is, without a row object or a statement per memory.
+
+        PostgreSQL: binary COPY for the inserts of a batch (a vector travels as raw bytea),
+        executemany (one pipeline) otherwise. SQLite: executemany of one prepared statement.
+        A replace resets access counts and the tombstone, as a new row would have them."""
+        n = len(c["ids"])
+        vecs = np.ascontiguousarray(c["vectors"], dtype="<f4")
+        dim, width = vecs.shape[1], vecs.shape[1] * 4
+        block = vecs.tobytes()
+        blobs = [block[i:i + width] for i in range(0, n * width, width)]
+        dumps = _JSON_TEXT
+        coords = [None if x is None else dumps(x) for x in c["coordinates"]]
+        payloads = list(map(dumps, c["payloads"]))
+        ns, now = c["namespace"], c["now"]
+        cols = zip(c["ids"], c["memory_types"], blobs, c["models"], c["importance"], c["norms"], coords,
+                   payloads, c["created"], c["texts"], replaced)
+        new = [(ns, mid, mt, blob, dim, model, imp, nrm, coord, pay, made, now, text)
+               for mid, mt, blob, model, imp, nrm, coord, pay, made, text, old in cols if not old]
+        if len(new) < n:
+            cols = zip(c["ids"], c["memory_types"], blobs, c["models"], c["importance"], c["norms"], coords,
+                       payloads, c["created"], c["texts"], replaced)
+            old = [(mt, blob, dim, model, imp, nrm, coord, pay, made, now, text, ns, mid)
+                   for mid, mt, blob, model, imp, nrm, coord, pay, made, text, was in cols if was]
+        else:
+            old = []
         raw = self.conn.connection.driver_connection
-        with raw.cursor() as cur:
-            with cur.copy(f"COPY memories ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
+        pg = self.dialect == "postgresql"
+        if pg and len(new) > 50:
+            self._copy_memories(raw, new)
+        elif new:
+            with _cursor(raw) as cur:
+                cur.executemany(_INSERT_PG if pg else _INSERT_SQLITE, new)
+        if old:
+            with _cursor(raw) as cur:
+                cur.executemany(_UPDATE_PG if pg else _UPDATE_SQLITE, old)
+
+    @staticmethod
+    def _copy_memories(raw, rows: list[tuple]) -> None:
+        # binary COPY: a vector travels as raw bytea instead of hex text (3x fewer bytes); a
+        # json column's binary form is its text, so the JSON encoded once above goes as is
+        types = ["varchar", "varchar", "varchar", "bytea", "int4", "varchar", "float8", "float8",
+                 "text", "text", "float8", "float8", "text"]
+        with _cursor(raw) as cur:
+            with cur.copy(f"COPY memories ({', '.join(_MEMORY_COLS)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(types)
                 for r in rows:
-                    copy.write_row((
-                        r.namespace, r.id, r.memory_type,
-                        np.ascontiguousarray(r.vector, dtype="<f4").tobytes(), r.dim, r.model,
-                        float(r.importance),
-                        None if r.importance_norm is None else float(r.importance_norm),
-                        None if r.coordinate is None else Json(r.coordinate), Json(r.payload),
-                        r.created_at, r.updated_at, r.last_access, r.access_count, r.deleted_at, r.text))
+                    copy.write_row(r)
 
     def update_memories(self, rows: Sequence[MemoryRow]) -> None:
-        for r in rows:
-            d = r.to_db()
-            del d["namespace"], d["id"]
-            self.conn.execute(memories.update().where(
-                memories.c.namespace == r.namespace, memories.c.id == r.id).values(**d))
+        if rows:
+            self.write_memories(_columns(rows), [True] * len(rows))
 
     def tombstone(self, namespace: str, ids: Sequence[str], now: float) -> None:
         for i in range(0, len(ids), 5000):
@@ -210,20 +233,73 @@ class Tx:
             self.conn.execute(links.insert().values(namespace=namespace, **dataclasses.asdict(link)))
 
     def add_events(self, events: Sequence[dict]) -> None:
-        """events: dicts with event_id, namespace, memory_id, type, event (JSON text)."""
+        """events: dicts with event_id, namespace, memory_id, type, event (JSON text).
+        Binary COPY on PostgreSQL for a batch, executemany of one statement otherwise."""
         if not events:
             return
         now = time.time()
-        rows = [{**e, "created_at": now} for e in events]
+        rows = [(e["event_id"], e["namespace"], e["memory_id"], e["type"], e["event"], now) for e in events]
+        raw = self.conn.connection.driver_connection
         if self.dialect == "postgresql" and len(rows) > 50:
-            raw = self.conn.connection.driver_connection
-            cols = ["event_id", "namespace", "memory_id", "type", "event", "created_at"]
-            with raw.cursor() as cur:
-                with cur.copy(f"COPY outbox ({', '.join(cols)}) FROM STDIN") as copy:
+            cols = "event_id, namespace, memory_id, type, event, created_at"
+            with _cursor(raw) as cur:
+                with cur.copy(f"COPY outbox ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["varchar", "varchar", "varchar", "varchar", "text", "float8"])
                     for r in rows:
-                        copy.write_row([r[c] for c in cols])
+                        copy.write_row(r)
         else:
-            self.conn.execute(outbox.insert(), rows)
+            with _cursor(raw) as cur:
+                cur.executemany(_OUTBOX_PG if self.dialect == "postgresql" else _OUTBOX_SQLITE, rows)
+
+
+_JSON_TEXT = json.JSONEncoder(separators=(",", ":")).encode  # what sa.JSON reads back alike
+
+_MEMORY_COLS = ["namespace", "id", "memory_type", "vector", "dim", "model", "importance",
+                "importance_norm", "coordinate", "payload", "created_at", "updated_at", "text"]
+_SET_COLS = ["memory_type", "vector", "dim", "model", "importance", "importance_norm", "coordinate",
+             "payload", "created_at", "updated_at", "text"]
+
+
+def _statements(mark: str, json_cast: str) -> tuple[str, str, str]:
+    cast = {"coordinate": json_cast, "payload": json_cast}
+    values = ", ".join(mark + cast.get(col, "") for col in _MEMORY_COLS)
+    insert = f"INSERT INTO memories ({', '.join(_MEMORY_COLS)}) VALUES ({values})"
+    sets = ", ".join(f"{col} = {mark}{cast.get(col, '')}" for col in _SET_COLS)
+    update = (f"UPDATE memories SET {sets}, last_access = NULL, access_count = 0, deleted_at = NULL "
+              f"WHERE namespace = {mark} AND id = {mark}")
+    events = f"INSERT INTO outbox (event_id, namespace, memory_id, type, event, created_at) VALUES ({', '.join([mark] * 6)})"
+    return insert, update, events
+
+
+_INSERT_SQLITE, _UPDATE_SQLITE, _OUTBOX_SQLITE = _statements("?", "")
+_INSERT_PG, _UPDATE_PG, _OUTBOX_PG = _statements("%s", "::json")
+
+
+@contextlib.contextmanager
+def _cursor(raw):
+    """A driver cursor whose errors become SQLAlchemy's (IntegrityError, OperationalError,
+    ...), so translate_errors maps them as it maps every other statement's."""
+    base = type(raw).__module__.split(".")[0]
+    dbapi = __import__(base)  # psycopg or sqlite3: the module whose Error tree `raw` raises
+    cur = raw.cursor()
+    try:
+        yield cur
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    finally:
+        cur.close()
+
+
+def _columns(rows: Sequence[MemoryRow]) -> dict:
+    """MemoryRow objects as write_memories' columns (the single-row and replica paths)."""
+    return {"namespace": rows[0].namespace, "ids": [r.id for r in rows],
+            "vectors": np.stack([np.asarray(r.vector, dtype=np.float32) for r in rows]),
+            "models": [r.model for r in rows], "memory_types": [r.memory_type for r in rows],
+            "importance": [float(r.importance) for r in rows],
+            "norms": [None if r.importance_norm is None else float(r.importance_norm) for r in rows],
+            "coordinates": [r.coordinate for r in rows], "payloads": [r.payload for r in rows],
+            "created": [r.created_at for r in rows], "now": rows[0].updated_at,
+            "texts": [r.text for r in rows]}
 
 
 class Store:
