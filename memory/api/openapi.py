@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from memory.api import bulk_binary
 from memory.api import schemas as s
 from memory.config import Settings
 
@@ -179,6 +180,20 @@ def document(settings: Settings) -> dict:
                                   "responses": {"200": {"description": "This document",
                                                         "content": {"application/json": {"schema": {"type": "object"}}}}}}},
     }
+    # the binary bulk store (memory/api/bulk_binary.py): a framed body JSON Schema cannot
+    # describe, so its JSON part's schema is named by an extension beside the framing
+    paths["/v1/memories/bulk/binary"] = {"post": {
+        "operationId": "bulkStoreBinary",
+        "summary": f"Store up to {settings.bulk_max_items} memories, vectors as one raw float32 block "
+                   "(all or nothing, upsert)",
+        "description": "Body: b'SMB1', the JSON part's length J (uint32 little-endian), J bytes of "
+                       "JSON (BinaryHead: dim and the items without vectors), then n x dim float32 "
+                       "little-endian, row i being items[i]'s vector, and nothing after. Body limit "
+                       f"BULK_MAX_BODY_BYTES ({settings.bulk_max_body_bytes}); 400 names what is wrong.",
+        "requestBody": {"required": True, "content": {bulk_binary.MEDIA_TYPE: {
+            "schema": {"type": "string", "format": "binary", "maxLength": settings.bulk_max_body_bytes},
+            "x-json-part": inp(bulk_binary.BinaryHead)}}},
+        "responses": {**ok(201, s.BulkOut, "Stored"), **errs(*common)}}}
     if settings.metrics_token:
         paths["/metrics"]["get"]["security"] = [{"metrics": []}]
     for name in inputs:

@@ -27,6 +27,7 @@ taken between halves instead, which is the same ratio and cannot overflow (`_rat
 from __future__ import annotations
 
 import collections
+import copy
 import math
 
 import numpy as np
@@ -73,6 +74,14 @@ class AdaptiveImportance:
         self._q: tuple[float, float, float, float] | None = None
         self.method = "minmax"
         self.switches: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def __deepcopy__(self, memo) -> "AdaptiveImportance":
+        # the service copies the state for every write (applied only after the commit):
+        # copy the containers directly instead of deepcopy's walk over 512 floats
+        twin = copy.copy(self)
+        twin._reservoir = collections.deque(self._reservoir, maxlen=self._reservoir.maxlen)
+        twin.switches = collections.Counter(self.switches)
+        return twin
 
     # -- state -----------------------------------------------------------------------
     def observe(self, raw: float) -> None:

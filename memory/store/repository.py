@@ -140,13 +140,20 @@ class Tx:
         return {rid: live for rid, (live, _) in self.existing_created(namespace, ids).items()}
 
     def existing_created(self, namespace: str, ids: Sequence[str]) -> dict[str, tuple[bool, float]]:
-        """id -> (live, created_at) for the ids that have a row (live or tombstoned)."""
+        """id -> (live, created_at) for the ids that have a row (live or tombstoned). The ids
+        go as one parameter (an array on PostgreSQL, a JSON array on SQLite), so the
+        statement does not grow, nor get built, per id."""
         out: dict[str, tuple[bool, float]] = {}
-        for i in range(0, len(ids), 5000):
-            chunk = list(ids[i:i + 5000])
-            q = sa.select(memories.c.id, memories.c.deleted_at, memories.c.created_at).where(
-                memories.c.namespace == namespace, memories.c.id.in_(chunk))
-            for rid, deleted, created in self.conn.execute(q):
+        if self.dialect == "postgresql":
+            sql = ("SELECT id, deleted_at, created_at FROM memories "
+                   "WHERE namespace = %s AND id = ANY(%s::varchar[])")
+        else:
+            sql = ("SELECT id, deleted_at, created_at FROM memories "
+                   "WHERE namespace = ? AND id IN (SELECT value FROM json_each(?))")
+        for i in range(0, len(ids), 50_000):
+            chunk = list(ids[i:i + 50_000])
+            arg = chunk if self.dialect == "postgresql" else _JSON_TEXT(chunk)
+            for rid, deleted, created in self.conn.exec_driver_sql(sql, (namespace, arg)):
                 out[rid] = (deleted is None, created)
         return out
 
