@@ -35,6 +35,7 @@ import numpy as np
 EPS = 1e-12
 K_CAP = 25.0
 WARMUP = 64
+SMALL_BATCH = 4  # up to this many values normalise_many takes the one-by-one path itself
 
 
 def _ratio(a: float, b: float, c: float, d: float, floor: float | None = None) -> float:
@@ -164,6 +165,11 @@ class AdaptiveImportance:
         """One insert of a batch: observe every raw value, then map each with the resulting
         state, so the mapping is monotonic across the batch."""
         raws = np.asarray(raws, dtype=np.float64).reshape(-1)
+        if raws.size <= SMALL_BATCH:  # a single store: the scalar path is cheaper than arrays
+            values = raws.tolist()
+            for r in values:
+                self.observe(r)
+            return np.asarray([self.map(r) for r in values], dtype=np.float64)
         self.observe_many(raws)
         return self.map_many(raws)
 

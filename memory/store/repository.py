@@ -129,11 +129,57 @@ def make_engine(url: str, *, immediate: bool = False) -> sa.Engine:
 
 
 class Tx:
-    """One write transaction: memory rows, links and their outbox events commit together."""
+    """One write transaction: memory rows, links and their outbox events commit together.
+
+    On PostgreSQL a write is a few network round trips, and under load each costs a context
+    switch to the server and back, which is most of a single write's latency. So the
+    writer lock goes out in one pipeline with the first read (existing ids), and a small
+    write's INSERTs are held and sent in one pipeline with the COMMIT (finish()): a single
+    store is three round trips (pool ping, lock + read, writes + commit) instead of seven.
+    The lock is still taken before anything is read or written, and COMMIT still returns
+    only once the server made it durable."""
 
     def __init__(self, conn: sa.Connection, dialect: str):
-        self.conn = conn
+        self._conn = conn
         self.dialect = dialect
+        self._locked = dialect != "postgresql"  # SQLite: BEGIN IMMEDIATE took it already
+        self._pending: list[tuple[str, list]] = []  # PostgreSQL: small writes, sent at commit
+
+    @property
+    def conn(self) -> sa.Connection:
+        """The transaction's connection, for a statement of the caller's own: the lock is
+        taken and held writes are sent first, so it sees and orders like any other."""
+        self._sync()
+        return self._conn
+
+    def _raw(self):
+        return self._conn.connection.driver_connection
+
+    def _sync(self) -> None:
+        """Before a statement of its own: the lock taken, the held writes sent."""
+        if not self._locked or self._pending:
+            raw = self._raw()
+            with _cursor(raw), raw.pipeline():
+                self._send_held(raw)
+
+    def _send_held(self, raw) -> None:
+        if not self._locked:
+            raw.execute(_LOCK_SQL, (WRITE_LOCK_KEY,))
+            self._locked = True
+        for sql, rows in self._pending:
+            raw.cursor().executemany(sql, rows)
+        self._pending = []
+
+    def finish(self) -> None:
+        """Send what is held and COMMIT in one pipeline (PostgreSQL; SQLAlchemy's commit then
+        finds the transaction closed and sends nothing). An error raises here, before the
+        caller acknowledges anything; the caller's rollback then cleans up."""
+        if not self._pending:
+            return
+        raw = self._raw()
+        with _cursor(raw), raw.pipeline():
+            self._send_held(raw)
+            raw.execute("COMMIT")
 
     def existing(self, namespace: str, ids: Sequence[str]) -> dict[str, bool]:
         """id -> True if live, False if tombstoned; absent ids are missing."""
@@ -152,8 +198,14 @@ class Tx:
                    "WHERE namespace = ? AND id IN (SELECT value FROM json_each(?))")
         for i in range(0, len(ids), 50_000):
             chunk = list(ids[i:i + 50_000])
-            arg = chunk if self.dialect == "postgresql" else _JSON_TEXT(chunk)
-            for rid, deleted, created in self.conn.exec_driver_sql(sql, (namespace, arg)):
+            if self.dialect == "postgresql":
+                raw = self._raw()
+                with _cursor(raw), raw.pipeline():  # the lock and this read: one round trip
+                    self._send_held(raw)
+                    found = raw.execute(sql, (namespace, chunk)).fetchall()
+            else:
+                found = self._conn.exec_driver_sql(sql, (namespace, _JSON_TEXT(chunk))).fetchall()
+            for rid, deleted, created in found:
                 out[rid] = (deleted is None, created)
         return out
 
@@ -189,16 +241,21 @@ class Tx:
                    for mid, mt, blob, model, imp, nrm, coord, pay, made, text, was in cols if was]
         else:
             old = []
-        raw = self.conn.connection.driver_connection
-        pg = self.dialect == "postgresql"
-        if pg and len(new) > 50:
-            self._copy_memories(raw, new)
-        elif new:
-            with _cursor(raw) as cur:
-                cur.executemany(_INSERT_PG if pg else _INSERT_SQLITE, new)
-        if old:
-            with _cursor(raw) as cur:
-                cur.executemany(_UPDATE_PG if pg else _UPDATE_SQLITE, old)
+        raw = self._raw()
+        if self.dialect == "postgresql":
+            if len(new) > 50:
+                self._sync()
+                self._copy_memories(raw, new)
+            elif new:
+                self._pending.append((_INSERT_PG, new))
+            if old:
+                self._pending.append((_UPDATE_PG, old))
+            return
+        with _cursor(raw) as cur:
+            if new:
+                cur.executemany(_INSERT_SQLITE, new)
+            if old:
+                cur.executemany(_UPDATE_SQLITE, old)
 
     @staticmethod
     def _copy_memories(raw, rows: list[tuple]) -> None:
@@ -217,27 +274,30 @@ class Tx:
             self.write_memories(_columns(rows), [True] * len(rows))
 
     def tombstone(self, namespace: str, ids: Sequence[str], now: float) -> None:
+        self._sync()
         for i in range(0, len(ids), 5000):
             chunk = list(ids[i:i + 5000])
-            self.conn.execute(memories.update().where(
+            self._conn.execute(memories.update().where(
                 memories.c.namespace == namespace, memories.c.id.in_(chunk)).values(deleted_at=now))
-            self.conn.execute(links.delete().where(
+            self._conn.execute(links.delete().where(
                 links.c.namespace == namespace,
                 sa.or_(links.c.from_id.in_(chunk), links.c.to_id.in_(chunk))))
 
     def live_ids(self, namespace: str, memory_type: str | None) -> list[str]:
+        self._sync()
         q = sa.select(memories.c.id).where(memories.c.namespace == namespace,
                                            memories.c.deleted_at.is_(None))
         if memory_type:
             q = q.where(memories.c.memory_type == memory_type)
-        return [r[0] for r in self.conn.execute(q)]
+        return [r[0] for r in self._conn.execute(q)]
 
     def upsert_link(self, namespace: str, link: LinkRow) -> None:
+        self._sync()
         key = (links.c.namespace == namespace, links.c.from_id == link.from_id,
                links.c.to_id == link.to_id, links.c.type == link.type)
-        res = self.conn.execute(links.update().where(*key).values(weight=link.weight))
+        res = self._conn.execute(links.update().where(*key).values(weight=link.weight))
         if res.rowcount == 0:
-            self.conn.execute(links.insert().values(namespace=namespace, **dataclasses.asdict(link)))
+            self._conn.execute(links.insert().values(namespace=namespace, **dataclasses.asdict(link)))
 
     def add_events(self, events: Sequence[dict]) -> None:
         """events: dicts with event_id, namespace, memory_id, type, event (JSON text).
@@ -246,8 +306,11 @@ class Tx:
             return
         now = time.time()
         rows = [(e["event_id"], e["namespace"], e["memory_id"], e["type"], e["event"], now) for e in events]
-        raw = self.conn.connection.driver_connection
-        if self.dialect == "postgresql" and len(rows) > 50:
+        raw = self._raw()
+        if self.dialect == "postgresql" and len(rows) <= 50:
+            self._pending.append((_OUTBOX_PG, rows))
+        elif self.dialect == "postgresql":
+            self._sync()
             cols = "event_id, namespace, memory_id, type, event, created_at"
             with _cursor(raw) as cur:
                 with cur.copy(f"COPY outbox ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -259,6 +322,7 @@ class Tx:
                 cur.executemany(_OUTBOX_PG if self.dialect == "postgresql" else _OUTBOX_SQLITE, rows)
 
 
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
 _JSON_TEXT = json.JSONEncoder(separators=(",", ":")).encode  # what sa.JSON reads back alike
 
 _MEMORY_COLS = ["namespace", "id", "memory_type", "vector", "dim", "model", "importance",
@@ -342,9 +406,9 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
         with translate_errors(), self.write_engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
-            yield Tx(conn, self.dialect)
+            tx = Tx(conn, self.dialect)  # on PostgreSQL it takes the writer lock before its first statement
+            yield tx
+            tx.finish()
 
     def touch_many(self, reads: Sequence[tuple[str, str, int, float]]) -> None:
         """Add counted reads, (namespace, id, reads, last read), in one transaction."""

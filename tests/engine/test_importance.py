@@ -181,6 +181,7 @@ def test_batch_path_equals_one_by_one(batches, floor, every, skewed):
     by one (or an older process) and a batch writer agree exactly."""
     fast = AdaptiveImportance(reservoir=128, recompute_every=every, floor=floor)
     slow = AdaptiveImportance(reservoir=128, recompute_every=every, floor=floor)
+    arrays = AdaptiveImportance(reservoir=128, recompute_every=every, floor=floor)  # never the small path
     for batch, scale in batches:
         raws = np.asarray(batch, dtype=np.float64)
         if skewed:  # heavy tails push the decision tree through winsor and logistic
@@ -188,6 +189,9 @@ def test_batch_path_equals_one_by_one(batches, floor, every, skewed):
         want = _one_by_one(slow, raws)
         got = fast.normalise_many(raws)
         assert got.tolist() == want.tolist()
+        arrays.observe_many(raws)
+        assert arrays.map_many(raws).tolist() == want.tolist()
+        assert arrays.snapshot() == slow.snapshot() or json_same(arrays.snapshot(), slow.snapshot())
         assert fast.snapshot() == slow.snapshot() or json_same(fast.snapshot(), slow.snapshot())
         assert list(fast._reservoir) == list(slow._reservoir)
 
@@ -199,7 +203,7 @@ def test_batch_path_walks_every_method():
                              rng.normal(size=300)])
     fast, slow = AdaptiveImportance(floor=0.2), AdaptiveImportance(floor=0.2)
     methods, at = set(), 0
-    for size in (1, 7, 64, 65, 129, 500, 1, 1000):
+    for size in (1, 7, 64, 65, 129, 500, 1, 3, 1000):
         raws = stream[at:at + size]
         at += size
         assert fast.normalise_many(raws).tolist() == _one_by_one(slow, raws).tolist()
