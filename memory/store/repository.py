@@ -135,7 +135,7 @@ class Tx:
     switch to the server and back, which is most of a single write's latency. So the
     writer lock goes out in one pipeline with the first read (existing ids), and a small
     write's INSERTs are held and sent in one pipeline with the COMMIT (finish()): a single
-    store is three round trips (pool ping, lock + read, writes + commit) instead of seven.
+    store is three round trips (pool ping, lock + read, writes + commit) instead of six.
     The lock is still taken before anything is read or written, and COMMIT still returns
     only once the server made it durable."""
 
