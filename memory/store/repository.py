@@ -202,7 +202,8 @@ class Tx:
                 raw = self._raw()
                 with _cursor(raw), raw.pipeline():  # the lock and this read: one round trip
                     self._send_held(raw)
-                    found = raw.execute(sql, (namespace, chunk)).fetchall()
+                    cur = raw.execute(sql, (namespace, chunk))
+                found = cur.fetchall()  # after the pipeline's one sync (fetching inside adds one)
             else:
                 found = self._conn.exec_driver_sql(sql, (namespace, _JSON_TEXT(chunk))).fetchall()
             for rid, deleted, created in found:
