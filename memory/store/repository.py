@@ -47,18 +47,6 @@ class MemoryRow:
     def dim(self) -> int:
         return int(self.vector.shape[0])
 
-    def to_db(self) -> dict:
-        return {
-            "namespace": self.namespace, "id": self.id, "memory_type": self.memory_type,
-            "vector": np.ascontiguousarray(self.vector, dtype="<f4").tobytes(), "dim": self.dim,
-            "model": self.model, "importance": float(self.importance),
-            "importance_norm": None if self.importance_norm is None else float(self.importance_norm),
-            "coordinate": self.coordinate, "payload": self.payload,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-            "last_access": self.last_access, "access_count": self.access_count,
-            "deleted_at": self.deleted_at, "text": self.text,
-        }
-
     @classmethod
     def from_db(cls, m) -> "MemoryRow":
         return cls(namespace=m.namespace, id=m.id, memory_type=m.memory_type,
