@@ -362,9 +362,10 @@ class MemoryService:
         # the engine's own vector check, before anything commits
         normalise_batch(batch.vectors, self.settings.dim)
         n = len(batch)
-        fresh = iter(os.urandom(16 * batch.ids.count(None)).hex()[i:i + 32]
-                     for i in range(0, 32 * batch.ids.count(None), 32))
-        ids = [mid if mid else next(fresh) for mid in batch.ids]  # random ids, as uuid4().hex
+        missing = sum(1 for mid in batch.ids if not mid)
+        drawn = os.urandom(16 * missing).hex()  # 128 random bits per new id, as uuid4().hex
+        fresh = iter(drawn[i:i + 32] for i in range(0, 32 * missing, 32))
+        ids = [mid if mid else next(fresh) for mid in batch.ids]
         raw = batch.importance
         checks.floats("importance", raw, n)
         now = time.time()
