@@ -59,6 +59,7 @@ class Settings:
     broker_wait_s: float = 60.0       # relay/consume wait this long for an absent broker at start
     max_body_bytes: int = 5 * 1024 * 1024
     bulk_max_items: int = 2_000      # reachable under max_body_bytes with vector_b64 (validate)
+    bulk_max_body_bytes: int = 64 * 1024 * 1024  # the binary bulk route's own body limit
     batch_max_queries: int = 100
     max_text_chars: int = 50_000      # text embedded for one request, all items/queries together
     rate_limit: str = "6000/minute"
@@ -138,7 +139,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}ANN must be empty, 'hnsw' or 'faiss', got {self.ann!r}")
         if self.hot_bytes < 0:
             raise ConfigError(f"{PREFIX}HOT_BYTES must be >= 0 (0 = unlimited)")
-        for name in ("port", "threads", "max_body_bytes", "bulk_max_items", "batch_max_queries",
+        for name in ("port", "threads", "max_body_bytes", "bulk_max_items", "bulk_max_body_bytes",
+                     "batch_max_queries",
                      "consumer_max_attempts", "max_text_chars"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
@@ -166,6 +168,12 @@ class Settings:
                 f"{PREFIX}BULK_MAX_ITEMS={self.bulk_max_items} cannot be reached: that many items of "
                 f"{self.dim} dims take at least {need} bytes, above {PREFIX}MAX_BODY_BYTES="
                 f"{self.max_body_bytes} (at most {reachable} items fit)")
+        need = binary_bulk_bytes(self.bulk_max_items, self.dim)
+        if need > self.bulk_max_body_bytes:
+            raise ConfigError(
+                f"{PREFIX}BULK_MAX_ITEMS={self.bulk_max_items} cannot be reached in the binary bulk "
+                f"format: that many items of {self.dim} dims take at least {need} bytes, above "
+                f"{PREFIX}BULK_MAX_BODY_BYTES={self.bulk_max_body_bytes}")
         if self.metrics_token and len(self.metrics_token) < 8:
             raise ConfigError(f"{PREFIX}METRICS_TOKEN must be at least 8 characters")
         if "{" in self.topic.replace("{namespace}", ""):
@@ -246,6 +254,12 @@ def min_bulk_item_bytes(dim: int) -> int:
     return len('{"vector_b64":""},') + 4 * ((dim * 4 + 2) // 3)
 
 
+def binary_bulk_bytes(items: int, dim: int) -> int:
+    """The smallest binary bulk body of `items` memories (memory/api/bulk_binary.py): the
+    8-byte frame, `{"dim":<dim>,"items":[{},...]}` and the float32 block."""
+    return 8 + len(f'{{"dim":{dim},"items":[]}}') + 3 * items - 1 + items * dim * 4
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -298,6 +312,9 @@ FIELDS = {
     "BULK_MAX_ITEMS": "Most items in one bulk store (default 2000). It must be reachable: that "
                       "many `vector_b64` items of DIM must fit in MAX_BODY_BYTES, else the "
                       "service refuses to start (JSON arrays take about 4x the bytes).",
+    "BULK_MAX_BODY_BYTES": "Body limit of the binary bulk store, `POST /v1/memories/bulk/binary` "
+                           "(default 67108864), apart from MAX_BODY_BYTES; above it 413. BULK_MAX_ITEMS "
+                           "memories of DIM must fit in it, else the service refuses to start.",
     "BATCH_MAX_QUERIES": "Most queries in one batch recall (default 100).",
     "MAX_TEXT_CHARS": "Most characters of `text` embedded for one request, all its items or "
                       "queries together (default 50000); the bound on embedding work per request.",

@@ -2,10 +2,13 @@
 
 Figures, not assertions. Starts a throw-away PostgreSQL cluster (unless --database-url is
 given) and `python -m memory serve` on a free loopback port, then measures over HTTP with a
-client-supplied vector: single store p50/p95, bulk store p50/p95 and throughput, exact recall
-p50/p95 at each N; in-process ingest into PostgreSQL (service.write, COPY); and chromadb
-(PersistentClient, cosine HNSW, same vectors and queries) ingest and query, with its
-recall@k against the exact answer.
+client-supplied vector: single store p50/p95, bulk store p50/p95 and throughput (JSON
+floats, vector_b64, and the binary bulk format, which loads each N), exact recall p50/p95 at
+each N; in-process ingest (service.write); and the peers in the same run: the database alone
+(binary COPY on PostgreSQL, executemany on SQLite, of the same rows into a scratch copy of the
+memories table) and chromadb (PersistentClient, cosine HNSW, same vectors and queries) ingest
+and query, with its recall@k against the exact answer. `--database-url sqlite` runs it all on
+a throw-away SQLite file instead of PostgreSQL.
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ class Server:
                "SOMA_MEMORY_RATE_LIMIT": "10000000/minute", "SOMA_MEMORY_LOG_LEVEL": "WARNING",
                "SOMA_MEMORY_MAX_BODY_BYTES": str(64 * 1024 * 1024),
                # the 64 MB body takes far more than the default 2000 items (see --batch)
-               "SOMA_MEMORY_BULK_MAX_ITEMS": "10000"}
+               "SOMA_MEMORY_BULK_MAX_ITEMS": "10000",
+               "SOMA_MEMORY_BULK_MAX_BODY_BYTES": str(64 * 1024 * 1024)}
         self.log = tempfile.NamedTemporaryFile(prefix="memory-bench-", suffix=".log", delete=False).name
         self.proc = sh.Command(sys.executable)("-m", "memory", "serve", _env=env, _bg=True,
                                                _bg_exc=False, _out=self.log, _err_to_out=True)
@@ -105,6 +109,9 @@ def run(args) -> dict:
 
     pg = None
     url = args.database_url
+    if url == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='soma-bench-sqlite-')}/memory.db"
+    results["database"] = "sqlite" if url.startswith("sqlite") else "postgresql"
     if not url:
         pg = throwaway_postgres()
         url = pg.url("bench")
@@ -145,17 +152,32 @@ def run(args) -> dict:
             results["http_bulk_json_per_s"] = args.batch * len(lat) / sum(lat)
         s.delete(server.base + "/v1/memories?memory_type=episodic")
 
-        # -- bulk store up to each N, recall at each N ----------------------------------------
+        # -- bulk with vector_b64, measured apart (then deleted) ------------------------------
+        lat = []
+        for b in range(args.b64_batches):
+            items = [{"vector_b64": _b64(data[j % nmax]), "id": f"b64-{j}"}
+                     for j in range(b * args.batch, (b + 1) * args.batch)]
+            body = json.dumps({"items": items})
+            t0 = time.perf_counter()
+            r = s.post(server.base + "/v1/memories/bulk", data=body, headers={"Content-Type": "application/json"})
+            lat.append(time.perf_counter() - t0)
+            assert r.status_code == 201, r.text[:300]
+        if lat:
+            results["bulk_request_ms"] = _pct(lat)
+            results["http_bulk_ingest_per_s"] = args.batch * len(lat) / sum(lat)
+        s.delete(server.base + "/v1/memories?memory_type=episodic")
+
+        # -- binary bulk store up to each N, recall at each N ----------------------------------
+        from memory.api import bulk_binary
         bulk_lat, loaded, recall = [], 0, {}
         t_ingest = 0.0
         for n in sizes:
             while loaded < n:
                 hi = min(n, loaded + args.batch)
-                items = [{"vector_b64": _b64(data[j]), "id": f"m{j}"} for j in range(loaded, hi)]
-                body = json.dumps({"items": items})
+                body = bulk_binary.encode([{"id": f"m{j}"} for j in range(loaded, hi)], data[loaded:hi])
                 t0 = time.perf_counter()
-                r = s.post(server.base + "/v1/memories/bulk", data=body,
-                           headers={"Content-Type": "application/json"})
+                r = s.post(server.base + "/v1/memories/bulk/binary", data=body,
+                           headers={"Content-Type": bulk_binary.MEDIA_TYPE})
                 dt = time.perf_counter() - t0
                 assert r.status_code == 201, r.text[:300]
                 bulk_lat.append(dt)
@@ -169,8 +191,8 @@ def run(args) -> dict:
                 lat.append(time.perf_counter() - t0)
                 assert r.status_code == 200
             recall[n] = _pct(lat)
-        results["bulk_request_ms"] = _pct(bulk_lat)
-        results["http_bulk_ingest_per_s"] = loaded / t_ingest
+        results["binary_request_ms"] = _pct(bulk_lat)
+        results["http_binary_ingest_per_s"] = loaded / t_ingest
         results["http_recall_ms"] = {str(n): v for n, v in recall.items()}
     finally:
         server.stop()
@@ -190,6 +212,7 @@ def run(args) -> dict:
                   upsert=True)
     results["pg_ingest_per_s"] = nmax / (time.perf_counter() - t0)
     svc.stop()
+    results["db_alone_per_s"] = _database_alone(store, data, args.batch)
     store.close()
     if pg is not None:
         pg.stop("immediate")
@@ -233,21 +256,68 @@ def run(args) -> dict:
     return results
 
 
+def _database_alone(store, data: np.ndarray, batch: int) -> float:
+    """The peer of bulk ingest: the same rows (id, vector bytes and the memories table's other
+    columns) written by the database's fastest path alone, batch by batch, one transaction
+    each, into a scratch copy of the memories table with its keys and indexes: binary COPY
+    on PostgreSQL, executemany of one prepared statement on SQLite. No events, no index."""
+    import sqlalchemy as sa
+    pg = store.dialect == "postgresql"
+    rows = [("peer", f"p{j}", "episodic", data[j].astype("<f4").tobytes(), data.shape[1], "client", 1.0, 1.0,
+             None, "{}", 1.0, 1.0, None) for j in range(len(data))]
+    cols = ("namespace, id, memory_type, vector, dim, model, importance, importance_norm, coordinate, "
+            "payload, created_at, updated_at, text")
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS peer_memories")
+        conn.exec_driver_sql("CREATE TABLE peer_memories (LIKE memories INCLUDING ALL)" if pg else
+                             "CREATE TABLE peer_memories AS SELECT * FROM memories WHERE 0")
+        if not pg:
+            conn.exec_driver_sql("CREATE UNIQUE INDEX peer_pk ON peer_memories (namespace, id)")
+    t0 = time.perf_counter()
+    for lo in range(0, len(rows), batch):
+        with store.engine.begin() as conn:
+            raw = conn.connection.driver_connection
+            if pg:
+                with raw.cursor() as cur, cur.copy(f"COPY peer_memories ({cols}) FROM STDIN (FORMAT BINARY)") as cp:
+                    cp.set_types(["varchar", "varchar", "varchar", "bytea", "int4", "varchar", "float8", "float8",
+                                  "text", "text", "float8", "float8", "text"])
+                    for row in rows[lo:lo + batch]:
+                        cp.write_row(row)
+            else:
+                raw.executemany(f"INSERT INTO peer_memories ({cols}) VALUES ({', '.join('?' * 13)})",
+                                rows[lo:lo + batch])
+    per_s = len(rows) / (time.perf_counter() - t0)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE peer_memories"))
+    return per_s
+
+
 def report(r: dict) -> str:
-    lines = [f"dim {r['dim']}, k {r['k']}, {r['queries']} queries, unit-normal random vectors, "
+    lines = [f"{r.get('database', 'postgresql')}, dim {r['dim']}, k {r['k']}, {r['queries']} queries, unit-normal random vectors, "
              f"bulk batches of {r['bulk_batch']}, waitress threads {r['threads']}", "",
              "| measure | memory service | chromadb | ratio |", "| --- | --- | --- | --- |"]
-    lines.append("| single store p50 / p95 (HTTP, JSON floats, PostgreSQL commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_ms"]))
-    lines.append("| single store p50 / p95 (HTTP, vector_b64, PostgreSQL commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_b64_ms"]))
+    lines.append("| single store p50 / p95 (HTTP, JSON floats, one commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_ms"]))
+    lines.append("| single store p50 / p95 (HTTP, vector_b64, one commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_b64_ms"]))
     if "bulk_json_request_ms" in r:
         lines.append("| bulk request p50 / p95 (HTTP, %d items, JSON floats) | %.1f / %.1f ms (%.0f memories/s) | | |" % (
             r["bulk_batch"], *r["bulk_json_request_ms"], r["http_bulk_json_per_s"]))
-    lines.append("| bulk request p50 / p95 (HTTP, %d items, vector_b64) | %.1f / %.1f ms | | |" % (r["bulk_batch"], *r["bulk_request_ms"]))
+    db = "SQLite executemany" if r.get("database") == "sqlite" else "PostgreSQL binary COPY"
+    alone = r["db_alone_per_s"]
     ch = r["chromadb"] if isinstance(r["chromadb"], dict) else None
-    ing = r["http_bulk_ingest_per_s"]
-    lines.append("| ingest, memories/s (service over HTTP, vector_b64, vs chromadb in-process) | %.0f | %s | %s |" % (
+    if "bulk_request_ms" in r:
+        lines.append("| bulk request p50 / p95 (HTTP, %d items, vector_b64) | %.1f / %.1f ms | | |" % (
+            r["bulk_batch"], *r["bulk_request_ms"]))
+        ing = r["http_bulk_ingest_per_s"]
+        lines.append("| ingest, memories/s (HTTP, vector_b64; peer: %s alone) | %.0f | %.0f | %.2fx |" % (
+            db, ing, alone, ing / alone))
+    lines.append("| bulk request p50 / p95 (HTTP, %d items, binary format) | %.1f / %.1f ms | | |" % (
+        r["bulk_batch"], *r["binary_request_ms"]))
+    ing = r["http_binary_ingest_per_s"]
+    lines.append("| ingest, memories/s (HTTP, binary format; peer: %s alone) | %.0f | %.0f | %.2fx |" % (
+        db, ing, alone, ing / alone))
+    lines.append("| ingest, memories/s (HTTP, binary format; peer: chromadb in-process) | %.0f | %s | %s |" % (
         ing, f"{ch['ingest_per_s']:.0f}" if ch else "-", f"{ing / ch['ingest_per_s']:.1f}x" if ch else "-"))
-    lines.append("| ingest into PostgreSQL in-process (service.write, COPY), memories/s | %.0f | | |" % r["pg_ingest_per_s"])
+    lines.append("| ingest in-process (service.write), memories/s | %.0f | | |" % r["pg_ingest_per_s"])
     for n, (p50, p95) in r["http_recall_ms"].items():
         c = ch["query"][n] if ch else None
         lines.append("| exact recall N=%s p50 / p95 (HTTP; chromadb in-process, recall@k %s) | %.2f / %.2f ms | %s | %s |" % (
@@ -270,11 +340,13 @@ def main(argv=None) -> int:
     ap.add_argument("--singles", type=int, default=500)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--json-batches", type=int, default=10, help="bulk requests sent as JSON float arrays")
+    ap.add_argument("--b64-batches", type=int, default=10, help="bulk requests sent with vector_b64")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chroma-ef", type=int, default=1000,
                     help="chromadb hnsw ef_search (0: its default); high so its recall@k nears the exact answer")
-    ap.add_argument("--database-url", default="")
+    ap.add_argument("--database-url", default="", help="'sqlite' for a throw-away SQLite file; "
+                    "empty: a throw-away PostgreSQL cluster")
     ap.add_argument("--json", default="")
     ap.add_argument("--markdown", default="")
     args = ap.parse_args(argv)

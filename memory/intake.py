@@ -33,6 +33,14 @@ def at_most(items: Sequence, limit: int, what: str, unit: str) -> None:
         raise RequestInvalid(f"{what} holds at most {limit} {unit}, got {len(items)}")
 
 
+def text_total(items: Sequence, settings: Settings) -> None:
+    """The text of one request, embedded or only stored, is bounded by one documented total."""
+    total = sum(len(it.text) for it in items if it.text is not None)
+    if total > settings.max_text_chars:
+        raise RequestInvalid(f"the texts of one request hold at most {settings.max_text_chars} "
+                             f"characters together, got {total}")
+
+
 def vectors(items: Sequence[VectorOrText], settings: Settings, embedder) -> tuple[np.ndarray, list[str]]:
     """Vectors of request items (client vectors or embedded text), checked for the dim, and
     the model each came from. An item with a vector and a text keeps the vector; only
@@ -40,11 +48,7 @@ def vectors(items: Sequence[VectorOrText], settings: Settings, embedder) -> tupl
     dim = settings.dim
     out = np.empty((len(items), dim), dtype=np.float32)
     models = []
-    # the text of one request, embedded or only stored, is bounded by one documented total
-    total = sum(len(it.text) for it in items if it.text is not None)
-    if total > settings.max_text_chars:
-        raise RequestInvalid(f"the texts of one request hold at most {settings.max_text_chars} "
-                             f"characters together, got {total}")
+    text_total(items, settings)
     texts = [(i, it.text) for i, it in enumerate(items)
              if it.text is not None and it.vector is None and it.vector_b64 is None]
     if texts:

@@ -15,7 +15,8 @@ class MemoryType(enum.StrEnum):
     @property
     def kind(self) -> int:
         """The engine's integer kind code (its `kinds` filter)."""
-        return _KINDS[self]
+        return KIND[self]
 
 
-_KINDS = {t: i for i, t in enumerate(MemoryType)}
+# by member or by its string value (a StrEnum hashes as its value): batches map with it
+KIND = {t: i for i, t in enumerate(MemoryType)}

@@ -20,11 +20,12 @@ import copy
 import dataclasses
 import logging
 import math
+import os
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -34,15 +35,15 @@ from memory.engine import checks, normalise_batch
 from memory.errors import Conflict, NotFound, RequestInvalid, StoreUnavailable
 from memory.events import cloudevents
 from memory.graph import shortest_path
-from memory.memory_type import MemoryType
+from memory.memory_type import KIND, MemoryType
 from memory.store import LinkRow, MemoryRow, Store
 
 log = logging.getLogger("memory.service")
 
 
 
-@dataclasses.dataclass(frozen=True)
-class Meta:
+class Meta(NamedTuple):
+    """A memory's recall catalog entry (a named tuple: a batch builds them with map())."""
     memory_type: MemoryType
     payload: dict
     created_at: float
@@ -61,6 +62,40 @@ class NewMemory:
     id: str | None = None
     created_at: float | None = None
     text: str | None = None  # the content, stored as given (whether or not it was embedded)
+
+
+@dataclasses.dataclass
+class Batch:
+    """A validated write, column by column: what the binary bulk format decodes to directly,
+    and what write() turns its items into. One entry per memory in every column."""
+    vectors: np.ndarray                  # (n, dim) float32
+    ids: list[str | None]                # None: a new random id
+    models: list[str]
+    memory_types: list[str]
+    payloads: list[dict]
+    importance: np.ndarray               # raw, float64
+    coordinates: list[list[float] | None]
+    created_at: list[float | None]       # None: now (or, on a replace, the stored time)
+    texts: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, keep: Sequence[int]) -> "Batch":
+        pick = lambda col: [col[i] for i in keep]  # noqa: E731
+        return Batch(self.vectors[list(keep)], pick(self.ids), pick(self.models), pick(self.memory_types),
+                     pick(self.payloads), self.importance[list(keep)], pick(self.coordinates),
+                     pick(self.created_at), pick(self.texts))
+
+    @classmethod
+    def of(cls, items: Sequence["NewMemory"]) -> "Batch":
+        return cls(vectors=np.stack([np.asarray(it.vector, np.float32) for it in items]) if items
+                   else np.empty((0, 0), np.float32),
+                   ids=[it.id for it in items], models=[it.model for it in items],
+                   memory_types=[it.memory_type for it in items], payloads=[it.payload for it in items],
+                   importance=np.asarray([float(it.importance) for it in items], dtype=np.float64),
+                   coordinates=[it.coordinate for it in items], created_at=[it.created_at for it in items],
+                   texts=[it.text for it in items])
 
 
 class NamespaceIndex:
@@ -161,9 +196,8 @@ class MemoryService:
             importance=[r.importance for r in rows],
             importance_norm=[r.importance_norm if r.importance_norm is not None else 1.0 for r in rows],
             created=[r.created_at for r in rows],
-            kinds=[MemoryType(r.memory_type).kind for r in rows])
-        for r in rows:
-            idx.catalog[r.id] = Meta(r.memory_type, r.payload, r.created_at, r.text)
+            kinds=[KIND[r.memory_type] for r in rows])
+        idx.catalog.update((r.id, Meta(MemoryType(r.memory_type), r.payload, r.created_at, r.text)) for r in rows)
         evicted = list(getattr(result, "evicted", ()))
         for gone in evicted:
             idx.catalog.pop(gone, None)
@@ -261,77 +295,128 @@ class MemoryService:
                 "dim": row.dim, "created_at": row.created_at, "text": row.text,
                 "vector_b64": base64.b64encode(np.ascontiguousarray(row.vector, dtype="<f4").tobytes()).decode()}
 
-    def _rows(self, namespace: str, items: Sequence[NewMemory], now: float,
-              normaliser) -> list[MemoryRow]:
-        raw = np.asarray([float(it.importance) for it in items], dtype=np.float64)
-        # a batch is one insert event, as in the engine (monotonic across the batch)
-        norms = normaliser.normalise_many(raw)
-        # what the engine checks at add time, checked before the commit instead of after it
-        checks.floats("importance", raw, len(items))
-        checks.floats("importance_norm", norms, len(items), lo=0.0, hi=1.0)
-        return [MemoryRow(
-                    namespace=namespace, id=it.id or uuid.uuid4().hex, memory_type=it.memory_type,
-                    vector=np.asarray(it.vector, dtype=np.float32), model=it.model,
-                    importance=float(r), importance_norm=float(n),
-                    payload=it.payload, created_at=it.created_at if it.created_at is not None else now,
-                    updated_at=now, coordinate=it.coordinate, text=it.text)
-                for it, r, n in zip(items, raw.tolist(), norms.tolist())]
+    @staticmethod
+    def _event_json(namespace: str, b: Batch, ids: list[str], norms: list[float],
+                    created: list[float]) -> list[str]:
+        """Each memory's event data as JSON text, _event_data's keys in its order. The
+        vectors are base64-encoded as one block (each row's text is a slice of it when a row
+        is a whole number of 3-byte groups) and spliced in: base64 needs no JSON escaping.
+        Raises RequestInvalid for a value JSON cannot carry, before anything commits."""
+        n, dim = b.vectors.shape
+        block = np.ascontiguousarray(b.vectors, dtype="<f4").tobytes()
+        width = dim * 4
+        if width % 3 == 0:
+            text, step = base64.b64encode(block).decode(), width // 3 * 4
+            b64 = [text[i:i + step] for i in range(0, n * step, step)]
+        else:
+            b64 = [base64.b64encode(block[i:i + width]).decode() for i in range(0, n * width, width)]
+        encode = cloudevents.encode
+        try:
+            return [encode({"id": mid, "namespace": namespace, "memory_type": mt, "importance": imp,
+                            "importance_norm": nrm, "coordinate": coord, "payload": payload, "model": model,
+                            "dim": dim, "created_at": made, "text": text})[:-1] + f',"vector_b64":"{vec}"}}'
+                    for mid, mt, imp, nrm, coord, payload, model, made, text, vec in zip(
+                        ids, b.memory_types, b.importance.tolist(), norms, b.coordinates, b.payloads,
+                        b.models, created, b.texts, b64)]
+        except ValueError:
+            raise RequestInvalid("a memory holds NaN or Infinity, which JSON cannot carry") from None
 
     def write(self, namespace: str, items: Sequence[NewMemory], *, upsert: bool) -> list[tuple[MemoryRow, bool]]:
-        """Store items in one transaction. Returns (row, created) per item, in order.
+        """Store items in one transaction. Returns (row, created) per item, in order (a
+        repeated id of an upsert once, at its later item). See write_batch."""
+        if not items:
+            return []
+        kept, ids, created, norms, made, now = self._write(namespace, Batch.of(items), upsert=upsert)
+        return [(MemoryRow(namespace=namespace, id=mid, memory_type=kept.memory_types[i],
+                           vector=kept.vectors[i], model=kept.models[i],
+                           importance=float(kept.importance[i]), importance_norm=norms[i],
+                           payload=kept.payloads[i], created_at=made[i], updated_at=now,
+                           coordinate=kept.coordinates[i], text=kept.texts[i]), fresh)
+                for i, (mid, fresh) in enumerate(zip(ids, created))]
+
+    def write_batch(self, namespace: str, batch: Batch, *, upsert: bool = True) -> tuple[list[str], list[bool]]:
+        """write() of a columnar batch: (ids, created) in order, without building a row
+        object per memory. The bulk path."""
+        if not len(batch):
+            return [], []
+        _, ids, created, _, _, _ = self._write(namespace, batch, upsert=upsert)
+        return ids, created
+
+    def _write(self, namespace: str, batch: Batch, *, upsert: bool):
+        """Store a batch in one transaction: memory rows and one event per memory.
 
         upsert=False refuses ids that hold a live memory (Conflict), as POST must.
         Everything that can refuse the request is checked before the transaction opens, and
         the importance normaliser runs on a copy that replaces the namespace's own only after
         the commit: a refused write leaves rows, outbox, index and normaliser as they were.
+        Work per memory is array operations and C-level loops (executemany or COPY, one
+        encode per event); see docs/benchmarks.md for where the time goes.
         """
-        ids = [it.id for it in items if it.id]
-        if len(ids) != len(set(ids)):
+        given = [i for i in batch.ids if i]
+        if len(given) != len(set(given)):
             if not upsert:
                 raise RequestInvalid("duplicate id in the request")
             # an upsert of one id twice stores the later item, as two PUTs in order would
-            last = {it.id: n for n, it in enumerate(items) if it.id}
-            items = [it for n, it in enumerate(items) if not it.id or last[it.id] == n]
-        if not items:
-            return []
+            last = {mid: n for n, mid in enumerate(batch.ids) if mid}
+            batch = batch.take([n for n, mid in enumerate(batch.ids) if not mid or last[mid] == n])
         # the engine's own vector check, before anything commits
-        normalise_batch(np.stack([np.asarray(it.vector, np.float32) for it in items]), self.settings.dim)
+        normalise_batch(batch.vectors, self.settings.dim)
+        n = len(batch)
+        missing = sum(1 for mid in batch.ids if not mid)
+        drawn = os.urandom(16 * missing).hex()  # 128 random bits per new id, as uuid4().hex
+        fresh = iter(drawn[i:i + 32] for i in range(0, 32 * missing, 32))
+        ids = [mid if mid else next(fresh) for mid in batch.ids]
+        raw = batch.importance
+        checks.floats("importance", raw, n)
         now = time.time()
+        given_made = [now if c is None else c for c in batch.created_at]
         with self._write_lock:
             current = self._indexes.get(namespace)
             normaliser = copy.deepcopy(current.normaliser) if current else self._normaliser_factory()
-            rows = self._rows(namespace, items, now, normaliser)
-            for r in rows:  # an event that cannot be serialised as JSON refuses the write here
-                try:
-                    cloudevents.check_data(self._event_data(r))
-                except ValueError:
-                    raise RequestInvalid(f"memory {r.id!r} holds NaN or Infinity, which JSON "
-                                         "cannot carry") from None
+            # a batch is one insert event (monotonic across the batch)
+            norms_arr = normaliser.normalise_many(raw)
+            checks.floats("importance_norm", norms_arr, n, lo=0.0, hi=1.0)
+            norms = norms_arr.tolist()
             with self.store.transaction() as tx:
-                found = tx.existing_created(namespace, [r.id for r in rows])
-                existing = {rid: live for rid, (live, _) in found.items()}
+                found = tx.existing_created(namespace, ids)
                 if not upsert:
-                    taken = [r.id for r in rows if existing.get(r.id)]
+                    taken = [mid for mid in ids if found.get(mid, (False,))[0]]
                     if taken:
                         raise Conflict(f"memory {taken[0]!r} already exists; PUT replaces it")
-                new = [r for r in rows if r.id not in existing]
-                old = [r for r in rows if r.id in existing]
-                for r, it in zip(rows, items):  # a replace keeps its creation time unless given
-                    if it.created_at is None and existing.get(r.id):
-                        r.created_at = found[r.id][1]
-                tx.insert_memories(new)
-                tx.update_memories(old)
-                events = [cloudevents.build("memory.updated" if existing.get(r.id) else "memory.created",
-                                            namespace, r.id, self._event_data(r), time=now)
-                          for r in rows]
+                # a replace keeps its creation time unless given
+                made = [found[mid][1] if c is None and found.get(mid, (False,))[0] else g
+                        for mid, c, g in zip(ids, batch.created_at, given_made)]
+                # an event JSON cannot carry refuses the write here: the transaction rolls back
+                data = self._event_json(namespace, batch, ids, norms, made)
+                rows = dict(namespace=namespace, ids=ids, vectors=batch.vectors, models=batch.models,
+                            memory_types=batch.memory_types, importance=raw.tolist(), norms=norms,
+                            coordinates=batch.coordinates, payloads=batch.payloads, created=made,
+                            now=now, texts=batch.texts)
+                replaced = [mid in found for mid in ids]
+                tx.write_memories(rows, replaced)
+                live = [found.get(mid, (False,))[0] for mid in ids]
+                events = cloudevents.build_many(["memory.updated" if old else "memory.created" for old in live],
+                                                namespace, ids, data, time=now)
                 tx.add_events(events)
             self._remember_own(e["event_id"] for e in events)
             idx = self._index(namespace)
             idx.normaliser = normaliser
-            evicted = self._apply_rows(idx, rows)
+            evicted = self._apply_batch(idx, ids, batch, norms_arr, made)
             if evicted:
                 self._record_evicted(namespace, evicted)
-        return [(r, not existing.get(r.id, False)) for r in rows]
+        return batch, ids, [not old for old in live], norms, made, now
+
+    def _apply_batch(self, idx: NamespaceIndex, ids: list[str], b: Batch, norms: np.ndarray,
+                     made: list[float]) -> list[str]:
+        """_apply_rows for a batch: one engine.add of the whole vector block."""
+        result = idx.engine.add(ids, b.vectors, importance=b.importance, importance_norm=norms,
+                                created=made, kinds=np.fromiter(map(KIND.__getitem__, b.memory_types),
+                                                                np.int32, count=len(ids)))
+        idx.catalog.update(zip(ids, map(Meta, b.memory_types, b.payloads, made, b.texts)))
+        evicted = list(getattr(result, "evicted", ()))
+        for gone in evicted:
+            idx.catalog.pop(gone, None)
+        return evicted
 
     # -- request items (validated by the HTTP layer's models, memory.api.schemas) -------
     def save(self, namespace: str, items: Sequence, *, upsert: bool) -> list[tuple[MemoryRow, bool]]:

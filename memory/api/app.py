@@ -9,7 +9,7 @@ from flask import Flask, Response, current_app, g, json, request
 from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 
-from memory.api import logs, metrics, openapi, problems, tracing, views
+from memory.api import bulk_binary, logs, metrics, openapi, problems, tracing, views
 from memory.api import schemas as s
 from memory.api.auth import rate_key, rate_limit
 from memory.api.operations import answer, operation
@@ -45,6 +45,7 @@ def create_app(settings: Settings, service) -> Flask:
     app.extensions["memory_limiter"] = limiter
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(bulk_binary.bp)
 
     @app.get("/healthz")
     @limiter.exempt

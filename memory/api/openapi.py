@@ -176,6 +176,8 @@ def document(settings: Settings, app: Flask) -> dict:
         entry = {"operationId": op.operation_id}
         if op.summary:
             entry["summary"] = op.summary.format(settings=settings)
+        if op.description:
+            entry["description"] = op.description
         params = [*(parameters(op.path, "path") if op.path else ()),
                   *(parameters(op.query, "query") if op.query else ())]
         if params:
@@ -183,7 +185,8 @@ def document(settings: Settings, app: Flask) -> dict:
         if op.body is not None:
             entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": inp(op.body)}}}
         elif op.body_content is not None:
-            entry["requestBody"] = {"required": True, "content": op.body_content}
+            content = op.body_content(settings, inp) if callable(op.body_content) else op.body_content
+            entry["requestBody"] = {"required": True, "content": content}
         entry["responses"] = responses(op)
         security = _security(op.security, settings)
         if security is not None:

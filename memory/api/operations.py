@@ -60,9 +60,11 @@ class Operation:
     # "none": always open; "metrics": the METRICS_TOKEN bearer, when one is set
     security: str = "api"
     error_text: dict[int, str] = dataclasses.field(default_factory=dict)
-    # a body that is not a JSON model (a binary upload): its OpenAPI `content`, as stated;
-    # the view reads such a body itself
-    body_content: dict | None = None
+    # a body that is not a JSON model (a binary upload): its OpenAPI `content`, as stated or
+    # as a function of (settings, schema) where schema(model) gives a model's $ref; the view
+    # reads such a body itself
+    body_content: dict | Callable | None = None
+    description: str | None = None
 
 
 class AnswerInvalid(RuntimeError):
@@ -73,11 +75,11 @@ def operation(operation_id: str, *, responses: dict[int, Answer], errors: tuple[
               summary: str | None = None, body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, path: type[BaseModel] | None = None,
               security: str = "api", error_text: dict[int, str] | None = None,
-              body_content: dict | None = None) -> Callable:
+              body_content: dict | Callable | None = None, description: str | None = None) -> Callable:
     if body is not None and body_content is not None:
         raise ValueError(f"{operation_id}: a body model or a body_content, not both")
     op = Operation(operation_id, responses, tuple(errors), summary, body, query, path, security,
-                   error_text or {}, body_content)
+                   error_text or {}, body_content, description)
 
     def deco(view):
         @functools.wraps(view)

@@ -51,6 +51,10 @@ def ids(values, unique: bool = True) -> list[str]:
         out = list(values)
     except TypeError:
         raise InvalidArgument("ids must be a sequence of strings") from None
+    # the common case as set operations; the loop below only names the offending row
+    if set(map(type, out)) <= {str} and "" not in (distinct := set(out)) and (
+            not unique or len(distinct) == len(out)):
+        return out
     seen: set[str] = set()
     for n, i in enumerate(out):
         if not isinstance(i, str) or not i:

@@ -104,15 +104,15 @@ class Engine:
                 if importance is not None:
                     self._importance.normalise_many(raw)
             s = self._slab
-            old = np.fromiter((s.id_to_row[i] for i in ids if i in s.id_to_row), np.int64)
+            known = s.id_to_row.keys() & ids  # replaced rows, found as one set operation
+            old = np.fromiter(map(s.id_to_row.__getitem__, known), np.int64, count=len(known))
             if old.size:
                 self._release(old)
             rows = s.take_rows(n)
             s.vec[rows] = vecs
             s.set_codes(rows)
             s.row_id[rows] = np.asarray(ids, dtype=object)
-            for r, i in zip(rows.tolist(), ids):
-                s.id_to_row[i] = r
+            s.id_to_row.update(zip(ids, rows.tolist()))
             s.live[rows] = True
             s.imp_raw[rows] = raw
             s.imp_norm[rows] = norms

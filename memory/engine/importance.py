@@ -27,6 +27,7 @@ taken between halves instead, which is the same ratio and cannot overflow (`_rat
 from __future__ import annotations
 
 import collections
+import copy
 import math
 
 import numpy as np
@@ -34,6 +35,7 @@ import numpy as np
 EPS = 1e-12
 K_CAP = 25.0
 WARMUP = 64
+SMALL_BATCH = 4  # up to this many values normalise_many takes the one-by-one path itself
 
 
 def _ratio(a: float, b: float, c: float, d: float, floor: float | None = None) -> float:
@@ -74,6 +76,14 @@ class AdaptiveImportance:
         self.method = "minmax"
         self.switches: collections.Counter[tuple[str, str]] = collections.Counter()
 
+    def __deepcopy__(self, memo) -> "AdaptiveImportance":
+        # the service copies the state for every write (applied only after the commit):
+        # copy the containers directly instead of deepcopy's walk over 512 floats
+        twin = copy.copy(self)
+        twin._reservoir = collections.deque(self._reservoir, maxlen=self._reservoir.maxlen)
+        twin.switches = collections.Counter(self.switches)
+        return twin
+
     # -- state -----------------------------------------------------------------------
     def observe(self, raw: float) -> None:
         """Feed one raw value into the state (reservoir, min/max, periodic quantiles)."""
@@ -96,10 +106,15 @@ class AdaptiveImportance:
 
     # -- mapping ---------------------------------------------------------------------
     def _choose(self) -> str:
-        if len(self._reservoir) < WARMUP or self._q is None:
+        return self._method_for(len(self._reservoir), self._q, self._max)
+
+    @staticmethod
+    def _method_for(samples: int, q, top: float) -> str:
+        """The decision tree on a state: reservoir size, quantiles and running max."""
+        if samples < WARMUP or q is None:
             return "minmax"
-        q10, q50, q90, q99 = self._q
-        r_tail_max = _ratio(self._max, q90, q90, q50, EPS)
+        q10, q50, q90, q99 = q
+        r_tail_max = _ratio(top, q90, q90, q50, EPS)
         r_tail_ext = _ratio(q99, q90, q90, q50, EPS)
         r_asym = _ratio(q90, q50, q50, q10, EPS)
         if r_tail_max <= 5 and r_asym <= 3:
@@ -149,12 +164,103 @@ class AdaptiveImportance:
     def normalise_many(self, raws: np.ndarray) -> np.ndarray:
         """One insert of a batch: observe every raw value, then map each with the resulting
         state, so the mapping is monotonic across the batch."""
-        for r in np.asarray(raws, dtype=np.float64).tolist():
-            self.observe(r)
+        raws = np.asarray(raws, dtype=np.float64).reshape(-1)
+        if raws.size <= SMALL_BATCH:  # a single store: the scalar path is cheaper than arrays
+            values = raws.tolist()
+            for r in values:
+                self.observe(r)
+            return np.asarray([self.map(r) for r in values], dtype=np.float64)
+        self.observe_many(raws)
         return self.map_many(raws)
 
+    def observe_many(self, raws: np.ndarray) -> None:
+        """observe() of each value in order, as array operations: the same final state
+        (reservoir, min/max, quantiles, method) and the same switch counts.
+
+        Between two inserts the method can only change where its inputs change: a quantile
+        recompute (every `recompute_every` inserts), the reservoir reaching WARMUP, or a new
+        running max. The decision tree runs at those points only, a handful per batch."""
+        raws = np.asarray(raws, dtype=np.float64).reshape(-1)
+        n = raws.size
+        if n == 0:
+            return
+        cap = self._reservoir.maxlen
+        held = np.fromiter(self._reservoir, dtype=np.float64, count=len(self._reservoir))
+        both = np.concatenate([held, raws])
+        start, size0 = self._inserts, held.size
+        after = start + 1 + np.arange(n)  # insert count after each value
+        recompute = after % self._every == 0
+        if self._q is None:
+            recompute[0] = True
+        top = np.maximum(np.maximum.accumulate(raws), self._max)
+        prev_top = np.concatenate([[self._max], top[:-1]])
+        samples = np.minimum(size0 + 1 + np.arange(n), cap)
+        warm = np.asarray([WARMUP - 1 - size0] if 0 <= WARMUP - 1 - size0 < n else [], np.int64)  # reaching WARMUP
+        points = np.union1d(np.union1d(np.flatnonzero(recompute), np.flatnonzero(top > prev_top)), warm)
+        q = self._q
+        for p in points.tolist():
+            if recompute[p]:
+                end = size0 + p + 1
+                window = both[max(0, end - cap):end]
+                got = _percentiles(window)
+                q = (float(got[0]), float(got[1]), float(got[2]), float(got[3]))
+            new = self._method_for(int(samples[p]), q, float(top[p]))
+            if new != self.method:
+                self.switches[(self.method, new)] += 1
+                self.method = new
+        self._reservoir.extend(raws.tolist())
+        self._min = min(self._min, float(raws.min()))
+        self._max = float(top[-1])
+        self._inserts += n
+        self._q = q
+
     def map_many(self, raws: np.ndarray) -> np.ndarray:
-        return np.fromiter((self.map(float(r)) for r in raws), dtype=np.float64, count=len(raws))
+        """map() of each value, as array operations on the current state (bit for bit the
+        same values; the rare value whose arithmetic overflows takes map()'s own path)."""
+        raws = np.asarray(raws, dtype=np.float64).reshape(-1)
+        unit = self._unit_many(raws)
+        return unit if self.floor == 0.0 else self.floor + (1.0 - self.floor) * unit
+
+    def _unit_many(self, raws: np.ndarray) -> np.ndarray:
+        n = raws.size
+        if self._inserts == 0:
+            return np.ones(n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.method == "minmax":
+                if self._max - self._min <= 0:
+                    return np.ones(n)
+                return self._clipped_ratio(raws, self._min, self._max)
+            q10, q50, q90, _ = self._q  # type: ignore[misc]
+            spread = q90 - q10
+            if self.method == "winsor":
+                if spread == 0:
+                    spread = 1.0
+                quarter = 0.25 * spread if math.isfinite(spread) else 0.5 * (q90 / 2 - q10 / 2)
+                lo = max(self._min, q10 - quarter)
+                hi = min(self._max, q90 + quarter)
+                if hi - lo < EPS:
+                    return np.full(n, 0.5)
+                return self._clipped_ratio(np.minimum(np.maximum(raws, lo), hi), lo, hi)
+            if spread < EPS:
+                return np.full(n, 0.5)
+            k = min(math.log(9.0) / spread, K_CAP)
+            z = k * (raws - q50)
+            odd = ~np.isfinite(z) | ((k == 0.0) & (raws != q50)) | (z < -700.0)
+            # math.exp through map(): numpy's vector exp can differ in the last bit, and a
+            # stored value must equal the one-by-one path's exactly
+            neg = np.where(odd, 0.0, -z)
+            out = 1.0 / (1.0 + np.fromiter(map(math.exp, neg.tolist()), np.float64, count=n))
+            for i in np.flatnonzero(odd).tolist():  # overflowed arithmetic: map()'s own path
+                out[i] = self._unit(float(raws[i]))
+            return out
+
+    @staticmethod
+    def _clipped_ratio(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        """min(1, max(0, _ratio(x, lo, hi, lo))) per value."""
+        num, den = x - lo, hi - lo
+        plain = np.isfinite(num) & math.isfinite(den)
+        out = num / den if plain.all() else np.where(plain, num / den, (x / 2 - lo / 2) / (hi / 2 - lo / 2))
+        return np.minimum(np.maximum(out, 0.0), 1.0) + 0.0  # + 0.0: never -0.0
 
     def snapshot(self) -> dict:
         q = self._q or (math.nan,) * 4

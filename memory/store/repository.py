@@ -53,18 +53,6 @@ class MemoryRow:
     def dim(self) -> int:
         return int(self.vector.shape[0])
 
-    def to_db(self) -> dict:
-        return {
-            "namespace": self.namespace, "id": self.id, "memory_type": _type_value(self.memory_type),
-            "vector": np.ascontiguousarray(self.vector, dtype="<f4").tobytes(), "dim": self.dim,
-            "model": self.model, "importance": float(self.importance),
-            "importance_norm": None if self.importance_norm is None else float(self.importance_norm),
-            "coordinate": self.coordinate, "payload": self.payload,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-            "last_access": self.last_access, "access_count": self.access_count,
-            "deleted_at": self.deleted_at, "text": self.text,
-        }
-
     @classmethod
     def from_db(cls, m) -> "MemoryRow":
         return cls(namespace=m.namespace, id=m.id, memory_type=MemoryType(m.memory_type),
@@ -135,101 +123,250 @@ def make_engine(url: str, *, immediate: bool = False) -> sa.Engine:
 
 
 class Tx:
-    """One write transaction: memory rows, links and their outbox events commit together."""
+    """One write transaction: memory rows, links and their outbox events commit together.
+
+    On PostgreSQL a write is a few network round trips, and under load each costs a context
+    switch to the server and back, which is most of a single write's latency. So the
+    writer lock goes out in one pipeline with the first read (existing ids), and a small
+    write's INSERTs are held and sent in one pipeline with the COMMIT (finish()): a single
+    store is three round trips (pool ping, lock + read, writes + commit) instead of six.
+    The lock is still taken before anything is read or written, and COMMIT still returns
+    only once the server made it durable."""
 
     def __init__(self, conn: sa.Connection, dialect: str):
-        self.conn = conn
+        self._conn = conn
         self.dialect = dialect
+        self._locked = dialect != "postgresql"  # SQLite: BEGIN IMMEDIATE took it already
+        self._pending: list[tuple[str, list]] = []  # PostgreSQL: small writes, sent at commit
+
+    @property
+    def conn(self) -> sa.Connection:
+        """The transaction's connection, for a statement of the caller's own: the lock is
+        taken and held writes are sent first, so it sees and orders like any other."""
+        self._sync()
+        return self._conn
+
+    def _raw(self):
+        return self._conn.connection.driver_connection
+
+    def _sync(self) -> None:
+        """Before a statement of its own: the lock taken, the held writes sent."""
+        if not self._locked or self._pending:
+            raw = self._raw()
+            with _cursor(raw), raw.pipeline():
+                self._send_held(raw)
+
+    def _send_held(self, raw) -> None:
+        if not self._locked:
+            raw.execute(_LOCK_SQL, (WRITE_LOCK_KEY,))
+            self._locked = True
+        for sql, rows in self._pending:
+            raw.cursor().executemany(sql, rows)
+        self._pending = []
+
+    def finish(self) -> None:
+        """Send what is held and COMMIT in one pipeline (PostgreSQL; SQLAlchemy's commit then
+        finds the transaction closed and sends nothing). An error raises here, before the
+        caller acknowledges anything; the caller's rollback then cleans up."""
+        if not self._pending:
+            return
+        raw = self._raw()
+        with _cursor(raw), raw.pipeline():
+            self._send_held(raw)
+            raw.execute("COMMIT")
 
     def existing(self, namespace: str, ids: Sequence[str]) -> dict[str, bool]:
         """id -> True if live, False if tombstoned; absent ids are missing."""
         return {rid: live for rid, (live, _) in self.existing_created(namespace, ids).items()}
 
     def existing_created(self, namespace: str, ids: Sequence[str]) -> dict[str, tuple[bool, float]]:
-        """id -> (live, created_at) for the ids that have a row (live or tombstoned)."""
+        """id -> (live, created_at) for the ids that have a row (live or tombstoned). The ids
+        go as one parameter (an array on PostgreSQL, a JSON array on SQLite), so the
+        statement does not grow, nor get built, per id."""
         out: dict[str, tuple[bool, float]] = {}
-        for i in range(0, len(ids), 5000):
-            chunk = list(ids[i:i + 5000])
-            q = sa.select(memories.c.id, memories.c.deleted_at, memories.c.created_at).where(
-                memories.c.namespace == namespace, memories.c.id.in_(chunk))
-            for rid, deleted, created in self.conn.execute(q):
+        if self.dialect == "postgresql":
+            sql = ("SELECT id, deleted_at, created_at FROM memories "
+                   "WHERE namespace = %s AND id = ANY(%s::varchar[])")
+        else:
+            sql = ("SELECT id, deleted_at, created_at FROM memories "
+                   "WHERE namespace = ? AND id IN (SELECT value FROM json_each(?))")
+        for i in range(0, len(ids), 50_000):
+            chunk = list(ids[i:i + 50_000])
+            if self.dialect == "postgresql":
+                raw = self._raw()
+                with _cursor(raw), raw.pipeline():  # the lock and this read: one round trip
+                    self._send_held(raw)
+                    cur = raw.execute(sql, (namespace, chunk))
+                found = cur.fetchall()  # after the pipeline's one sync (fetching inside adds one)
+            else:
+                found = self._conn.exec_driver_sql(sql, (namespace, _JSON_TEXT(chunk))).fetchall()
+            for rid, deleted, created in found:
                 out[rid] = (deleted is None, created)
         return out
 
     def insert_memories(self, rows: Sequence[MemoryRow]) -> None:
         if not rows:
             return
-        if self.dialect == "postgresql" and len(rows) > 50:
-            self._copy_memories(rows)
-        else:
-            self.conn.execute(memories.insert(), [r.to_db() for r in rows])
+        self.write_memories(_columns(rows), [False] * len(rows))
 
-    def _copy_memories(self, rows: Sequence[MemoryRow]) -> None:
-        # binary COPY: a vector travels as raw bytea instead of hex text (3x fewer bytes)
-        from psycopg.types.json import Json
-        cols = ["namespace", "id", "memory_type", "vector", "dim", "model", "importance",
-                "importance_norm", "coordinate", "payload", "created_at", "updated_at",
-                "last_access", "access_count", "deleted_at", "text"]
+    def write_memories(self, c: dict, replaced: Sequence[bool]) -> None:
+        """Insert (replaced False) or replace (True) memories given column by column: the
+        service's batch as it is, without a row object or a statement per memory.
+
+        PostgreSQL: binary COPY for the inserts of a batch (a vector travels as raw bytea),
+        executemany (one pipeline) otherwise. SQLite: executemany of one prepared statement.
+        A replace resets access counts and the tombstone, as a new row would have them."""
+        n = len(c["ids"])
+        vecs = np.ascontiguousarray(c["vectors"], dtype="<f4")
+        dim, width = vecs.shape[1], vecs.shape[1] * 4
+        block = vecs.tobytes()
+        blobs = [block[i:i + width] for i in range(0, n * width, width)]
+        dumps = _JSON_TEXT
+        coords = [None if x is None else dumps(x) for x in c["coordinates"]]
+        payloads = list(map(dumps, c["payloads"]))
+        ns, now = c["namespace"], c["now"]
+        types = list(map(_type_value, c["memory_types"]))  # plain text for every driver
+        cols = zip(c["ids"], types, blobs, c["models"], c["importance"], c["norms"], coords,
+                   payloads, c["created"], c["texts"], replaced)
+        new = [(ns, mid, mt, blob, dim, model, imp, nrm, coord, pay, made, now, text)
+               for mid, mt, blob, model, imp, nrm, coord, pay, made, text, old in cols if not old]
+        if len(new) < n:
+            cols = zip(c["ids"], types, blobs, c["models"], c["importance"], c["norms"], coords,
+                       payloads, c["created"], c["texts"], replaced)
+            old = [(mt, blob, dim, model, imp, nrm, coord, pay, made, now, text, ns, mid)
+                   for mid, mt, blob, model, imp, nrm, coord, pay, made, text, was in cols if was]
+        else:
+            old = []
+        raw = self._raw()
+        if self.dialect == "postgresql":
+            if len(new) > 50:
+                self._sync()
+                self._copy_memories(raw, new)
+            elif new:
+                self._pending.append((_INSERT_PG, new))
+            if old:
+                self._pending.append((_UPDATE_PG, old))
+            return
+        with _cursor(raw) as cur:
+            if new:
+                cur.executemany(_INSERT_SQLITE, new)
+            if old:
+                cur.executemany(_UPDATE_SQLITE, old)
+
+    @staticmethod
+    def _copy_memories(raw, rows: list[tuple]) -> None:
+        # binary COPY: a vector travels as raw bytea instead of hex text (3x fewer bytes); a
+        # json column's binary form is its text, so the JSON encoded once above goes as is
         types = ["varchar", "varchar", "varchar", "bytea", "int4", "varchar", "float8", "float8",
-                 "json", "json", "float8", "float8", "float8", "int4", "float8", "text"]
-        raw = self.conn.connection.driver_connection
-        with raw.cursor() as cur:
-            with cur.copy(f"COPY memories ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
+                 "text", "text", "float8", "float8", "text"]
+        with _cursor(raw) as cur:
+            with cur.copy(f"COPY memories ({', '.join(_MEMORY_COLS)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(types)
                 for r in rows:
-                    copy.write_row((
-                        r.namespace, r.id, r.memory_type,
-                        np.ascontiguousarray(r.vector, dtype="<f4").tobytes(), r.dim, r.model,
-                        float(r.importance),
-                        None if r.importance_norm is None else float(r.importance_norm),
-                        None if r.coordinate is None else Json(r.coordinate), Json(r.payload),
-                        r.created_at, r.updated_at, r.last_access, r.access_count, r.deleted_at, r.text))
+                    copy.write_row(r)
 
     def update_memories(self, rows: Sequence[MemoryRow]) -> None:
-        for r in rows:
-            d = r.to_db()
-            del d["namespace"], d["id"]
-            self.conn.execute(memories.update().where(
-                memories.c.namespace == r.namespace, memories.c.id == r.id).values(**d))
+        if rows:
+            self.write_memories(_columns(rows), [True] * len(rows))
 
     def tombstone(self, namespace: str, ids: Sequence[str], now: float) -> None:
+        self._sync()
         for i in range(0, len(ids), 5000):
             chunk = list(ids[i:i + 5000])
-            self.conn.execute(memories.update().where(
+            self._conn.execute(memories.update().where(
                 memories.c.namespace == namespace, memories.c.id.in_(chunk)).values(deleted_at=now))
-            self.conn.execute(links.delete().where(
+            self._conn.execute(links.delete().where(
                 links.c.namespace == namespace,
                 sa.or_(links.c.from_id.in_(chunk), links.c.to_id.in_(chunk))))
 
     def live_ids(self, namespace: str, memory_type: MemoryType | None) -> list[str]:
+        self._sync()
         q = sa.select(memories.c.id).where(memories.c.namespace == namespace,
                                            memories.c.deleted_at.is_(None))
         if memory_type:
             q = q.where(memories.c.memory_type == _type_value(memory_type))
-        return [r[0] for r in self.conn.execute(q)]
+        return [r[0] for r in self._conn.execute(q)]
 
     def upsert_link(self, namespace: str, link: LinkRow) -> None:
+        self._sync()
         key = (links.c.namespace == namespace, links.c.from_id == link.from_id,
                links.c.to_id == link.to_id, links.c.type == link.type)
-        res = self.conn.execute(links.update().where(*key).values(weight=link.weight))
+        res = self._conn.execute(links.update().where(*key).values(weight=link.weight))
         if res.rowcount == 0:
-            self.conn.execute(links.insert().values(namespace=namespace, **dataclasses.asdict(link)))
+            self._conn.execute(links.insert().values(namespace=namespace, **dataclasses.asdict(link)))
 
     def add_events(self, events: Sequence[dict]) -> None:
-        """events: dicts with event_id, namespace, memory_id, type, event (JSON text)."""
+        """events: dicts with event_id, namespace, memory_id, type, event (JSON text).
+        Binary COPY on PostgreSQL for a batch, executemany of one statement otherwise."""
         if not events:
             return
         now = time.time()
-        rows = [{**e, "created_at": now} for e in events]
-        if self.dialect == "postgresql" and len(rows) > 50:
-            raw = self.conn.connection.driver_connection
-            cols = ["event_id", "namespace", "memory_id", "type", "event", "created_at"]
-            with raw.cursor() as cur:
-                with cur.copy(f"COPY outbox ({', '.join(cols)}) FROM STDIN") as copy:
+        rows = [(e["event_id"], e["namespace"], e["memory_id"], e["type"], e["event"], now) for e in events]
+        raw = self._raw()
+        if self.dialect == "postgresql" and len(rows) <= 50:
+            self._pending.append((_OUTBOX_PG, rows))
+        elif self.dialect == "postgresql":
+            self._sync()
+            cols = "event_id, namespace, memory_id, type, event, created_at"
+            with _cursor(raw) as cur:
+                with cur.copy(f"COPY outbox ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["varchar", "varchar", "varchar", "varchar", "text", "float8"])
                     for r in rows:
-                        copy.write_row([r[c] for c in cols])
+                        copy.write_row(r)
         else:
-            self.conn.execute(outbox.insert(), rows)
+            with _cursor(raw) as cur:
+                cur.executemany(_OUTBOX_PG if self.dialect == "postgresql" else _OUTBOX_SQLITE, rows)
+
+
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
+_JSON_TEXT = json.JSONEncoder(separators=(",", ":")).encode  # what sa.JSON reads back alike
+
+_MEMORY_COLS = ["namespace", "id", "memory_type", "vector", "dim", "model", "importance",
+                "importance_norm", "coordinate", "payload", "created_at", "updated_at", "text"]
+_SET_COLS = ["memory_type", "vector", "dim", "model", "importance", "importance_norm", "coordinate",
+             "payload", "created_at", "updated_at", "text"]
+
+
+def _statements(mark: str, json_cast: str) -> tuple[str, str, str]:
+    cast = {"coordinate": json_cast, "payload": json_cast}
+    values = ", ".join(mark + cast.get(col, "") for col in _MEMORY_COLS)
+    insert = f"INSERT INTO memories ({', '.join(_MEMORY_COLS)}) VALUES ({values})"
+    sets = ", ".join(f"{col} = {mark}{cast.get(col, '')}" for col in _SET_COLS)
+    update = (f"UPDATE memories SET {sets}, last_access = NULL, access_count = 0, deleted_at = NULL "
+              f"WHERE namespace = {mark} AND id = {mark}")
+    events = f"INSERT INTO outbox (event_id, namespace, memory_id, type, event, created_at) VALUES ({', '.join([mark] * 6)})"
+    return insert, update, events
+
+
+_INSERT_SQLITE, _UPDATE_SQLITE, _OUTBOX_SQLITE = _statements("?", "")
+_INSERT_PG, _UPDATE_PG, _OUTBOX_PG = _statements("%s", "::json")
+
+
+@contextlib.contextmanager
+def _cursor(raw):
+    """A driver cursor whose errors become SQLAlchemy's (IntegrityError, OperationalError,
+    ...), so translate_errors maps them as it maps every other statement's."""
+    base = type(raw).__module__.split(".")[0]
+    dbapi = __import__(base)  # psycopg or sqlite3: the module whose Error tree `raw` raises
+    cur = raw.cursor()
+    try:
+        yield cur
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    finally:
+        cur.close()
+
+
+def _columns(rows: Sequence[MemoryRow]) -> dict:
+    """MemoryRow objects as write_memories' columns (the single-row and replica paths)."""
+    return {"namespace": rows[0].namespace, "ids": [r.id for r in rows],
+            "vectors": np.stack([np.asarray(r.vector, dtype=np.float32) for r in rows]),
+            "models": [r.model for r in rows], "memory_types": [r.memory_type for r in rows],
+            "importance": [float(r.importance) for r in rows],
+            "norms": [None if r.importance_norm is None else float(r.importance_norm) for r in rows],
+            "coordinates": [r.coordinate for r in rows], "payloads": [r.payload for r in rows],
+            "created": [r.created_at for r in rows], "now": rows[0].updated_at,
+            "texts": [r.text for r in rows]}
 
 
 class Store:
@@ -265,9 +402,9 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
         with translate_errors(), self.write_engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
-            yield Tx(conn, self.dialect)
+            tx = Tx(conn, self.dialect)  # on PostgreSQL it takes the writer lock before its first statement
+            yield tx
+            tx.finish()
 
     def touch_many(self, reads: Sequence[tuple[str, str, int, float]]) -> None:
         """Add counted reads, (namespace, id, reads, last read), in one transaction."""

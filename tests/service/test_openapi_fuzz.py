@@ -118,7 +118,10 @@ def api(request, tmp_path_factory):
                          ids=["valid", "invalid"])
 def test_responses_match_the_document(api, mode):
     api_schema, headers = api
-    operations = [result.ok() for result in api_schema.get_all_operations()]
+    # the binary bulk body is framed bytes JSON Schema cannot describe: the fuzzer would call
+    # any bytes valid; test_write_properties generates framed bodies for it instead
+    operations = [op for op in (result.ok() for result in api_schema.get_all_operations())
+                  if op.path != "/v1/memories/bulk/binary"]
     assert len(operations) >= 14
     seen: dict[int, int] = {}
     failures: list[str] = []

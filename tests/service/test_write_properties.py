@@ -1,5 +1,5 @@
 """The two write properties, with generated requests over every write endpoint (POST, PUT,
-bulk, links, delete one, scoped delete), on SQLite and on the real PostgreSQL fixture:
+bulk, binary bulk, links, delete one, scoped delete), on SQLite and on the real PostgreSQL fixture:
 
 1. a request answered 4xx changes nothing: memory rows, links, outbox, the in-process
    index (ids, stored values, recall catalog) and the importance normaliser's state are
@@ -19,14 +19,18 @@ the module takes about a minute or two.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import struct
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from memory.api import bulk_binary
 from memory.api import schemas as s
 from memory.events import cloudevents
 from memory.store.schema import links, memories, outbox
@@ -97,7 +101,7 @@ def memory_body(draw, with_id: bool, bad: bool):
 def request(draw):
     """(method, path, raw JSON body or None)."""
     bad = draw(st.booleans())
-    what = draw(st.sampled_from(["post", "put", "bulk", "link", "delete", "scoped"]))
+    what = draw(st.sampled_from(["post", "put", "bulk", "binary", "link", "delete", "scoped"]))
     if what == "post":
         return "POST", "/v1/memories", draw(memory_body(True, bad))
     if what == "put":
@@ -109,6 +113,8 @@ def request(draw):
     if what == "bulk":
         items = draw(st.lists(memory_body(True, bad), min_size=0 if bad else 1, max_size=4))
         return "POST", "/v1/memories/bulk", {"items": items}
+    if what == "binary":
+        return "POST", "/v1/memories/bulk/binary", draw(binary_body(bad))
     if what == "link":
         body = {"from": draw(_maybe(st.sampled_from(IDS), st.sampled_from(BAD_IDS), bad)),
                 "to": draw(_maybe(st.sampled_from(IDS), st.sampled_from(BAD_IDS), bad))}
@@ -121,6 +127,52 @@ def request(draw):
         return "DELETE", f"/v1/memories/{draw(st.sampled_from(IDS + ['a%0A']))}", None
     kind = draw(_maybe(st.sampled_from(["episodic", "semantic"]), st.sampled_from(["", "other"]), bad))
     return "DELETE", f"/v1/memories?memory_type={kind}", None
+
+
+@dataclasses.dataclass
+class Binary:
+    """A binary bulk body (memory/api/bulk_binary.py) before framing, and how it is broken."""
+    items: list
+    vectors: np.ndarray
+    dim: int
+    flaw: str = ""  # "", "magic", "short", "long", "length", "mimetype"
+
+    def encode(self) -> bytes:
+        head = raw_json({"dim": self.dim, "items": self.items}).encode()
+        block = np.ascontiguousarray(self.vectors, dtype="<f4").tobytes()
+        size = len(head) + (7 if self.flaw == "length" else 0)
+        body = struct.pack("<4sI", b"SMBX" if self.flaw == "magic" else bulk_binary.MAGIC, size) + head + block
+        if self.flaw == "short":
+            return body[:-3]
+        return body + b"\0\0\0\0" if self.flaw == "long" else body
+
+    @property
+    def mimetype(self) -> str:
+        return "application/octet-stream" if self.flaw == "mimetype" else bulk_binary.MEDIA_TYPE
+
+
+@st.composite
+def binary_body(draw, bad: bool):
+    """Items as a JSON bulk request's, without vectors (the block holds them); when `bad`,
+    an item, the dim, a vector (NaN, Inf, all zero) or the framing may be broken."""
+    items = []
+    for item in draw(st.lists(memory_body(True, bad), min_size=0 if bad else 1, max_size=4)):
+        item.pop("vector", None)
+        items.append(item)
+    rows = draw(st.lists(good_vector, min_size=len(items), max_size=len(items)))
+    vectors = np.asarray(rows, dtype=np.float32).reshape(len(items), DIM)
+    dim, flaw = DIM, ""
+    if bad:
+        broken = draw(st.sampled_from(["none", "dim", "nan", "inf", "zero", "tiny", "magic", "short", "long",
+                                       "length", "mimetype"]))
+        if broken == "dim":
+            dim = DIM + 1
+        elif broken in ("nan", "inf", "zero", "tiny") and len(items):
+            row = draw(st.integers(0, len(items) - 1))
+            vectors[row] = {"nan": np.nan, "inf": np.inf, "zero": 0.0, "tiny": 1e-46}[broken]
+        elif broken in ("magic", "short", "long", "length", "mimetype"):
+            flaw = broken
+    return Binary(items, vectors, dim, flaw)
 
 
 def raw_json(value) -> str:
@@ -166,9 +218,9 @@ def expected_texts(method: str, path: str, body, answer: dict) -> dict[str, str 
         return {answer["id"]: body.get("text")}
     if path == "/v1/memories" and method == "POST":
         return {answer["id"]: body.get("text")}
-    if path == "/v1/memories/bulk":
+    if path in ("/v1/memories/bulk", "/v1/memories/bulk/binary"):
         # ids in request order; a repeated id stores its later item only
-        items = body["items"]
+        items = body.items if isinstance(body, Binary) else body["items"]
         last = {it["id"]: n for n, it in enumerate(items) if it.get("id")}
         kept = [it for n, it in enumerate(items) if not it.get("id") or last[it["id"]] == n]
         return dict(zip(answer["ids"], (it.get("text") for it in kept)))
@@ -267,9 +319,11 @@ def test_4xx_changes_nothing_and_2xx_reads_back(app):
         method, path, body = req
         before = snapshot(app)
         seq = app.store.max_seq()
-        data = None if body is None else raw_json(body)
-        r = app.client.open(path, method=method, data=data,
-                            content_type="application/json" if data is not None else None)
+        if isinstance(body, Binary):
+            data, mimetype = body.encode(), body.mimetype
+        else:
+            data, mimetype = (None, None) if body is None else (raw_json(body), "application/json")
+        r = app.client.open(path, method=method, data=data, content_type=mimetype)
         seen[r.status_code] = seen.get(r.status_code, 0) + 1
         assert r.status_code < 500, (method, path, data, r.get_data(as_text=True))
         if 400 <= r.status_code < 500:
@@ -281,6 +335,12 @@ def test_4xx_changes_nothing_and_2xx_reads_back(app):
             answer = strict(r)
             written |= set(answer.get("ids", [])) | {answer[k] for k in ("id", "from", "to") if k in answer}
             texts = expected_texts(method, path, body, answer)
+            if isinstance(body, Binary):  # each block row reads back as it was sent, bit for bit
+                last = {it["id"]: n for n, it in enumerate(body.items) if it.get("id")}
+                kept = [n for n, it in enumerate(body.items) if not it.get("id") or last[it["id"]] == n]
+                for mid, n in zip(answer["ids"], kept):
+                    got = app.client.get(f"/v1/memories/{mid}?include_vector=true").json["vector"]
+                    assert np.asarray(got, np.float32).tobytes() == body.vectors[n].tobytes()
         check_reads(app, written, seq, texts)
 
     run()
