@@ -23,7 +23,6 @@ import math
 import os
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from typing import Callable, NamedTuple, Sequence
 

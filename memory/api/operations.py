@@ -65,6 +65,8 @@ class Operation:
     # reads such a body itself
     body_content: dict | Callable | None = None
     description: str | None = None
+    # reads such a body before the view, as a model body is: its errors are the caller's (400)
+    body_parser: Callable | None = None
 
 
 class AnswerInvalid(RuntimeError):
@@ -75,17 +77,20 @@ def operation(operation_id: str, *, responses: dict[int, Answer], errors: tuple[
               summary: str | None = None, body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, path: type[BaseModel] | None = None,
               security: str = "api", error_text: dict[int, str] | None = None,
-              body_content: dict | Callable | None = None, description: str | None = None) -> Callable:
+              body_content: dict | Callable | None = None, description: str | None = None,
+              body_parser: Callable | None = None) -> Callable:
     if body is not None and body_content is not None:
         raise ValueError(f"{operation_id}: a body model or a body_content, not both")
     op = Operation(operation_id, responses, tuple(errors), summary, body, query, path, security,
-                   error_text or {}, body_content, description)
+                   error_text or {}, body_content, description, body_parser)
 
     def deco(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             if op.body is not None:
                 kwargs["body"] = parse_body(op.body)
+            elif op.body_parser is not None:
+                kwargs["body"] = op.body_parser()
             if op.query is not None:
                 kwargs["query"] = parse_query(op.query)
             try:
