@@ -97,14 +97,25 @@ def throwaway_postgres():
     return pg
 
 
+def dataset(kind: str, rng, n: int, queries: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, queries): unit-normal random vectors, or MiniLM embeddings of the docstring
+    corpus (memory/bench/textdata.py, cached) with its held-out paragraphs as queries."""
+    if kind == "text":
+        if dim != 384:
+            raise SystemExit("--data text is 384-dimensional (MiniLM): use --dim 384")
+        from memory.bench.textdata import TextEmbeddings
+        texts = TextEmbeddings(log=lambda s: print(s, file=sys.stderr, flush=True))
+        return texts.rows(n), texts.queries(queries)
+    return _unit(rng, n, dim), _unit(rng, queries, dim)
+
+
 def run(args) -> dict:
     import requests
     rng = np.random.default_rng(args.seed)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     nmax = sizes[-1]
-    data = _unit(rng, nmax, args.dim)
-    queries = _unit(rng, args.queries, args.dim)
-    results: dict = {"dim": args.dim, "k": args.k, "queries": args.queries, "sizes": sizes,
+    data, queries = dataset(args.data, rng, nmax, args.queries, args.dim)
+    results: dict = {"data": args.data, "dim": args.dim, "k": args.k, "queries": args.queries, "sizes": sizes,
                      "bulk_batch": args.batch, "threads": args.threads}
 
     pg = None
@@ -293,7 +304,8 @@ def _database_alone(store, data: np.ndarray, batch: int) -> float:
 
 
 def report(r: dict) -> str:
-    lines = [f"{r.get('database', 'postgresql')}, dim {r['dim']}, k {r['k']}, {r['queries']} queries, unit-normal random vectors, "
+    data = "MiniLM text embeddings" if r.get("data") == "text" else "unit-normal random vectors"
+    lines = [f"{r.get('database', 'postgresql')}, dim {r['dim']}, k {r['k']}, {r['queries']} queries, {data}, "
              f"bulk batches of {r['bulk_batch']}, waitress threads {r['threads']}", "",
              "| measure | memory service | chromadb | ratio |", "| --- | --- | --- | --- |"]
     lines.append("| single store p50 / p95 (HTTP, JSON floats, one commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_ms"]))
@@ -343,6 +355,8 @@ def main(argv=None) -> int:
     ap.add_argument("--b64-batches", type=int, default=10, help="bulk requests sent with vector_b64")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", choices=("random", "text"), default="random",
+                    help="random unit vectors, or MiniLM embeddings of the docstring corpus")
     ap.add_argument("--chroma-ef", type=int, default=1000,
                     help="chromadb hnsw ef_search (0: its default); high so its recall@k nears the exact answer")
     ap.add_argument("--database-url", default="", help="'sqlite' for a throw-away SQLite file; "
