@@ -475,11 +475,45 @@ class Store:
         """Ids of live memories whose text matches any word of `text`, best first, by the
         database's full-text index (revision 0004): FTS5's bm25 on SQLite, ts_rank_cd over
         the 'simple' tsvector on PostgreSQL. A whitespace-separated word is matched as a
-        phrase of its tokens, so `E-4021` finds the tokens `e`, `4021` next to each other."""
+        phrase of its tokens, so `E-4021` finds the tokens `e`, `4021` next to each other.
+        Words too common to rank by are left out first (_selective)."""
         # U+0000 ends an SQLite string early and PostgreSQL text refuses it: a separator here
-        words = [w for w in text.replace("\x00", " ").split() if any(ch.isalnum() for ch in w)][:64]
-        if not words:
-            return []
+        words = list(dict.fromkeys(w for w in text.replace("\x00", " ").split()
+                                   if any(ch.isalnum() for ch in w)))[:64]
+        with translate_errors(), self.engine.connect() as conn:
+            words = self._selective(conn, namespace, words)
+            if not words:
+                return []
+            return self._keyword(conn, namespace, words, limit, memory_type, created_range)
+
+    # A word found in more rows than this is too common to rank by: its weight in bm25 /
+    # ts_rank_cd is near nothing, yet it would make the database rank most of the namespace
+    # (a whole paragraph as the query took seconds at 100k rows on PostgreSQL).
+    COMMON_WORD_ROWS = 1000
+
+    def _selective(self, conn, namespace: str, words: list[str]) -> list[str]:
+        """The words of a query found in at most COMMON_WORD_ROWS rows, counted with the
+        full-text index and stopping at the bound, so the count costs little even for
+        `the`. SQLite's FTS5 table spans namespaces, so there the count does too."""
+        if len(words) <= 1:
+            return words  # one word is ranked whatever its frequency: it is all there is
+        cap = self.COMMON_WORD_ROWS
+        kept = []
+        for w in words:
+            if self.dialect == "sqlite":
+                sql = ("SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH :q "
+                       "LIMIT :cap)")
+                params = {"q": '"' + w.replace('"', '""') + '"', "cap": cap + 1}
+            else:
+                sql = ("SELECT count(*) FROM (SELECT 1 FROM memories m WHERE m.namespace = :ns "
+                       "AND m.text_tsv @@ phraseto_tsquery('simple', :w) LIMIT :cap) AS hits")
+                params = {"ns": namespace, "w": w, "cap": cap + 1}
+            if conn.execute(sa.text(sql), params).scalar_one() <= cap:
+                kept.append(w)
+        # only common words: rank by the longest, as a one-word query would be
+        return kept or [max(words, key=len)]
+
+    def _keyword(self, conn, namespace: str, words: list[str], limit: int, memory_type, created_range) -> list[str]:
         params: dict = {"ns": namespace, "lim": limit}
         where = ["m.namespace = :ns", "m.deleted_at IS NULL"]
         if memory_type:
@@ -506,8 +540,7 @@ class Store:
             sql = (f"SELECT m.id FROM memories m, (SELECT {' || '.join(parts)} AS query) AS q "
                    f"WHERE m.text_tsv @@ q.query AND {' AND '.join(where)} "
                    "ORDER BY ts_rank_cd(m.text_tsv, q.query) DESC, m.id LIMIT :lim")
-        with translate_errors(), self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(sa.text(sql), params)]
+        return [r[0] for r in conn.execute(sa.text(sql), params)]
 
     def counts(self, namespace: str) -> dict[str, int]:
         with translate_errors(), self.engine.connect() as conn:

@@ -84,3 +84,24 @@ def test_keyword_modes_need_text(app):
         for mode in ("keyword", "hybrid"):
             r = app.client.post("/v1/recall", json={"text": text, "mode": mode})
             assert r.status_code == 200, (text, mode, r.get_data(as_text=True))
+
+
+def test_words_too_common_to_rank_by_are_left_out(app):
+    """A word more rows hold than Store.COMMON_WORD_ROWS does not rank: a query of a common and
+    a rare word ranks by the rare one, so the database never ranks most of the namespace."""
+    c = app.client
+    store = app.service.store
+    store.COMMON_WORD_ROWS = 3  # this store's bound (an instance setting), small enough to reach
+    for i in range(5):
+        c.put(f"/v1/memories/c{i}", json={"text": f"common words everywhere {i}"})
+    c.put("/v1/memories/rare", json={"text": "a zebra crossing"})
+    kw = c.post("/v1/recall", json={"text": "common zebra", "mode": "keyword", "k": 10}).json["results"]
+    assert _ids(kw) == ["rare"]
+    # every word common: the longest alone ranks, as a one-word query would
+    only_common = c.post("/v1/recall", json={"text": "common everywhere", "mode": "keyword",
+                                              "k": 10}).json["results"]
+    assert sorted(_ids(only_common)) == [f"c{i}" for i in range(5)]
+    # below the bound nothing is left out
+    store.COMMON_WORD_ROWS = 1000
+    kw = c.post("/v1/recall", json={"text": "common zebra", "mode": "keyword", "k": 10}).json["results"]
+    assert set(_ids(kw)) == {"rare", *(f"c{i}" for i in range(5))}
