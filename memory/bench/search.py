@@ -116,6 +116,7 @@ class ServiceSide:
         store = Store(url)
         store.migrate()
         store.close()
+        self.server_threads = threads
         self.server = Server(url, 384, threads)
         self.http = requests.Session()
 
@@ -125,6 +126,22 @@ class ServiceSide:
     def stop(self) -> None:
         self.http.close()
         self.server.stop()
+
+    def restart(self, bodies: list[dict]) -> dict:
+        """Stop the server and start another on the same database: seconds from the start to
+        /readyz 200 (the index load and kernel warm-up included), then the first and second
+        answer of each body in ms (issue 9's "first recall after start")."""
+        self.server.stop()
+        t0 = time.perf_counter()
+        self.server = Server(self.url, 384, self.server_threads)
+        self.server.wait_ready(self.http, timeout=1800)
+        out: dict = {"ready_s": time.perf_counter() - t0}
+        for body in bodies:
+            for which in ("first", "second"):
+                t1 = time.perf_counter()
+                self._post("/v1/recall", body)
+                out.setdefault(body.get("mode", "vector"), {})[which + "_ms"] = (time.perf_counter() - t1) * 1000
+        return out
 
     def _post(self, path: str, body: dict) -> dict:
         r = self.http.post(self.server.base + path, data=json.dumps(body),
@@ -339,6 +356,12 @@ def run(*, n: int, queries: int, k: int = 10, pages: int = 200, walk: int = 0, t
             if not measure.startswith("list_") or measure == "list_first":
                 result["systems"][system][measure] = _stats(times)
         result["quality"] = quality(answers, tokens, texts, sides, peer is not None)
+        # last, as it replaces each server: the first answers of a fresh start on N rows
+        last = len(picked) - 1
+        for side in sides:
+            log(f"{side.name}: restart, first recall after start")
+            result["systems"][side.name]["restart"] = side.restart(
+                [bodies["vector"](last), bodies["keyword"](last), bodies["hybrid_token"](last)])
     finally:
         for side in sides:
             side.stop()
@@ -449,6 +472,12 @@ def report(r: dict) -> str:
         notes.append(f"{s}: {w['listed']:,} listed in {w['pages']:,} pages"
                      + (f", VACUUM ANALYZE after the load {vac:.1f} s" if vac is not None else ""))
     lines += ["", "Full walk: " + "; ".join(notes) + "."]
+    for s in services:
+        rs = r["systems"][s].get("restart")
+        if rs:
+            lines.append(f"{s}, after a restart on {r['n']:,} rows: /readyz 200 after {rs['ready_s']:.1f} s; first / "
+                         "second recall " + ", ".join(f"{mode} {v['first_ms']:.1f} / {v['second_ms']:.1f} ms"
+                                                       for mode, v in rs.items() if mode != "ready_s") + ".")
     q = r["quality"]
     for s in services:
         lines.append(f"{s}: token in the top {r['k']}: vector {q[s]['vector_has_token']:.0%}, keyword "
