@@ -22,9 +22,9 @@ from tasks.core.values import merge_values
 POD_SECURITY = {
     "postgres": [("postgresql", "postgresql.podSecurityContext", [("postgresql", "postgresql.containerSecurityContext")]),
                  ("pgpool", "pgpool.podSecurityContext", [("pgpool", "pgpool.containerSecurityContext")])],
-    "redis": [("master", "master.podSecurityContext", [("redis", "master.containerSecurityContext")]),
-              ("replica", "replica.podSecurityContext", [("redis", "replica.containerSecurityContext"),
-                                                         ("sentinel", "sentinel.containerSecurityContext")])],
+    # redis-ha: one StatefulSet; every container (init included) takes containerSecurityContext.
+    "redis": [("server", "securityContext", [(c, "containerSecurityContext")
+                                             for c in ("config-init", "redis", "sentinel", "split-brain-fix")])],
     "kafka": [("controller", "controller.podSecurityContext", [("kafka", "controller.containerSecurityContext")])],
     "vault": [("server", "server.statefulSet.securityContext.pod",
                [("vault", "server.statefulSet.securityContext.container")])],
@@ -68,10 +68,7 @@ def subchart_pods(mode: str) -> dict[str, list[tuple[str, dict]]]:
             continue
         folder = upstream.chart_folder(dep["name"], str(dep["version"]))
         values = merge_values(upstream.load_defaults(folder)[0], ours) if folder else ours
-        if alias == "redis" and not (values.get("sentinel") or {}).get("enabled"):
-            shapes = [(p, pp, [c for c in cs if c[0] != "sentinel"]) for p, pp, cs in POD_SECURITY[alias]]
-        else:
-            shapes = POD_SECURITY[alias]
+        shapes = POD_SECURITY[alias]
         pods[alias] = [(f"{alias}/{pod}", {
             "securityContext": _context(values, pod_path),
             "containers": [{"name": name, "securityContext": _context(values, path)} for name, path in containers]})
