@@ -220,7 +220,9 @@ def test_the_values_schema_refuses_bad_values(k8s_clients, bad, message):
     assert message in out.stderr.decode()
 
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 70000), st.floats(allow_nan=False, width=32),
+# No infinity: YAML's .inf is not JSON, so helm refuses the file before the schema sees it.
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 70000),
+                    st.floats(allow_nan=False, allow_infinity=False, width=32),
                     st.text(max_size=12), st.sampled_from(["dev", "prod", "SASL_SSL", "verify-full", "Never", "1Gi"]))
 PATHS = [("mode",), ("image", "pullPolicy"), ("image", "digest"), ("api", "replicas"),
          ("api", "autoscaling", "enabled"), ("api", "autoscaling", "maxReplicas"), ("api", "pdb", "maxUnavailable"),
