@@ -20,21 +20,12 @@ SOMA_PG_ADMIN_DSN, SOMA_ONBOARD_KAFKA_BOOTSTRAP (+ SOMA_KAFKA_SASL_PASSWORD), KU
 
 from invoke import task
 
-from tasks.core.cli import OpsTask, exits, is_dry, session
-from tasks.onboard import manifests, report, settings, steps, vault_setup
-from tasks.onboard import seed as onboard_seed
-from tasks.onboard.services import Services
+from tasks.core.cli import OpsTask
+from tasks.onboard import report, steps
+from tasks.onboard.session import APP_HELP, load_app, services_session
 
 
-@task(klass=OpsTask, default=True, positional=[], flag_aliases=report.NS_ALIASES, help={
-    "namespace": "application namespace (DNS-1123 label), e.g. sa01",
-    "env": "secret environment: dev, test, staging or prod (default: soma.mode; staging and "
-           "prod must be given)",
-    "mode": "dev, test, staging, prod-lite or prod (default: soma.mode; staging and prod must be given)",
-    "seed_file": "JSON/YAML file of KV properties to seed",
-    "context": "kubeconfig context (default: soma.context, else the current one)",
-    "kubeconfig": "kubeconfig file (default: kubectl's own)",
-    "evidence": "write a transcript and run record to docs/sprints/"})
+@task(klass=OpsTask, default=True, positional=[], flag_aliases=report.NS_ALIASES, help=APP_HELP)
 def onboard(c, namespace, env=None, mode=None, seed_file="", context=None, kubeconfig=None,
             evidence=False):
     """Take an application namespace from nothing to fully wired; idempotent."""
@@ -44,20 +35,12 @@ def onboard(c, namespace, env=None, mode=None, seed_file="", context=None, kubec
 
 def run(c, ns, env=None, mode=None, seed_file="", evidence=False, context=None, kubeconfig=None):
     """The task body; returns the plan's result."""
-    with exits("app.onboard"):
-        spec, endpoints, cfg = settings.load(c, ns, env, mode,
-                                             overrides={"context": context, "kubeconfig": kubeconfig})
-        seed = onboard_seed.load(spec, seed_file)
-        rendered = manifests.render(spec)
-        manifests.validate_builtin(manifests.load(rendered))
-    with Services(endpoints) as svc:
-        svc.secret(*seed.values())
-        vault_setup.use_init_token(svc, cfg.mode, cfg.namespace, cfg.release)
-        inputs = {"ns": ns, "env": spec.env, "seed_keys": sorted(seed), "dry": is_dry(c)}
-        with session(c, "app.onboard", cfg=cfg, runner=svc.runner, inputs=inputs,
-                     evidence=evidence) as s:
-            report.vault_diff(s, svc, spec, rendered)
-            report.topic_drift(s, svc, spec)
-            plan = s.plan(f"inv app.onboard -n {ns} --env {spec.env} --mode {spec.mode}")
-            plan.extend(steps.onboard_steps(svc, spec, rendered, seed, dry=s.dry))
-            return s.run_plan(plan)
+    spec, endpoints, cfg, seed, rendered = load_app(c, "app.onboard", ns, env, mode, seed_file, context,
+                                                    kubeconfig, validate=True)
+    inputs = {"ns": ns, "env": spec.env, "seed_keys": sorted(seed)}
+    with services_session(c, "app.onboard", endpoints, cfg, inputs, evidence, secrets=seed.values()) as (svc, s):
+        report.vault_diff(s, svc, spec, rendered)
+        report.topic_drift(s, svc, spec)
+        plan = s.plan(f"inv app.onboard -n {ns} --env {spec.env} --mode {spec.mode}")
+        plan.extend(steps.onboard_steps(svc, spec, rendered, seed, dry=s.dry))
+        return s.run_plan(plan)

@@ -8,27 +8,24 @@ connection is SOMA_PG_ADMIN_DSN; the role's password is `postgres_password` from
 
 from invoke import task
 
-from tasks.core.cli import OpsTask, exits, is_dry, session
-from tasks.onboard import report, settings, steps, vault_setup
-from tasks.onboard.services import Services
+from tasks.core.cli import OpsTask, exits
+from tasks.onboard import report, settings, steps
+from tasks.onboard.session import EVIDENCE_HELP, MODE_HELP, NAMESPACE_HELP, services_session
 
 
 @task(klass=OpsTask, default=True, positional=[], flag_aliases=report.NS_ALIASES, help={
-    "namespace": "application namespace (DNS-1123 label)",
+    "namespace": NAMESPACE_HELP,
     "env": "secret environment whose Vault secret holds the password (default: soma.mode; "
            "staging and prod must be given)",
-    "mode": "dev, test, staging, prod-lite or prod (default: soma.mode)",
+    "mode": MODE_HELP,
     "vault": "read the password from Vault (default) or only from SOMA_DB_PASSWORD (--no-vault)",
-    "evidence": "write a transcript and run record to docs/sprints/"})
+    **EVIDENCE_HELP})
 def provision(c, namespace, env=None, mode=None, vault=True, evidence=False):
     """Create the application's role and database if absent, and its grants."""
     with exits("db.provision"):
         spec, endpoints, cfg = settings.load(c, namespace, env, mode)
-    with Services(endpoints) as svc:
-        vault_setup.use_init_token(svc, cfg.mode, cfg.namespace, cfg.release)
-        inputs = {"ns": namespace, "env": spec.env, "vault": vault, "dry": is_dry(c)}
-        with session(c, "db.provision", cfg=cfg, runner=svc.runner, inputs=inputs,
-                     evidence=evidence) as s:
-            plan = s.plan(f"inv db.provision -n {namespace} --env {spec.env}")
-            plan.extend(steps.db_steps(svc, spec, use_vault=vault))
-            return s.run_plan(plan)
+    inputs = {"ns": namespace, "env": spec.env, "vault": vault}
+    with services_session(c, "db.provision", endpoints, cfg, inputs, evidence) as (svc, s):
+        plan = s.plan(f"inv db.provision -n {namespace} --env {spec.env}")
+        plan.extend(steps.db_steps(svc, spec, use_vault=vault))
+        return s.run_plan(plan)

@@ -34,7 +34,7 @@ def render_argv(helm, release: str, chart, namespace: str, values_files) -> list
     argv = [helm.binary, "template", release, str(chart), "-n", namespace]
     for path in values_files:
         argv += ["-f", str(path)]
-    return argv + helm._globals()
+    return argv + helm.global_flags()
 
 
 def rendered_objects(runner, argv) -> list[dict]:

@@ -10,6 +10,8 @@ from `day2.thresholds` for the mode. `--json FILE` writes the same rows. Exit 0/
 
 from __future__ import annotations
 
+import functools
+
 from invoke import task
 
 from tasks.core.plan import Step
@@ -46,24 +48,32 @@ def workload_checks(view, kubectl, namespace: str) -> list[Check]:
     return out
 
 
-def pgpool_check(facts: dict) -> Check:
-    got = facts.get("pgpool")
-    if got is None:
-        return Check("postgres", "pgpool", SKIP, "pgpool endpoint not configured")
-    if "error" in got:
-        return Check("postgres", "pgpool", FAIL, got["error"], got)
+def probe_row(key: str, area: str, name: str):
+    """Decorates a row built from probe `key`'s answer: SKIP when that endpoint is not
+    configured, FAIL with the probe's error, else the decorated function's row."""
+    def wrap(row):
+        @functools.wraps(row)
+        def check(facts: dict) -> Check:
+            got = facts.get(key)
+            if got is None:
+                return Check(area, name, SKIP, f"{key} endpoint not configured")
+            if "error" in got:
+                return Check(area, name, FAIL, got["error"], got)
+            return row(got)
+        return check
+    return wrap
+
+
+@probe_row("pgpool", "postgres", "pgpool")
+def pgpool_check(got: dict) -> Check:
     down = [n for n in got["nodes"] if n.get("status") not in ("up", "waiting")]
     return Check("postgres", "pgpool", FAIL if down else PASS,
                  f"{len(got['nodes'])} node(s)" + (f", down: {', '.join(n.get('hostname', '?') for n in down)}"
                                                    if down else ", all up"), got["nodes"])
 
 
-def vault_health(facts: dict) -> Check:
-    got = facts.get("vault")
-    if got is None:
-        return Check("vault", "health", SKIP, "vault endpoint not configured")
-    if "error" in got:
-        return Check("vault", "health", FAIL, got["error"], got)
+@probe_row("vault", "vault", "health")
+def vault_health(got: dict) -> Check:
     h = got.get("health") or {}
     if not h.get("initialized", False):
         return Check("vault", "health", FAIL, "not initialized", h)
@@ -72,12 +82,8 @@ def vault_health(facts: dict) -> Check:
                  f"standby={h.get('standby')}", h)
 
 
-def memory_ready(facts: dict) -> Check:
-    got = facts.get("memory")
-    if got is None:
-        return Check("memory", "readiness", SKIP, "memory endpoint not configured")
-    if "error" in got:
-        return Check("memory", "readiness", FAIL, got["error"], got)
+@probe_row("memory", "memory", "readiness")
+def memory_ready(got: dict) -> Check:
     r = got["readyz"]
     return Check("memory", "readiness", PASS if r["status_code"] == 200 else FAIL,
                  f"/readyz {r['status_code']}: {r['body']}", r)

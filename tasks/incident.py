@@ -46,7 +46,7 @@ def run_bundle(c, mode=None, namespaces=(), context=None, kubeconfig=None, outpu
         since, limit = st.bundle["since"], int(st.bundle["log_bytes"])
         out = pathlib.Path(output or default_output())
         bundle = Bundle(Policy())
-        bundle.policy.learn(*d.s.runner.redact._secrets)
+        bundle.policy.learn(*d.s.runner.redact.secrets)
         facts: dict = {}
         report = Report(f"inv incident.bundle ({', '.join(d.namespaces)})", d.target, d.namespaces)
 

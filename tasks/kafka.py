@@ -11,28 +11,24 @@ SOMA_KAFKA_SASL_PASSWORD or the Secret soma.onboard.kafka.secret.
 
 from invoke import task
 
-from tasks.core.cli import OpsTask, exits, is_dry, session
+from tasks.core.cli import OpsTask, exits
 from tasks.onboard import report, settings, steps
-from tasks.onboard.services import Services
+from tasks.onboard.session import CLUSTER_HELP, NAMESPACE_HELP, cluster_overrides, services_session
 
 
 @task(klass=OpsTask, default=True, positional=[], flag_aliases=report.NS_ALIASES, help={
-    "namespace": "application namespace (DNS-1123 label)",
+    "namespace": NAMESPACE_HELP,
     "mode": "dev, test, staging, prod-lite or prod: sets replication (default: soma.mode; "
             "staging and prod must be given)",
-    "context": "kubeconfig context, for a SASL password read from a Secret",
-    "kubeconfig": "kubeconfig file (default: kubectl's own)",
-    "evidence": "write a transcript and run record to docs/sprints/"})
+    **CLUSTER_HELP, "context": "kubeconfig context, for a SASL password read from a Secret"})
 def topics(c, namespace, mode=None, context=None, kubeconfig=None, evidence=False):
     """Create or converge the application's event and dead-letter topics."""
     with exits("kafka.topics"):
         spec, endpoints, cfg = settings.load(c, namespace, None, mode, need_env=False,
-                                             overrides={"context": context, "kubeconfig": kubeconfig})
-    with Services(endpoints) as svc:
-        inputs = {"ns": namespace, "dry": is_dry(c)}
-        with session(c, "kafka.topics", cfg=cfg, runner=svc.runner, inputs=inputs,
-                     evidence=evidence) as s:
-            report.topic_drift(s, svc, spec)
-            plan = s.plan(f"inv kafka.topics -n {namespace} --mode {spec.mode}")
-            plan.extend(steps.kafka_steps(svc, spec, dry=s.dry))
-            return s.run_plan(plan)
+                                             overrides=cluster_overrides(context, kubeconfig))
+    with services_session(c, "kafka.topics", endpoints, cfg, {"ns": namespace}, evidence,
+                          init_token=False) as (svc, s):
+        report.topic_drift(s, svc, spec)
+        plan = s.plan(f"inv kafka.topics -n {namespace} --mode {spec.mode}")
+        plan.extend(steps.kafka_steps(svc, spec, dry=s.dry))
+        return s.run_plan(plan)

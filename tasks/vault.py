@@ -21,65 +21,42 @@ import pathlib
 
 from invoke import task
 
-from tasks.core.cli import OpsTask, exits, is_dry, session
+from tasks.core.cli import OpsTask, exits
 from tasks.core.config import soma_config
-from tasks.onboard import manifests, report, settings, steps, vault_setup
-from tasks.onboard import seed as onboard_seed
+from tasks.onboard import report, settings, steps, vault_setup
 from tasks.onboard.errors import InvalidInput
-from tasks.onboard.services import Services
-
-_CLUSTER = {"context": "kubeconfig context (default: soma.context, else the current one)",
-            "kubeconfig": "kubeconfig file (default: kubectl's own)",
-            "evidence": "write a transcript and run record to docs/sprints/"}
+from tasks.onboard.session import APP_HELP, CLUSTER_HELP, cluster_overrides, load_app, services_session
 
 
-def _cluster_overrides(context, kubeconfig) -> dict:
-    return {"context": context, "kubeconfig": kubeconfig}
-
-
-@task(klass=OpsTask, default=True, positional=[], flag_aliases=report.NS_ALIASES, help={
-    "namespace": "application namespace (DNS-1123 label)",
-    "env": "secret environment: dev, test, staging or prod (default: soma.mode; "
-           "staging and prod must be given)",
-    "mode": "dev, test, staging, prod-lite or prod (default: soma.mode; staging and prod must be given)",
-    "seed_file": "JSON/YAML file of KV properties to seed (values never on the command line)",
-    **_CLUSTER})
+@task(klass=OpsTask, default=True, positional=[], flag_aliases=report.NS_ALIASES, help=APP_HELP)
 def apply(c, namespace, env=None, mode=None, seed_file="", context=None, kubeconfig=None,
           evidence=False):
     """Converge the app's Vault policy, kubernetes auth role and (optionally) the KV seed."""
-    with exits("vault.apply"):
-        spec, endpoints, cfg = settings.load(c, namespace, env, mode,
-                                             overrides=_cluster_overrides(context, kubeconfig))
-        seed = onboard_seed.load(spec, seed_file)
-        rendered = manifests.render(spec)
-    with Services(endpoints) as svc:
-        svc.secret(*seed.values())
-        vault_setup.use_init_token(svc, cfg.mode, cfg.namespace, cfg.release)
-        inputs = {"ns": namespace, "env": spec.env, "seed_keys": sorted(seed), "dry": is_dry(c)}
-        with session(c, "vault.apply", cfg=cfg, runner=svc.runner, inputs=inputs,
-                     evidence=evidence) as s:
-            report.vault_diff(s, svc, spec, rendered)
-            plan = s.plan(f"inv vault.apply -n {namespace} --env {spec.env}")
-            plan.extend(steps.vault_steps(svc, spec, rendered, seed))
-            return s.run_plan(plan)
+    spec, endpoints, cfg, seed, rendered = load_app(c, "vault.apply", namespace, env, mode, seed_file,
+                                                    context, kubeconfig)
+    inputs = {"ns": namespace, "env": spec.env, "seed_keys": sorted(seed)}
+    with services_session(c, "vault.apply", endpoints, cfg, inputs, evidence, secrets=seed.values()) as (svc, s):
+        report.vault_diff(s, svc, spec, rendered)
+        plan = s.plan(f"inv vault.apply -n {namespace} --env {spec.env}")
+        plan.extend(steps.vault_steps(svc, spec, rendered, seed))
+        return s.run_plan(plan)
 
 
 @task(klass=OpsTask, help={"mode": "dev or test (staging and prod follow the runbook in docs/onboarding.md)",
-                           **_CLUSTER})
+                           **CLUSTER_HELP})
 def init(c, mode=None, context=None, kubeconfig=None, evidence=False):
     """dev/test: initialise Vault if new and unseal it; the keys go to a Secret, never the screen."""
     with exits("vault.init"):
-        cfg = soma_config(c, mode=mode, overrides=_cluster_overrides(context, kubeconfig))
+        cfg = soma_config(c, mode=mode, overrides=cluster_overrides(context, kubeconfig))
         if cfg.mode not in ("dev", "test"):
             raise InvalidInput(f"vault.init runs in dev and test only; {cfg.mode} Vault is "
                                "initialised and unsealed by its key holders (docs/onboarding.md)")
-    with Services(settings.endpoints(cfg)) as svc:
-        with session(c, "vault.init", cfg=cfg, runner=svc.runner, evidence=evidence,
-                     inputs={"dry": is_dry(c)}) as s:
-            plan = s.plan(f"inv vault.init --mode {cfg.mode} (keys into Secret "
-                          f"{cfg.namespace}/{vault_setup.init_secret_name(cfg.release)})")
-            plan.extend(vault_setup.init_steps(svc, cfg.namespace, cfg.release))
-            return s.run_plan(plan)
+    with services_session(c, "vault.init", settings.endpoints(cfg), cfg, {}, evidence,
+                          init_token=False) as (svc, s):
+        plan = s.plan(f"inv vault.init --mode {cfg.mode} (keys into Secret "
+                      f"{cfg.namespace}/{vault_setup.init_secret_name(cfg.release)})")
+        plan.extend(vault_setup.init_steps(svc, cfg.namespace, cfg.release))
+        return s.run_plan(plan)
 
 
 @task(klass=OpsTask, help={
@@ -89,24 +66,20 @@ def init(c, mode=None, context=None, kubeconfig=None, evidence=False):
     "kubernetes_ca_file": "PEM file of the API server's CA (Vault outside the cluster)",
     "token_reviewer": "create a reviewer service account bound to system:auth-delegator and give "
                       "Vault its token (Vault outside the cluster)",
-    **_CLUSTER})
+    **CLUSTER_HELP})
 def auth(c, mode=None, kubernetes_host=vault_setup.IN_CLUSTER_HOST, kubernetes_ca_file="",
          token_reviewer=False, context=None, kubeconfig=None, evidence=False):
     """Enable and configure Vault's kubernetes auth method (what every app's SecretStore logs in with)."""
     with exits("vault.auth"):
-        cfg = soma_config(c, mode=mode, overrides=_cluster_overrides(context, kubeconfig))
+        cfg = soma_config(c, mode=mode, overrides=cluster_overrides(context, kubeconfig))
         try:
             ca_pem = pathlib.Path(kubernetes_ca_file).read_text() if kubernetes_ca_file else ""
         except OSError as exc:
             raise InvalidInput(f"--kubernetes-ca-file {kubernetes_ca_file}: {exc.strerror}") from None
     mount = (cfg.values.get("onboard") or {}).get("auth_mount", "kubernetes")
-    with Services(settings.endpoints(cfg)) as svc:
-        vault_setup.use_init_token(svc, cfg.mode, cfg.namespace, cfg.release)
-        inputs = {"kubernetes_host": kubernetes_host, "ca": bool(ca_pem),
-                  "token_reviewer": token_reviewer, "dry": is_dry(c)}
-        with session(c, "vault.auth", cfg=cfg, runner=svc.runner, inputs=inputs,
-                     evidence=evidence) as s:
-            plan = s.plan(f"inv vault.auth (auth/{mount}, kubernetes_host {kubernetes_host})")
-            plan.extend(vault_setup.auth_steps(svc, mount, cfg.namespace, cfg.release,
-                                               kubernetes_host, ca_pem, token_reviewer))
-            return s.run_plan(plan)
+    inputs = {"kubernetes_host": kubernetes_host, "ca": bool(ca_pem), "token_reviewer": token_reviewer}
+    with services_session(c, "vault.auth", settings.endpoints(cfg), cfg, inputs, evidence) as (svc, s):
+        plan = s.plan(f"inv vault.auth (auth/{mount}, kubernetes_host {kubernetes_host})")
+        plan.extend(vault_setup.auth_steps(svc, mount, cfg.namespace, cfg.release,
+                                           kubernetes_host, ca_pem, token_reviewer))
+        return s.run_plan(plan)

@@ -326,9 +326,7 @@ def images(values: Mapping) -> list[str]:
         found += [_image(pg.get("postgresql", {}).get("image")), _image(pg.get("pgpool", {}).get("image"))]
     redis = values.get("redis", {})
     if redis.get("enabled"):
-        found.append(_image(redis.get("image")))
-        if redis.get("architecture") == "replication" and (redis.get("sentinel") or {}).get("enabled"):
-            found.append(_image(redis["sentinel"].get("image")))
+        found.append(_image(redis.get("image")))  # redis-ha runs Sentinel from the same image
     kafka = values.get("kafka", {})
     if kafka.get("enabled"):
         found.append(_image(kafka.get("image")))

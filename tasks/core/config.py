@@ -145,12 +145,12 @@ class SomaConfig:
         return copy.deepcopy(self.values)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Invoke's DataProxy objects -> plain dicts/lists (deep), so merging is ordinary."""
     if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -207,7 +207,7 @@ def section(c) -> dict:
     raw = config.get("soma") if hasattr(config, "get") else None
     if not raw:
         raise ConfigError("no `soma` section in the Invoke configuration (invoke.yaml)")
-    return _plain(raw)
+    return plain(raw)
 
 
 def parse_sets(pairs) -> dict[str, str]:

@@ -33,7 +33,8 @@ class Helm:
     def v4(self) -> bool:
         return helm_is_v4(self.version)
 
-    def _globals(self) -> list[str]:
+    def global_flags(self) -> list[str]:
+        """--kubeconfig and --kube-context as every helm command against the cluster takes them."""
         out = []
         if self.kubeconfig:
             out += ["--kubeconfig", str(self.kubeconfig)]
@@ -72,16 +73,16 @@ class Helm:
         argv += ["--wait=watcher" if self.v4 else "--wait", "--timeout", f"{int(timeout_s)}s"]
         if rollback_on_failure:
             argv.append("--rollback-on-failure" if self.v4 else "--atomic")
-        return argv + self._globals()
+        return argv + self.global_flags()
 
     def argv_uninstall(self, release: str, namespace: str, timeout_s: int | None = None) -> list[str]:
         argv = [self.binary, "uninstall", release, "-n", namespace, "--ignore-not-found"]
         if timeout_s:
             argv += ["--timeout", f"{int(timeout_s)}s"]
-        return argv + self._globals()
+        return argv + self.global_flags()
 
     def argv_status(self, release: str, namespace: str) -> list[str]:
-        return [self.binary, "status", release, "-n", namespace, "-o", "json"] + self._globals()
+        return [self.binary, "status", release, "-n", namespace, "-o", "json"] + self.global_flags()
 
     def status(self, release: str, namespace: str) -> dict:
         """`helm status -o json`, trimmed by `status_summary` (it is meant for evidence)."""

@@ -19,15 +19,13 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
-from tasks.core import memory_image
+from tasks.core import memory_image, release
 from tasks.core.config import REPO_ROOT
 from tasks.core.errors import OpsError
 from tasks.core.images import Preloader
 from tasks.core.plan import Step
 from tasks.core.readiness import readiness, wait_ready
-from tasks.core.release import deployed_release, chart_version
 from tasks.core.runner import format_argv
-from tasks.core.values import merge_values, values_from_files
 
 CHART = REPO_ROOT / "infra" / "helm" / "soma-memory"
 RELEASE = "soma-memory"
@@ -76,19 +74,8 @@ def image_tag(runner, root: pathlib.Path = REPO_ROOT) -> str:
 
 def release_drift(kubectl, target: Target) -> str:
     """Why `helm upgrade` is needed ('' when the stored release matches files and image)."""
-    current = deployed_release(kubectl, target.release, target.namespace)
-    if current is None:
-        return "release not installed"
-    status = (current.get("info") or {}).get("status")
-    if status != "deployed":
-        return f"release status is {status}"
-    stored = ((current.get("chart") or {}).get("metadata") or {}).get("version")
-    if stored != chart_version(target.chart):
-        return f"chart version {stored} -> {chart_version(target.chart)}"
-    wanted = merge_values(values_from_files(target.values_files), target.overrides)
-    if (current.get("config") or {}) != wanted:
-        return "values or image differ"
-    return ""
+    return release.release_drift(kubectl, target.release, target.namespace, target.chart, target.values_files,
+                                 target.overrides)
 
 
 def missing_contract(kubectl, target: Target) -> list[str]:

@@ -17,7 +17,7 @@ import yaml
 
 from tasks.core.errors import OpsError
 from tasks.core.kubectl import Kubectl
-from tasks.core.values import values_from_files
+from tasks.core.values import merge_values, values_from_files
 
 
 def chart_version(chart_dir: pathlib.Path) -> str:
@@ -59,8 +59,12 @@ def deployed_release(kubectl: Kubectl, release: str, namespace: str) -> dict | N
 
 
 def release_drift(kubectl: Kubectl, release: str, namespace: str, chart_dir: pathlib.Path,
-                  values_files: list[pathlib.Path]) -> str:
-    """Why an upgrade is needed ('' when the stored release already matches)."""
+                  values_files: list[pathlib.Path], overrides: dict | None = None) -> str:
+    """Why an upgrade is needed ('' when the stored release already matches).
+
+    `overrides` are the `--set` values the upgrade adds over the files (the memory service's
+    image); helm stores them merged into the release's config, so they are compared the same way.
+    """
     current = deployed_release(kubectl, release, namespace)
     if current is None:
         return "release not installed"
@@ -71,6 +75,9 @@ def release_drift(kubectl: Kubectl, release: str, namespace: str, chart_dir: pat
     wanted = chart_version(chart_dir)
     if stored != wanted:
         return f"chart version {stored} -> {wanted}"
-    if (current.get("config") or {}) != values_from_files(values_files):
-        return "values differ from the overlay files"
+    if overrides is None:
+        if (current.get("config") or {}) != values_from_files(values_files):
+            return "values differ from the overlay files"
+    elif (current.get("config") or {}) != merge_values(values_from_files(values_files), overrides):
+        return "values or image differ"
     return ""

@@ -60,6 +60,11 @@ class Redactor:
         merged = dict(self._aliases) | {str(k): v for k, v in mapping.items() if k and len(str(k)) > 1}
         self._aliases = sorted(merged.items(), key=lambda kv: len(kv[0]), reverse=True)
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The values being redacted (the incident bundle's policy learns them too)."""
+        return tuple(self._secrets)
+
     def add(self, *secrets: str) -> None:
         self._secrets = sorted({*self._secrets, *(s for s in secrets if s and len(s) >= 3)},
                                key=len, reverse=True)

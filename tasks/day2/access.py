@@ -15,7 +15,7 @@ some pod of N.
 
 from __future__ import annotations
 
-from tasks.day2.workloads import _selects
+from tasks.day2.workloads import selects
 
 LABEL = "soma.sh/allow-shared-infra"
 READ_VERBS = {"get", "list", "watch", "*"}
@@ -25,7 +25,7 @@ def _matches(selector: dict | None, labels: dict) -> bool:
     """A LabelSelector; `{}` (or no field) selects everything."""
     if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return True
-    return _selects(selector, labels)
+    return selects(selector, labels)
 
 
 def reachable_from(policies: list[dict], pods: list[dict], ns: str, ns_labels: dict, shared_ns: str) -> tuple[bool, str]:

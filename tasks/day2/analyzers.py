@@ -119,6 +119,12 @@ def _probe(facts: dict, name: str):
     return got, None
 
 
+def _rolled_up(name: str, rows: list[tuple[str, str]], evidence) -> Check:
+    """One row over several (status, text) parts: the worst status, the texts joined."""
+    return Check("analysis", name, worst([status for status, _ in rows]), "; ".join(text for _, text in rows),
+                 evidence)
+
+
 def vault_sealed(facts: dict, _t: dict) -> Check:
     got, missing = _probe(facts, "vault")
     if missing:
@@ -143,17 +149,15 @@ def replication_lag(facts: dict, t: dict) -> Check:
         return Check("analysis", "replication lag", WARN, "the endpoint is a standby, not the primary", got)
     if not rows:
         return Check("analysis", "replication lag", WARN, "no standby is streaming from the primary", got)
-    statuses, parts = [], []
-    for row in rows:
+    def standby(row: dict) -> tuple[str, str]:
         by_bytes = threshold(row.get("lag_bytes"), **t["replication_lag_bytes"])
         secs = row.get("lag_seconds")
         by_secs = PASS if secs is None else threshold(secs, **t["replication_lag_seconds"])
         streaming = PASS if row.get("state") == "streaming" else WARN
-        statuses.append(worst([by_bytes, by_secs, streaming]))
-        parts.append(f"{row.get('application_name') or row.get('client_addr')}: {row.get('state')}, "
-                     f"{row.get('lag_bytes')} bytes, "
-                     + (f"{secs:.1f}s" if secs is not None else "no replay lag reported"))
-    return Check("analysis", "replication lag", worst(statuses), "; ".join(parts), rows)
+        return (worst([by_bytes, by_secs, streaming]),
+                f"{row.get('application_name') or row.get('client_addr')}: {row.get('state')}, "
+                f"{row.get('lag_bytes')} bytes, " + (f"{secs:.1f}s" if secs is not None else "no replay lag reported"))
+    return _rolled_up("replication lag", [standby(row) for row in rows], rows)
 
 
 def consumer_lag(facts: dict, t: dict) -> Check:
@@ -163,20 +167,16 @@ def consumer_lag(facts: dict, t: dict) -> Check:
     groups = got.get("groups") or {}
     if not groups:
         return Check("analysis", "consumer lag", PASS, "no consumer groups", got)
-    statuses, parts = [], []
-    for name, g in groups.items():
+    def group(name: str, g: dict) -> tuple[str, str]:
         if g.get("error"):
-            statuses.append(WARN)
-            parts.append(f"{name}: {g['error']}")
-            continue
+            return WARN, f"{name}: {g['error']}"
         status = threshold(g["lag"], **t["consumer_lag"])
         if g.get("no_commit"):
             status = worst([status, WARN])
-        statuses.append(status)
-        parts.append(f"{name}: lag {g['lag']}" + (" (no commit on some partitions)" if g.get("no_commit") and
-                                                   g["partitions"] else " (no commit at all)" if g.get("no_commit")
-                                                   else ""))
-    return Check("analysis", "consumer lag", worst(statuses), "; ".join(parts), groups)
+        return status, f"{name}: lag {g['lag']}" + (" (no commit on some partitions)" if g.get("no_commit") and
+                                                     g["partitions"] else " (no commit at all)" if g.get("no_commit")
+                                                     else "")
+    return _rolled_up("consumer lag", [group(name, g) for name, g in groups.items()], groups)
 
 
 def outbox_lag(facts: dict, t: dict) -> Check:

@@ -24,18 +24,26 @@ def _short(resource: str) -> str:
     return resource.split(".")[0]
 
 
-def kube_objects(bundle, view: ClusterView, namespace: str) -> None:
-    if view.namespace(namespace) is None:
-        raise RuntimeError(f"namespace {namespace} does not exist")
-    for resource in NAMESPACED:
+def _listings(bundle, view: ClusterView, collector: str, resources, namespace: str | None = None):
+    """(resource, items) for each resource the cluster lists; a failure or an API the cluster
+    lacks is recorded as the collector's error and the loop goes on."""
+    where = f"{namespace}/" if namespace else ""
+    for resource in resources:
         try:
             items = view.items(resource, namespace)
         except Exception as exc:
-            bundle.error("kube-objects", f"{namespace}/{resource}: {exc}")
+            bundle.error(collector, f"{where}{resource}: {exc}")
             continue
         if items is None:
-            bundle.error("kube-objects", f"{resource}: API not installed in this cluster")
+            bundle.error(collector, f"{resource}: API not installed in this cluster")
             continue
+        yield resource, items
+
+
+def kube_objects(bundle, view: ClusterView, namespace: str) -> None:
+    if view.namespace(namespace) is None:
+        raise RuntimeError(f"namespace {namespace} does not exist")
+    for resource, items in _listings(bundle, view, "kube-objects", NAMESPACED, namespace):
         if resource == "secrets":
             for secret in items:
                 bundle.policy.learn_secret(secret)
@@ -43,15 +51,7 @@ def kube_objects(bundle, view: ClusterView, namespace: str) -> None:
 
 
 def cluster_objects(bundle, view: ClusterView) -> None:
-    for resource in CLUSTER:
-        try:
-            items = view.items(resource)
-        except Exception as exc:
-            bundle.error("cluster-objects", f"{resource}: {exc}")
-            continue
-        if items is None:
-            bundle.error("cluster-objects", f"{resource}: API not installed in this cluster")
-            continue
+    for resource, items in _listings(bundle, view, "cluster-objects", CLUSTER):
         bundle.add_json(f"cluster/{_short(resource)}.json", items, "cluster-objects")
         if resource == "nodes":
             conditions = {n["metadata"]["name"]: [{k: c.get(k) for k in ("type", "status", "reason", "message",
@@ -73,7 +73,7 @@ def events(bundle, view: ClusterView, namespace: str) -> None:
 
 def helm_release(bundle, helm: Helm, release: str, namespace: str) -> None:
     run = helm.runner.run
-    base = ["-n", namespace] + helm._globals()
+    base = ["-n", namespace] + helm.global_flags()
     history = run([helm.binary, "history", release, "-o", "json", *base], check=False, timeout=60)
     if not history.ok:
         raise RuntimeError(f"helm history {release}: {history.stderr.strip() or history.stdout.strip()}")

@@ -109,7 +109,7 @@ def finish(d: Day2, report: Report, json_path: str | None, policy: Policy | None
 
     Rows can quote what the cluster said (an event message with a DSN in it), so the day-2
     redaction policy goes over every row before anyone sees it, not only over the bundle."""
-    policy = policy or Policy(d.s.runner.redact._secrets if hasattr(d.s.runner.redact, "_secrets") else ())
+    policy = policy or Policy(d.s.runner.redact.secrets)
     for check in report.checks:
         check.detail = policy(check.detail)
         if check.evidence is not None:

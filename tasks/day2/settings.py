@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import jsonschema
 
-from tasks.core.config import _plain, check_mode
+from tasks.core.config import check_mode, plain
 from tasks.core.errors import ConfigError
 
 _LEVEL = {"type": "object", "required": ["warn", "fail"], "additionalProperties": False,
@@ -76,7 +76,7 @@ def day2_settings(c, mode: str, overrides: Mapping[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None) -> Day2Settings:
     environ = os.environ if environ is None else environ
     config = getattr(c, "config", c)
-    raw = _plain(config.get("day2") if hasattr(config, "get") else None) or {}
+    raw = plain(config.get("day2") if hasattr(config, "get") else None) or {}
     if not raw:
         raise ConfigError("no `day2` section in the Invoke configuration (invoke.yaml)")
     modes = raw.pop("modes", {}) or {}

@@ -27,7 +27,7 @@ def desired_ready(obj: dict) -> tuple[int, int, bool]:
     return desired, ready, observed and updated >= desired and ready >= desired
 
 
-def _selects(selector: dict, labels: dict) -> bool:
+def selects(selector: dict, labels: dict) -> bool:
     match = (selector or {}).get("matchLabels") or {}
     if any(labels.get(k) != v for k, v in match.items()):
         return False
@@ -52,7 +52,7 @@ def workload_status(view: ClusterView, kubectl, namespace: str) -> list[dict]:
                     why = readiness(kubectl, namespace)
                 selector = (obj.get("spec") or {}).get("selector") or {}
                 mine = [p["metadata"]["name"] for p in pods
-                        if _selects(selector, (p.get("metadata") or {}).get("labels") or {})]
+                        if selects(selector, (p.get("metadata") or {}).get("labels") or {})]
                 reasons = [f"{name}: {why[name]}" for name in mine if name in why]
                 row["reason"] = "; ".join(reasons) or ("no pods created yet" if not mine else "rollout in progress")
             rows.append(row)

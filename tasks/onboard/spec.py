@@ -28,6 +28,10 @@ SECRET_KEYS = {
 }
 # Modes whose Vault listener serves TLS (the chart's staging/prod values, docs/chart.md).
 TLS_MODES = ("staging", "prod-lite", "prod")
+# Modes whose shared Redis runs three nodes with Sentinel (soma-infra's redis-ha values).
+SENTINEL_MODES = ("staging", "prod-lite", "prod")
+REDIS_SENTINEL_PORT = 26379
+REDIS_SENTINEL_MASTER = "sharedinfra"
 # Where a namespaced SecretStore finds the CA of Vault's certificate: a ConfigMap in the
 # application's own namespace (a SecretStore may not point into another namespace), copied
 # from the ca.crt of the shared-infra TLS Secret.
@@ -137,6 +141,14 @@ class OnboardSpec:
         return self.service_host("postgres-pgpool")  # the pooler, as the playbook's contract
 
     @property
+    def redis_host(self) -> str:
+        return self.service_host("redis")  # redis-ha's one Service, in front of every node
+
+    @property
+    def redis_sentinel(self) -> bool:
+        return self.mode in SENTINEL_MODES
+
+    @property
     def vault_addr(self) -> str:
         scheme = "https" if self.vault_tls else "http"
         return f"{scheme}://{self.service_host('vault')}:8200"
@@ -155,6 +167,8 @@ class OnboardSpec:
             "vault_ca_key": VAULT_CA_KEY,
             "token_ttl": self.token_ttl, "service_account": self.service_account,
             "vault_role": self.vault_role, "remote_key": self.remote_key,
+            "redis_host": self.redis_host, "redis_sentinel": self.redis_sentinel,
+            "redis_sentinel_port": REDIS_SENTINEL_PORT, "redis_sentinel_master": REDIS_SENTINEL_MASTER,
             "db_name": self.db_name, "db_user": self.db_user,
             "events_topic": self.events_topic, "dlq_topic": self.dlq_topic,
             "allow_label": ALLOW_LABEL, "secret_keys": SECRET_KEYS,

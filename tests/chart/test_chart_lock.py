@@ -63,7 +63,7 @@ def test_helm_dependency_build_takes_the_committed_lock(k8s_clients, chart_copy,
 
 
 def test_helm_refuses_a_lock_out_of_sync_and_so_does_the_check(k8s_clients, chart_copy, tmp_path):
-    text = (chart_copy / "Chart.yaml").read_text().replace("version: 23.1.1", "version: 23.0.5")
+    text = (chart_copy / "Chart.yaml").read_text().replace("version: 4.39.0", "version: 4.38.0")
     (chart_copy / "Chart.yaml").write_text(text)
     assert "out of sync" in chartlock.lock_problem(chart_copy)
     with ChartRepo(tmp_path / "repo", repositories(chart_copy)) as repo:

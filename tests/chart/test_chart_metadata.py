@@ -13,7 +13,7 @@ from tasks.core.values import read_values_file
 # Each version checked against its repository's index or release tags (docs/chart.md).
 EXPECTED = {
     "postgres": ("postgresql-ha", "13.2.4", "https://charts.bitnami.com/bitnami"),
-    "redis": ("redis", "23.1.1", "https://charts.bitnami.com/bitnami"),
+    "redis": ("redis-ha", "4.39.0", "https://dandydeveloper.github.io/charts"),
     "kafka": ("kafka", "27.1.0", "https://charts.bitnami.com/bitnami"),
     "vault": ("vault", "0.34.1", "https://helm.releases.hashicorp.com"),
     "opa": ("opa-kube-mgmt", "11.0.7", "https://open-policy-agent.github.io/kube-mgmt/charts"),

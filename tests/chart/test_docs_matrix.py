@@ -34,10 +34,10 @@ ROWS = {
     "PostgreSQL replicas": lambda v: str(v["postgres"]["postgresql"]["replicaCount"]),
     "Pgpool replicas": lambda v: str(v["postgres"]["pgpool"]["replicaCount"]),
     "PostgreSQL volume": lambda v: volume(v["postgres"]["persistence"]),
-    "Redis": lambda v: v["redis"]["architecture"] + (
-        f" + {v['redis']['replica']['replicaCount']} replica(s)" if v["redis"]["architecture"] == "replication" else ""),
-    "Redis auth": lambda v: onoff(v["redis"]["auth"]["enabled"]),
-    "Redis volume": lambda v: volume(v["redis"]["master"]["persistence"]),
+    "Redis": lambda v: "1 node" if v["redis"]["replicas"] == 1 else (
+        f"{v['redis']['replicas']} nodes + Sentinel, quorum {v['redis']['sentinel']['quorum']}"),
+    "Redis auth": lambda v: onoff(v["redis"]["auth"]),
+    "Redis volume": lambda v: volume(v["redis"]["persistentVolume"]),
     "Kafka KRaft controllers": lambda v: str(v["kafka"]["controller"]["replicaCount"]),
     "Kafka volume": lambda v: volume(v["kafka"]["controller"]["persistence"]),
     "Kafka client protocol": lambda v: v["kafka"]["listeners"]["client"]["protocol"],

@@ -69,13 +69,12 @@ def test_endpoints_configmap_publishes_the_contract(rendered, merged, mode):
     assert data["POSTGRES_HOST"] == "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local"
     assert data["POSTGRES_PORT"] == "5432"
     assert data["POSTGRES_DB"] == "somaagent01" and data["POSTGRES_USER"] == "soma"
-    # With Sentinel (staging, prod-lite, prod) the chart has no -master Service: apps ask
-    # Sentinel for the master, through the Service that fronts every Redis node.
+    # redis-ha's one Service fronts every node; with three (staging, prod-lite, prod) apps
+    # ask Sentinel, on the same Service, which node is the master.
+    assert data["REDIS_URL"] == "redis://sharedinfra-redis.soma-infra.svc.cluster.local:6379/0"
     if mode in ("dev", "test"):
-        assert data["REDIS_URL"] == "redis://sharedinfra-redis-master.soma-infra.svc.cluster.local:6379/0"
         assert "REDIS_SENTINEL_HOST" not in data
     else:
-        assert data["REDIS_URL"] == "redis://sharedinfra-redis.soma-infra.svc.cluster.local:6379/0"
         assert (data["REDIS_SENTINEL_HOST"], data["REDIS_SENTINEL_PORT"], data["REDIS_SENTINEL_MASTER"]) == (
             "sharedinfra-redis.soma-infra.svc.cluster.local", "26379", "sharedinfra")
     assert data["KAFKA_BOOTSTRAP_SERVERS"] == "sharedinfra-kafka.soma-infra.svc.cluster.local:9092"

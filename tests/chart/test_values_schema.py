@@ -36,9 +36,12 @@ BROKEN = [
     ("dev", {"kafka": {"controller": {"replicaCount": 4}}}, "kafka.controller.replicaCount", "must be odd"),
     ("staging", {"kafka": {"controller": {"replicaCount": 1}}}, "kafka.controller.replicaCount", "at least 3"),
     ("prod", {"vault": {"server": {"ha": {"replicas": 4}}}}, "vault.server.ha.replicas", "must be odd"),
-    ("dev", {"redis": {"auth": {"password": "hunter2"}}}, "redis.auth", "never live in values"),
+    ("dev", {"redis": {"redisPassword": "hunter2"}}, "redis", "never live in values"),
+    ("dev", {"redis": {"sentinel": {"password": "hunter2"}}}, "redis.sentinel", "never live in values"),
     ("dev", {"grafana": {"adminPassword": "hunter2"}}, "grafana", "never live in values"),
-    ("dev", {"redis": {"auth": {"enabled": True}}}, "redis.auth.existingSecret", "password comes from existingSecret"),
+    ("dev", {"redis": {"auth": True}}, "redis.existingSecret", "password comes from existingSecret"),
+    ("staging", {"redis": {"replicas": 2}}, "redis.replicas", "Sentinels can replace a failed master"),
+    ("prod", {"redis": {"auth": False}}, "redis.auth", "auth is on"),
     ("staging", {"vault": {"server": {"dev": {"enabled": True}}}}, "vault.server.dev.enabled", "no Vault dev server"),
     ("prod", {"vault": {"global": {"tlsDisable": True}}}, "vault.global.tlsDisable", "TLS"),
     ("prod", {"kafka": {"listeners": {"client": {"protocol": "PLAINTEXT"}}}},
@@ -54,7 +57,7 @@ BROKEN = [
     # null deletes a key in Helm's coalescing: the label gate cannot be dropped that way.
     ("dev", {"networkPolicy": {"allowedNamespaceLabels": None}}, "networkPolicy",
      "'allowedNamespaceLabels' is a required property"),
-    ("dev", {"redis": {"master": {"service": {"ports": {"redis": 70000}}}}}, "redis.master.service.ports.redis", "70000"),
+    ("dev", {"redis": {"redis": {"port": 70000}}}, "redis.redis.port", "70000"),
     ("dev", {"postgres": {"fullnameOverride": "Shared_Postgres"}}, "postgres.fullnameOverride", "Service name"),
     ("test", {"opa": {"enabled": "yes"}}, "opa.enabled", "'yes'"),
 ]
@@ -107,7 +110,7 @@ def test_chart_without_an_overlay_for_a_mode_is_reported(tmp_path):
 def test_schema_violations_lists_every_problem_not_just_the_first(merged):
     values = copy.deepcopy(merged["prod"])
     values["kafka"]["controller"]["replicaCount"] = 2
-    values["redis"]["auth"]["password"] = "x"
+    values["redis"]["redisPassword"] = "x"
     violations = chart.schema_violations(values, chart.load_schema())
     assert any(v.startswith("kafka.controller.replicaCount:") for v in violations)
-    assert any(v.startswith("redis.auth:") for v in violations)
+    assert any(v.startswith("redis:") for v in violations)

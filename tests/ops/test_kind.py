@@ -162,7 +162,7 @@ def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
     record = json.loads(next((tmp_path / "sprint-1").glob("kind-full-*.json")).read_text())
     steps = {s["name"]: s for s in record["plans"][0]["steps"]}
     assert list(steps) == [
-        "preflight", "delete kind cluster soma", "create kind cluster soma", "pull 11 images (parallel 3)",
+        "preflight", "delete kind cluster soma", "create kind cluster soma", "pull 10 images (parallel 3)",
         "load images into the kind node", "helm repo add", "helm dependency build", "ensure namespace soma-infra",
         "helm upgrade --install sharedinfra", "readiness gate"]
     # Repository-relative paths: the commands carry no machine paths (cwd is the root).
@@ -176,7 +176,7 @@ def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
     # The dry run says truthfully what must be fetched, and that preflight checks the lock.
     assert steps["helm dependency build"]["detail"].startswith(
         "helm dependency build infra/helm/soma-infra  (fetches postgresql-ha 13.2.4 from "
-        "https://charts.bitnami.com/bitnami, redis 23.1.1 from https://charts.bitnami.com/bitnami,")
+        "https://charts.bitnami.com/bitnami, redis-ha 4.39.0 from https://dandydeveloper.github.io/charts,")
     assert steps["helm dependency build"]["state"] == "change"
     assert "Chart.lock in sync" in steps["preflight"]["detail"]
     assert record["outcome"] == "ok" and record["plans"][0]["dry"] is True
