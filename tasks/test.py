@@ -6,7 +6,6 @@ Kubernetes binaries when absent, then runs pytest. pytest's "no tests ran" (exit
 failure here, never a silent pass.
 """
 
-import os
 import sys
 
 import sh

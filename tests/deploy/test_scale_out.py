@@ -5,7 +5,6 @@ killing one process under load loses no acknowledged write."""
 from __future__ import annotations
 
 import secrets
-import statistics
 import threading
 import time
 
