@@ -89,6 +89,42 @@ class AdaptiveImportance:
             self.switches[(self.method, new)] += 1
             self.method = new
 
+    def observe_many(self, raws) -> None:
+        """observe() each value in order, with the same resulting state (switches included),
+        in a few array operations per `recompute_every` values instead of Python per value:
+        the index load feeds a whole chunk of stored importances at once.
+
+        Between two quantile recomputations only the running max can change the method
+        (_choose reads _q, the max and, past WARMUP, nothing else), so the method is
+        evaluated only where the running max rises; the insert that recomputes the
+        quantiles goes through observe() itself."""
+        v = np.asarray(raws, dtype=np.float64).ravel()
+        i, n = 0, v.size
+        while i < n:
+            if self._q is None or len(self._reservoir) < WARMUP:
+                self.observe(float(v[i]))
+                i += 1
+                continue
+            to_boundary = self._every - self._inserts % self._every  # the last of these recomputes
+            plain = v[i: i + min(to_boundary - 1, n - i)]
+            if plain.size:
+                running = np.maximum.accumulate(np.maximum(plain, self._max))
+                rises = np.flatnonzero(np.diff(running, prepend=self._max) > 0)
+                for j in rises.tolist():
+                    self._max = float(running[j])
+                    new = self._choose()
+                    if new != self.method:
+                        self.switches[(self.method, new)] += 1
+                        self.method = new
+                self._reservoir.extend(plain.tolist())
+                self._min = min(self._min, float(plain.min()))
+                self._max = max(self._max, float(running[-1]))
+                self._inserts += plain.size
+                i += plain.size
+            if i < n and plain.size == to_boundary - 1:
+                self.observe(float(v[i]))
+                i += 1
+
     def normalise(self, raw: float) -> float:
         """Observe one insert and return its normalised importance."""
         self.observe(raw)
