@@ -77,8 +77,11 @@ class Engine:
     # ================================================================== writes
     def add(self, ids: Sequence[str], vectors, *, importance: Sequence[float] | None = None,
             created: Sequence[float] | None = None, importance_norm: Sequence[float] | None = None,
-            kinds: Sequence[int] | None = None, extra_bytes: Sequence[int] | None = None) -> AddResult:
-        """Insert or replace rows. The whole batch is validated first; on any error nothing changes."""
+            kinds: Sequence[int] | None = None, extra_bytes: Sequence[int] | None = None,
+            reorganize: bool = True) -> AddResult:
+        """Insert or replace rows. The whole batch is validated first; on any error nothing changes.
+        reorganize=False leaves the re-sort by weight to a later `reorganize()` (a load in
+        chunks sorts once at the end instead of after every chunk)."""
         ids = checks.ids(ids)
         n = len(ids)
         vecs = normalise_batch(vectors, self.dim)
@@ -111,8 +114,7 @@ class Engine:
             s.vec[rows] = vecs
             s.set_codes(rows)
             s.row_id[rows] = np.asarray(ids, dtype=object)
-            for r, i in zip(rows.tolist(), ids):
-                s.id_to_row[i] = r
+            s.id_to_row.update(zip(ids, rows.tolist()))
             s.live[rows] = True
             s.imp_raw[rows] = raw
             s.imp_norm[rows] = norms
@@ -128,8 +130,20 @@ class Engine:
             self._hot.record_added(ids)
             self._dirty += n
             evicted = self._enforce_budget(now)
-            self._maybe_reorganize()
+            if reorganize:
+                self._maybe_reorganize()
             return AddResult(importance_norm=norms.copy(), evicted=evicted)
+
+    def reserve(self, rows: int) -> None:
+        """Make room for `rows` rows in total at once (a load that knows its size grows the
+        arrays once instead of doubling them, with a copy, log2(n) times)."""
+        with self._lock.write():
+            self._slab._grow(int(rows))
+
+    def reorganize(self) -> None:
+        """Re-sort rows by weight now if enough rows changed since the last time."""
+        with self._lock.write():
+            self._maybe_reorganize()
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove ids; unknown ids are ignored. Returns how many rows were removed."""
