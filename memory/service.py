@@ -159,8 +159,6 @@ class MemoryService:
     def loaded(self) -> bool:
         return self._loaded
 
-    LOAD_CHUNK = 65_536  # rows per chunk of the start-up load
-
     def load(self, chunk_rows: int | None = None) -> int:
         """(Re)build every namespace's index from the store, in columnar chunks from one
         snapshot (store/load.py): arrays straight into the engine, the normaliser fed a chunk
@@ -171,7 +169,7 @@ class MemoryService:
             self._loaded = False
             self._indexes.clear()
             self.load_progress = (0, None)
-            with self.store.index_snapshot(self.settings.dim, chunk_rows or self.LOAD_CHUNK) as snap:
+            with self.store.index_snapshot(self.settings.dim, chunk_rows or self.settings.load_chunk_rows) as snap:
                 self._last_seq = snap.seq  # the snapshot's own: later changes get replayed
                 for ns, mid, dim in snap.skipped_rows:
                     log.error("memory %s/%s has dim %d, service dim is %d: not indexed",

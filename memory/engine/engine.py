@@ -105,7 +105,7 @@ class Engine:
             else:
                 norms = norm_given
                 if importance is not None:
-                    self._importance.normalise_many(raw)
+                    self._importance.observe_many(raw)
             s = self._slab
             old = np.fromiter((s.id_to_row[i] for i in ids if i in s.id_to_row), np.int64)
             if old.size:

@@ -185,8 +185,7 @@ class AdaptiveImportance:
     def normalise_many(self, raws: np.ndarray) -> np.ndarray:
         """One insert of a batch: observe every raw value, then map each with the resulting
         state, so the mapping is monotonic across the batch."""
-        for r in np.asarray(raws, dtype=np.float64).tolist():
-            self.observe(r)
+        self.observe_many(raws)
         return self.map_many(raws)
 
     def map_many(self, raws: np.ndarray) -> np.ndarray:

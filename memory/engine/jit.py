@@ -265,6 +265,31 @@ def unit(q, out):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
+def unit_rows(rows, out):  # pragma: no cover - compiled
+    """out[i] = rows[i] / max|rows[i]| / |that| in float32, the arithmetic of the numpy form
+    in vectors.py, one row at a time in float64. Returns -1, or the first row that is zero,
+    NaN or Inf (the caller then words the error through the numpy form)."""
+    n, d = rows.shape
+    for i in range(n):
+        peak = 0.0
+        for j in range(d):
+            x = np.float64(rows[i, j])
+            if not np.isfinite(x):
+                return i
+            peak = max(peak, abs(x))
+        if not peak > 0.0:
+            return i
+        sq = 0.0
+        for j in range(d):
+            a = np.float64(rows[i, j]) / peak
+            sq += a * a
+        norm = np.sqrt(sq)
+        for j in range(d):
+            out[i, j] = np.float32((np.float64(rows[i, j]) / peak) / norm)
+    return -1
+
+
+@njit(nogil=True, cache=True)
 def exact_topk(flat, q, weights, mask, use_mask, los, his, bounds, k, imp_norm, created, alpha, tau, floor,
                now):  # pragma: no cover
     """The whole exact query in one call: pruned scan, then the hits' float64 score parts.
