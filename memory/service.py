@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import json
 import logging
 import math
 import threading
@@ -41,12 +42,32 @@ MEMORY_TYPES = {"episodic": 0, "semantic": 1}
 KIND_TO_TYPE = {v: k for k, v in MEMORY_TYPES.items()}
 
 
-@dataclasses.dataclass(frozen=True)
 class Meta:
-    memory_type: str
-    payload: dict
-    created_at: float
-    text: str | None = None
+    """A memory's recall catalog entry. `payload` may be given as its JSON text (the
+    start-up load) and is then parsed on first read: a million json.loads at start cost
+    seconds, while a recall reads only its k hits' payloads."""
+
+    __slots__ = ("memory_type", "_payload", "created_at", "text")
+
+    def __init__(self, memory_type: str, payload: dict | str, created_at: float, text: str | None = None):
+        self.memory_type = memory_type
+        self._payload = payload
+        self.created_at = created_at
+        self.text = text
+
+    @property
+    def payload(self) -> dict:
+        p = self._payload
+        if isinstance(p, str):  # two threads may both parse it: the same dict either way
+            p = self._payload = json.loads(p)
+        return p
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Meta) and (self.memory_type, self.payload, self.created_at, self.text) == (
+            other.memory_type, other.payload, other.created_at, other.text)
+
+    def __repr__(self) -> str:
+        return f"Meta({self.memory_type!r}, {self.payload!r}, {self.created_at!r}, {self.text!r})"
 
 
 @dataclasses.dataclass

@@ -105,7 +105,7 @@ def child(url: str, dim: int) -> dict:
     store = runtime.open_store(settings)
     svc = MemoryService(settings, store, make_embedder("hash", dim), runtime.engine_factory(settings),
                         runtime.normaliser_factory(settings))
-    import memory.engine  # noqa: F401  (numpy, numba imported before the baseline)
+    import memory.engine  # noqa: F401 -- numpy and numba in the baseline
     before = _rss_mb()
     t0 = time.perf_counter()
     svc.start(follow=False)

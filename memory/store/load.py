@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import json
 from typing import Iterator
 
 import numpy as np
@@ -36,7 +35,7 @@ class IndexChunk:
     importance: np.ndarray       # float64
     importance_norm: np.ndarray  # float64
     created_at: np.ndarray       # float64
-    payload: list[dict]
+    payload: list[str]           # JSON text, parsed when first read (service.Meta)
     text: list[str | None]
 
     def __len__(self) -> int:
@@ -78,7 +77,7 @@ def _chunk(cols: list[tuple], dim: int) -> IndexChunk:
         importance_norm=np.asarray([np.nan if x is None else x for x in norm], dtype=np.float64)
         if None in norm else np.asarray(norm, dtype=np.float64),
         created_at=np.asarray(created, dtype=np.float64),
-        payload=[p if isinstance(p, dict) else json.loads(p) for p in payload],
+        payload=list(payload),
         text=list(text))
 
 
@@ -91,16 +90,21 @@ def _columnar(rows: Iterator[tuple], dim: int, chunk_rows: int) -> Iterator[Inde
 
 
 def _counts(conn: sa.Connection, dim: int):
-    live = "deleted_at IS NULL"
-    skipped = conn.execute(sa.text(f"SELECT count(*) FROM memories WHERE {live} AND dim <> :d"),
-                           {"d": dim}).scalar_one()
+    """One scan for every count (on SQLite each scan reads the vectors' overflow pages)."""
+    per_ns: dict[str, int] = {}
+    skipped = 0
+    for ns, same, n in conn.execute(sa.text(
+            "SELECT namespace, dim = :d, count(*) FROM memories WHERE deleted_at IS NULL "
+            "GROUP BY namespace, dim = :d"), {"d": dim}):
+        if same:
+            per_ns[ns] = int(n)
+        else:
+            skipped += int(n)
     listed = [tuple(r) for r in conn.execute(sa.text(
-        f"SELECT namespace, id, dim FROM memories WHERE {live} AND dim <> :d ORDER BY namespace, id LIMIT :n"),
-        {"d": dim, "n": SKIPPED_LISTED})] if skipped else []
-    per_ns = {ns: int(n) for ns, n in conn.execute(sa.text(
-        f"SELECT namespace, count(*) FROM memories WHERE {live} AND dim = :d GROUP BY namespace"), {"d": dim})}
+        "SELECT namespace, id, dim FROM memories WHERE deleted_at IS NULL AND dim <> :d "
+        "ORDER BY namespace, id LIMIT :n"), {"d": dim, "n": SKIPPED_LISTED})] if skipped else []
     seq = conn.execute(sa.text("SELECT coalesce(max(seq), 0) FROM outbox")).scalar_one()
-    return int(seq), sum(per_ns.values()), per_ns, int(skipped), listed
+    return int(seq), sum(per_ns.values()), per_ns, skipped, listed
 
 
 @contextlib.contextmanager
