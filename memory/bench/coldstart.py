@@ -28,10 +28,10 @@ SELECT = ("SELECT namespace, id, memory_type, vector, importance, importance_nor
           "FROM memories WHERE deleted_at IS NULL AND dim = {dim} ORDER BY namespace, id")
 
 
-def fill(url: str, n: int, dim: int, *, namespaces: int = 1, seed: int = 0, start: int = 0,
+def fill(url: str, n: int, dim: int, *, namespaces: tuple[str, ...] = ("default",), seed: int = 0, start: int = 0,
          chunk: int = 50_000) -> None:
     """Write n live memories (ids m<start>.., unit vectors, varied importance) straight into
-    the memories table, spread round-robin over `namespaces` namespaces. A migrated database."""
+    the memories table, spread round-robin over `namespaces`. A migrated database."""
     from memory.store import Store
     rng = np.random.default_rng(seed)
     store = Store(url)
@@ -48,7 +48,7 @@ def fill(url: str, n: int, dim: int, *, namespaces: int = 1, seed: int = 0, star
                 imp = rng.lognormal(0.0, 0.5, hi - lo)
                 norm = rng.uniform(0.2, 1.0, hi - lo)
                 created = now - rng.uniform(0, 86400 * 30, hi - lo)
-                rows = [(f"ns{i % namespaces}", f"m{i}", "semantic" if i % 3 == 0 else "episodic",
+                rows = [(namespaces[i % len(namespaces)], f"m{i}", "semantic" if i % 3 == 0 else "episodic",
                          v[i - lo].tobytes(), dim, "bench", float(imp[i - lo]), float(norm[i - lo]),
                          json.dumps({"i": i}), float(created[i - lo]), now, 0) for i in range(lo, hi)]
                 if store.dialect == "postgresql":
@@ -149,7 +149,7 @@ def run(args) -> dict:
             have, rows = 0, {}
             for n in sizes:
                 t0 = time.perf_counter()
-                fill(url, n - have, args.dim, namespaces=args.namespaces, start=have, seed=n)
+                fill(url, n - have, args.dim, namespaces=tuple(f"ns{i}" for i in range(args.namespaces)), start=have, seed=n)
                 have = n
                 filled = time.perf_counter() - t0
                 peer_s, _ = read_peer(url, args.dim)
