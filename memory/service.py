@@ -633,6 +633,10 @@ class MemoryService:
             "engine": _jsonable(engine_stats),
         }
 
+    def engine_stats(self) -> dict[str, dict]:
+        """Each namespace's engine.stats() (the metrics scrape reads the recall guard here)."""
+        return {ns: idx.engine.stats() for ns, idx in list(self._indexes.items())}
+
     def index_sizes(self) -> dict[str, int]:
         return {ns: len(idx.engine) for ns, idx in list(self._indexes.items())}
 

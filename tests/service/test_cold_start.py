@@ -168,3 +168,39 @@ def test_server_readyz_reports_load_progress_then_ready(backend, tmp_path_factor
     assert loaded == sorted(loaded)
     assert any(0 < x < n for x in loaded), f"no partial progress among {len(seen)} answers"
     assert stats["indexed"] == n
+
+
+def test_guard_decisions_and_evidence_are_in_stats_and_metrics(make_running):
+    """Each recall-guard decision and the evidence behind it reach /v1/stats and /metrics.
+    The guard is fed 40 poor checks at level 0 (what its worker records after sampled exact
+    checks), which must widen it: the decision, its counter and the bounds all show."""
+    from prometheus_client.parser import text_string_to_metric_families
+    running = make_running(ann="hnsw")
+    svc = running.service
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(20_000, DIM)).astype(np.float32)
+    for lo in range(0, len(vecs), 5000):
+        svc.write("default", [NewMemory(vector=v, model="t") for v in vecs[lo:lo + 5000]], upsert=True)
+    for q in vecs[:300]:
+        assert running.client.post("/v1/recall", json={"vector": q.tolist(), "k": 5}).status_code == 200
+    guard = svc._indexes["default"].engine._guard
+    guard.drain()
+    for _ in range(40):
+        guard.record(0, 0.5, k=10)
+
+    stats = running.client.get("/v1/stats").get_json()["engine"]
+    g = stats["ann_guard"]
+    assert g["level"] == 1 and g["actions"] == {"widen": 1}
+    [decision] = g["decisions"]
+    assert decision["action"] == "widen" and decision["samples"] >= 30 and decision["upper"] < decision["floor"]
+
+    text = running.client.get("/metrics").get_data(as_text=True)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(text) for s in fam.samples}
+    assert samples[("memory_ann_guard_decisions_total", (("action", "widen"),))] == 1
+    assert samples[("memory_ann_guard_level", ())] == 1
+    assert samples[("memory_ann_guard_fallback", ())] == 0
+    assert samples[("memory_ann_recall_checks_total", (("outcome", "checked"),))] == stats["ann_recall_samples"] >= 40
+    assert samples[("memory_index_loaded", ())] == 1
+    assert stats["ann_python_us"] is None or samples[("memory_ann_python_seconds", ())] == pytest.approx(
+        stats["ann_python_us"] / 1e6, rel=0.5)
