@@ -29,9 +29,10 @@ SELECT = ("SELECT namespace, id, memory_type, vector, importance, importance_nor
 
 
 def fill(url: str, n: int, dim: int, *, namespaces: tuple[str, ...] = ("default",), seed: int = 0, start: int = 0,
-         chunk: int = 50_000) -> None:
-    """Write n live memories (ids m<start>.., unit vectors, varied importance) straight into
-    the memories table, spread round-robin over `namespaces`. A migrated database."""
+         chunk: int = 50_000, vectors: np.ndarray | None = None) -> None:
+    """Write n live memories (ids m<start>.., random unit vectors or row i of `vectors`,
+    varied importance) straight into the memories table, spread round-robin over
+    `namespaces`. A migrated database."""
     from memory.store import Store
     rng = np.random.default_rng(seed)
     store = Store(url)
@@ -43,8 +44,11 @@ def fill(url: str, n: int, dim: int, *, namespaces: tuple[str, ...] = ("default"
             raw = conn.connection.driver_connection
             for lo in range(start, start + n, chunk):
                 hi = min(start + n, lo + chunk)
-                v = rng.standard_normal((hi - lo, dim)).astype("<f4")
-                v /= np.linalg.norm(v, axis=1, keepdims=True)
+                if vectors is None:
+                    v = rng.standard_normal((hi - lo, dim)).astype("<f4")
+                    v /= np.linalg.norm(v, axis=1, keepdims=True)
+                else:
+                    v = np.ascontiguousarray(vectors[lo - start: hi - start], dtype="<f4")
                 imp = rng.lognormal(0.0, 0.5, hi - lo)
                 norm = rng.uniform(0.2, 1.0, hi - lo)
                 created = now - rng.uniform(0, 86400 * 30, hi - lo)
