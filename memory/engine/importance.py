@@ -101,6 +101,9 @@ class AdaptiveImportance:
         v = np.asarray(raws, dtype=np.float64).ravel()
         i, n = 0, v.size
         while i < n:
+            if (self._q is not None and len(self._reservoir) == self._reservoir.maxlen >= WARMUP
+                    and n - i >= 4 * self._every and self._observe_full(v[i:])):
+                return
             if self._q is None or len(self._reservoir) < WARMUP:
                 self.observe(float(v[i]))
                 i += 1
@@ -124,6 +127,41 @@ class AdaptiveImportance:
             if i < n and plain.size == to_boundary - 1:
                 self.observe(float(v[i]))
                 i += 1
+
+    def _observe_full(self, v: np.ndarray) -> bool:
+        """observe_many once the reservoir is full: the quantiles of every recompute in `v`
+        come from one percentile call over the windows the reservoir holds at those inserts
+        (np.percentile along an axis is the 1-D computation per row), and the method is
+        evaluated only at recomputes and where the running max rises. False (nothing
+        changed) when a window's spread overflows, which `_percentiles` handles one by one."""
+        size, every = self._reservoir.maxlen, self._every
+        m = v.size
+        ends = np.flatnonzero((self._inserts + 1 + np.arange(m)) % every == 0)  # recomputing inserts
+        qs = np.empty((0, 4))
+        if ends.size:
+            joined = np.concatenate([np.fromiter(self._reservoir, dtype=np.float64, count=size), v])
+            windows = np.lib.stride_tricks.sliding_window_view(joined, size)[ends + 1]
+            if not np.isfinite(windows.max(axis=1) - windows.min(axis=1)).all():
+                return False
+            qs = np.percentile(windows, [10, 50, 90, 99], axis=1).T
+        running = np.maximum.accumulate(np.maximum(v, self._max))
+        rises = np.flatnonzero(np.diff(running, prepend=self._max) > 0)
+        at_end = dict(zip(ends.tolist(), range(ends.size)))
+        for p in np.union1d(ends, rises).tolist():
+            self._max = float(running[p])
+            b = at_end.get(p)
+            if b is not None:
+                self._q = tuple(float(x) for x in qs[b])
+            new = self._choose()
+            if new != self.method:
+                self.switches[(self.method, new)] += 1
+                self.method = new
+        # the quantiles in force after v: the last recompute's (already set in the loop)
+        self._reservoir.extend(v[-size:].tolist())
+        self._min = min(self._min, float(v.min()))
+        self._max = max(self._max, float(running[-1]))
+        self._inserts += m
+        return True
 
     def normalise(self, raw: float) -> float:
         """Observe one insert and return its normalised importance."""

@@ -201,3 +201,17 @@ def test_observe_many_matches_observe_property(values, sizes):
         if i >= len(values):
             break
     assert _state(many) == _state(one)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_observe_many_whole_stream_at_once(seed):
+    """One call over thousands of values takes the windowed path (one percentile call for
+    every recompute); the state is still observe()'s, value by value."""
+    rng = np.random.default_rng(100 + seed)
+    stream = np.concatenate([rng.lognormal(0, 2, 3000), rng.pareto(1.2, 3000) * 10, rng.normal(5, 1, 3000)])
+    one, many = AdaptiveImportance(), AdaptiveImportance()
+    for x in stream.tolist():
+        one.observe(x)
+    many.observe_many(stream[:600])  # fills the reservoir (value by value and per segment)
+    many.observe_many(stream[600:])  # the windowed path
+    assert _state(many) == _state(one) and sum(one.switches.values()) > 0
