@@ -322,4 +322,10 @@ def warm_up(make_engine: Callable[[], object], rows: int = 64) -> None:
     engine.search(q, 5, allowed_ids=ids[:2])  # a small id filter gathers its rows instead
     engine.search_batch(vectors[:2], 5)
     engine.search_batch(vectors[:2], 5, kinds=[1], allowed_ids=ids[rows // 2:])
+    from .slab import _permute_rows  # the re-sort by weight (slab.reorganize), for its 2-D arrays
+    slab = engine._slab
+    for name in slab.parallel:
+        arr = getattr(slab, name)
+        if arr.ndim == 2 and arr.dtype != np.float16:
+            _permute_rows(np.zeros((1, arr.shape[1]), dtype=arr.dtype), np.zeros(1, dtype=np.int64))
     engine.close()
