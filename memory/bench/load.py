@@ -62,7 +62,7 @@ def lua_script(queries: np.ndarray, k: int, exact: bool) -> str:
 def wrk(url: str, script: str, connections: int, seconds: float) -> dict:
     """One wrk run; requests/s and latency percentiles in ms."""
     threads = max(1, min(2, connections))
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",  # whole seconds only
                           "--timeout", "10s", "-s", script, url], check=True, capture_output=True, text=True)
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
     reqs, dur_us, p50, p95, p99, status_err, sock_err = line.split()[1:]
