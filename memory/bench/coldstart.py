@@ -100,7 +100,8 @@ def _rss_mb() -> float:
 
 
 def child(url: str, dim: int) -> dict:
-    """In a fresh process: load the index as `serve` does; time, rows, RSS before, peak RSS."""
+    """In a fresh process: load the index as `serve` does (after the kernels, which `serve`
+    loads before the index too); time, rows, RSS before, peak RSS."""
     from memory import runtime
     from memory.config import Settings
     from memory.service import MemoryService
@@ -109,7 +110,8 @@ def child(url: str, dim: int) -> dict:
     store = runtime.open_store(settings)
     svc = MemoryService(settings, store, make_embedder("hash", dim), runtime.engine_factory(settings),
                         runtime.normaliser_factory(settings))
-    import memory.engine  # noqa: F401 -- numpy and numba in the baseline
+    from memory.engine.jit import warm_up
+    warm_up(runtime.engine_factory(settings))  # as serve does before its load: kernels from the disk cache
     before = _rss_mb()
     t0 = time.perf_counter()
     svc.start(follow=False)
