@@ -139,7 +139,12 @@ class MemoryService:
 
     def _load_in_background(self, follow: bool, prepare) -> None:
         if prepare is not None:
-            prepare()
+            try:
+                prepare()
+            except Exception as exc:  # the kernels did not compile: never ready, and /readyz says why
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                log.exception("preparing the engine failed; the index is not loaded")
+                return
         while not self._stop.is_set():
             try:
                 self.load()
