@@ -74,6 +74,7 @@ class Settings:
     hot_bytes: int = 0                # byte budget of each namespace's in-memory tier; 0 = unlimited
     follow_interval_s: float = 0.2
     access_flush_s: float = 1.0       # GET access counts are written this often; 0: never written
+    load_chunk_rows: int = 65_536     # rows per chunk of the start-up index load
     log_level: str = "INFO"
 
     @property
@@ -140,8 +141,7 @@ class Settings:
         if self.hot_bytes < 0:
             raise ConfigError(f"{PREFIX}HOT_BYTES must be >= 0 (0 = unlimited)")
         for name in ("port", "threads", "max_body_bytes", "bulk_max_items", "bulk_max_body_bytes",
-                     "batch_max_queries",
-                     "consumer_max_attempts", "max_text_chars"):
+                     "batch_max_queries", "consumer_max_attempts", "max_text_chars", "load_chunk_rows"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         if not (math.isfinite(self.access_flush_s) and self.access_flush_s >= 0):
@@ -338,5 +338,7 @@ FIELDS = {
     "ACCESS_FLUSH_S": "GET counts an access (`access_count`, `last_access`); the counts are written "
                       "this often, all in one transaction (default 1.0 s; a crash loses at most "
                       "this much). 0: accesses are not written to the database at all.",
+    "LOAD_CHUNK_ROWS": "Rows per chunk of the start-up index load (default 65536); /readyz reports "
+                       "the load's progress after each chunk.",
     "LOG_LEVEL": "Log level (default INFO).",
 }

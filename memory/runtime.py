@@ -44,15 +44,17 @@ def open_store(settings: Settings, *, migrate_embedded: bool = True) -> Store:
     return store
 
 
-def build_service(settings: Settings, *, follow: bool = True, store: Store | None = None) -> MemoryService:
+def build_service(settings: Settings, *, follow: bool = True, store: Store | None = None,
+                  background: bool = False) -> MemoryService:
+    """background=True: return before the index is loaded (serve() listens meanwhile and
+    /readyz answers 503 with the load's progress)."""
     from memory.engine.jit import warm_up
     store = store or open_store(settings)
-    # before the index loads and /readyz can say ready: the first recall finds the kernels
-    # compiled (from the disk cache after the first start) instead of compiling them
-    warm_up(engine_factory(settings))
     svc = MemoryService(settings, store, make_embedder(settings.embedder, settings.dim),
                         engine_factory(settings), normaliser_factory(settings))
-    svc.start(follow=follow)
+    # before the index loads and /readyz can say ready: the first recall finds the kernels
+    # compiled (from the disk cache after the first start) instead of compiling them
+    svc.start(follow=follow, background=background, prepare=lambda: warm_up(engine_factory(settings)))
     return svc
 
 
@@ -107,7 +109,7 @@ def serve(settings: Settings) -> None:
     from memory.api import create_app
     from memory.api.logs import configure
     configure(settings.log_level)
-    svc = build_service(settings)
+    svc = build_service(settings, background=True)
     stop = threading.Event()
     if settings.kafka_bootstrap and settings.relay_in_process:
         relay = build_relay(settings, svc.store)

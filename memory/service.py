@@ -18,13 +18,14 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import json
 import logging
 import math
 import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -41,12 +42,32 @@ log = logging.getLogger("memory.service")
 
 
 
-class Meta(NamedTuple):
-    """A memory's recall catalog entry (a named tuple: a batch builds them with map())."""
-    memory_type: MemoryType
-    payload: dict
-    created_at: float
-    text: str | None = None
+class Meta:
+    """A memory's recall catalog entry. `payload` may be given as its JSON text (the
+    start-up load) and is then parsed on first read: a million json.loads at start cost
+    seconds, while a recall reads only its k hits' payloads."""
+
+    __slots__ = ("memory_type", "_payload", "created_at", "text")
+
+    def __init__(self, memory_type: MemoryType | str, payload: dict | str, created_at: float, text: str | None = None):
+        self.memory_type = memory_type
+        self._payload = payload
+        self.created_at = created_at
+        self.text = text
+
+    @property
+    def payload(self) -> dict:
+        p = self._payload
+        if isinstance(p, str):  # two threads may both parse it: the same dict either way
+            p = self._payload = json.loads(p)
+        return p
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Meta) and (self.memory_type, self.payload, self.created_at, self.text) == (
+            other.memory_type, other.payload, other.created_at, other.text)
+
+    def __repr__(self) -> str:
+        return f"Meta({self.memory_type!r}, {self.payload!r}, {self.created_at!r}, {self.text!r})"
 
 
 @dataclasses.dataclass
@@ -125,12 +146,55 @@ class MemoryService:
         self._access: dict[tuple[str, str], list] = {}  # (namespace, id) -> [reads, last read]
         self._access_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
+        self._loader: threading.Thread | None = None
+        self.load_progress = (0, None)  # (rows loaded, rows to load; None before the count)
+        self.load_error: str | None = None
+        self.load_seconds: float | None = None
+        self.load_started: float | None = None  # time.monotonic() of the current load
 
     # -- lifecycle --------------------------------------------------------------------
-    def start(self, follow: bool = True) -> None:
-        """Check the schema, load the index, start following other writers."""
+    def start(self, follow: bool = True, *, background: bool = False,
+              prepare: Callable[[], object] | None = None) -> None:
+        """Check the schema, load the index, start following other writers.
+
+        background=True returns at once and loads on a thread (the server answers /readyz
+        503 with the progress meanwhile); `prepare` runs first on that thread (compiling
+        the kernels). A database outage during the load is retried every second."""
         self.store.check_migrated()
-        self.load()
+        if not background:
+            if prepare is not None:
+                prepare()
+            self.load()
+            self._start_followers(follow)
+            return
+        self._loader = threading.Thread(target=self._load_in_background, args=(follow, prepare),
+                                        name="memory-load", daemon=True)
+        self._loader.start()
+
+    def _load_in_background(self, follow: bool, prepare) -> None:
+        if prepare is not None:
+            try:
+                prepare()
+            except Exception as exc:  # the kernels did not compile: never ready, and /readyz says why
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                log.exception("preparing the engine failed; the index is not loaded")
+                return
+        while not self._stop.is_set():
+            try:
+                self.load()
+                break
+            except StoreUnavailable as exc:
+                self.load_error = str(exc)
+                log.warning("index load failed, retrying in 1 s: %s", exc)
+                self._stop.wait(1.0)
+            except Exception as exc:  # a bug or a bad row: logged, retried slowly, never ready
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                log.exception("index load failed, retrying in 10 s")
+                self._stop.wait(10.0)
+        if self._loaded:
+            self._start_followers(follow)
+
+    def _start_followers(self, follow: bool) -> None:
         if follow:
             self._follower = threading.Thread(target=self._follow_loop, name="memory-follower",
                                               daemon=True)
@@ -142,7 +206,7 @@ class MemoryService:
 
     def stop(self) -> None:
         self._stop.set()
-        for thread in (self._follower, self._flusher):
+        for thread in (self._loader, self._follower, self._flusher):
             if thread is not None:
                 thread.join(timeout=5)
         try:
@@ -155,29 +219,57 @@ class MemoryService:
     def loaded(self) -> bool:
         return self._loaded
 
-    def load(self) -> int:
+    def load(self, chunk_rows: int | None = None) -> int:
+        """(Re)build every namespace's index from the store, in columnar chunks from one
+        snapshot (store/load.py): arrays straight into the engine, the normaliser fed a chunk
+        at a time, one re-sort by weight per namespace at the end."""
+        t0 = time.perf_counter()
         with self._write_lock:
+            self.load_started = time.monotonic()
+            self._loaded = False
             self._indexes.clear()
-            self._last_seq = self.store.max_seq()  # before the rows: later changes get replayed
-            n = 0
-            for chunk in self.store.iter_live():
-                by_ns: dict[str, list[MemoryRow]] = {}
-                for row in chunk:
-                    if row.dim != self.settings.dim:
-                        log.error("memory %s/%s has dim %d, service dim is %d: not indexed",
-                                  row.namespace, row.id, row.dim, self.settings.dim)
-                        continue
-                    by_ns.setdefault(row.namespace, []).append(row)
-                for ns, rows in by_ns.items():
-                    idx = self._index(ns)
-                    for r in rows:
-                        idx.normaliser.observe(r.importance)
-                    self._apply_rows(idx, rows)
-                    n += len(rows)
+            self.load_progress = (0, None)
+            with self.store.index_snapshot(self.settings.dim, chunk_rows or self.settings.load_chunk_rows) as snap:
+                self._last_seq = snap.seq  # the snapshot's own: later changes get replayed
+                for ns, mid, dim in snap.skipped_rows:
+                    log.error("memory %s/%s has dim %d, service dim is %d: not indexed",
+                              ns, mid, dim, self.settings.dim)
+                if snap.skipped > len(snap.skipped_rows):
+                    log.error("%d more memories of another dim than %d: not indexed",
+                              snap.skipped - len(snap.skipped_rows), self.settings.dim)
+                self.load_progress = (0, snap.total)
+                for ns, rows in snap.by_namespace.items():
+                    self._index(ns).engine.reserve(rows)
+                n = 0
+                for chunk in snap.chunks:
+                    if self._stop.is_set():
+                        return n
+                    for ns, part in chunk.by_namespace():
+                        idx = self._index(ns)
+                        idx.normaliser.observe_many(part.importance)
+                        self._apply_chunk(idx, part)
+                    n += len(chunk)
+                    self.load_progress = (n, snap.total)
+            for idx in self._indexes.values():
+                idx.engine.reorganize()
             self._loaded = True
-            log.info("index loaded: %d memories in %d namespaces, change log at %d",
-                     n, len(self._indexes), self._last_seq)
+            self.load_error = None
+            self.load_seconds = time.perf_counter() - t0
+            log.info("index loaded: %d memories in %d namespaces in %.1f s, change log at %d",
+                     n, len(self._indexes), self.load_seconds, self._last_seq)
             return n
+
+    def _apply_chunk(self, idx: NamespaceIndex, part) -> None:
+        """Rows of one namespace as arrays into its engine (no hot-tier eviction bookkeeping
+        beyond the catalog: a load writes no events)."""
+        norms = np.where(np.isnan(part.importance_norm), 1.0, part.importance_norm)
+        result = idx.engine.add(part.ids, part.vectors, importance=part.importance, importance_norm=norms,
+                                created=part.created_at, kinds=[KIND[t] for t in part.memory_type],
+                                reorganize=False)
+        idx.catalog.update(zip(part.ids, map(Meta, part.memory_type, part.payload, part.created_at.tolist(),
+                                             part.text)))
+        for gone in getattr(result, "evicted", ()):
+            idx.catalog.pop(gone, None)
 
     def _index(self, namespace: str) -> NamespaceIndex:
         idx = self._indexes.get(namespace)
@@ -678,6 +770,10 @@ class MemoryService:
             "outbox_oldest_age_s": (time.time() - oldest) if oldest else 0.0,
             "engine": _jsonable(engine_stats),
         }
+
+    def engine_stats(self) -> dict[str, dict]:
+        """Each namespace's engine.stats() (the metrics scrape reads the recall guard here)."""
+        return {ns: idx.engine.stats() for ns, idx in list(self._indexes.items())}
 
     def index_sizes(self) -> dict[str, int]:
         return {ns: len(idx.engine) for ns, idx in list(self._indexes.items())}

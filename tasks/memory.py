@@ -45,20 +45,28 @@ def bench_argv(*, sizes: str, workloads: str, queries: int, dim: int, k: int, th
     "search": "benchmark listing and keyword/hybrid recall over HTTP (SQLite and PostgreSQL, MiniLM "
               "text) against chromadb's where_document instead",
     "n": "memories for --search (default 100000)",
+    "load": "recall requests/s and p50/p95 under wrk at concurrency 1, 8, 32 (memory/bench/load.py; "
+            "N = the largest of --sizes)",
+    "cold": "start-up index load time and peak RSS on SQLite and PostgreSQL at each of --sizes "
+            "(memory/bench/coldstart.py)",
+    "suite": "every benchmark above, one after another, into one folder (memory/bench/suite.py; "
+             "--json names the folder)",
 })
 def bench(c, sizes="10000,100000", workloads="uniform,clustered,agent", queries=200, dim=384, k=10, threads=1,
-          seed=0, vectors=None, queries_file=None, json=None, markdown=None, http=False, search=False, n=100000):
+          seed=0, vectors=None, queries_file=None, json=None, markdown=None, http=False, search=False, n=100000,
+          load=False, cold=False, suite=False):
     """Benchmark the engine against numpy, FAISS (flat, fp16) and hnswlib; print a table, write JSON."""
+    if suite:
+        return _service_bench(["-m", "memory.bench.suite"] + (["--out", json] if json else []))
     if search:
-        try:
-            sh.Command(sys.executable)(*search_bench_argv(n=int(n), queries=int(queries), json_path=json,
-                                                          markdown=markdown), _out=sys.stdout, _err=sys.stderr)
-        except sh.ErrorReturnCode as exc:  # the child already printed its error
-            raise Exit(code=exc.exit_code) from None
-        return None
+        return _service_bench(search_bench_argv(n=int(n), queries=int(queries), json_path=json, markdown=markdown))
     if http:
         return http_bench(sizes=sizes, queries=int(queries), dim=int(dim), k=int(k), seed=int(seed),
                           json_path=json, markdown=markdown)
+    if load or cold:
+        return _service_bench(load_argv(sizes=sizes, dim=int(dim), k=int(k), seed=int(seed), json_path=json,
+                                        markdown=markdown) if load else
+                              cold_argv(sizes=sizes, dim=int(dim), json_path=json, markdown=markdown))
     argv = bench_argv(sizes=sizes, workloads=workloads, queries=int(queries), dim=int(dim), k=int(k),
                       threads=int(threads), seed=int(seed), vectors=vectors, query_file=queries_file,
                       json_path=json, markdown=markdown)
@@ -172,11 +180,28 @@ def http_bench_argv(*, sizes: str, queries: int, dim: int, k: int, seed: int, js
 
 
 def search_bench_argv(*, n: int, queries: int, json_path: str | None, markdown: str | None) -> list[str]:
-    argv = ["-m", "memory.bench.search", "--n", str(n), "--queries", str(queries)]
-    for flag, value in (("--json", json_path), ("--markdown", markdown)):
-        if value:
-            argv += [flag, value]
-    return argv
+    return ["-m", "memory.bench.search", "--n", str(n), "--queries", str(queries)] + _outputs(json_path, markdown)
+
+
+def load_argv(*, sizes: str, dim: int, k: int, seed: int, json_path: str | None, markdown: str | None) -> list[str]:
+    n = max(int(s) for s in sizes.split(","))
+    argv = ["-m", "memory.bench.load", "-n", str(n), "--dim", str(dim), "-k", str(k), "--seed", str(seed)]
+    return argv + _outputs(json_path, markdown)
+
+
+def cold_argv(*, sizes: str, dim: int, json_path: str | None, markdown: str | None) -> list[str]:
+    return ["-m", "memory.bench.coldstart", "--sizes", sizes, "--dim", str(dim)] + _outputs(json_path, markdown)
+
+
+def _outputs(json_path: str | None, markdown: str | None) -> list[str]:
+    return [arg for flag, value in (("--json", json_path), ("--markdown", markdown)) if value for arg in (flag, value)]
+
+
+def _service_bench(argv: list[str]) -> None:
+    try:
+        sh.Command(sys.executable)(*argv, _out=sys.stdout, _err=sys.stderr)
+    except sh.ErrorReturnCode as exc:  # the child already printed its error
+        raise Exit(code=exc.exit_code) from None
 
 
 def http_bench(**kwargs) -> None:

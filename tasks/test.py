@@ -32,6 +32,8 @@ APT_PACKAGES = {
     "openssl": "/usr/bin/openssl",
     # the memory image's Debian base, made from Debian's packages (tasks/core/memory_image.py)
     "debootstrap": "/usr/sbin/debootstrap",
+    # the HTTP load generator of `inv memory.bench --load` (memory/bench/load.py)
+    "wrk": "/usr/bin/wrk",
 }
 
 

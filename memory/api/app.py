@@ -65,9 +65,19 @@ def create_app(settings: Settings, service) -> Flask:
         except StoreError as exc:
             return problems.problem(503, "Not ready", str(exc), retry_after=1)
         if not svc.loaded:
-            return problems.problem(503, "Not ready", "the index is still loading", retry_after=1)
-        # unauthenticated: no figures (per-tenant ones are in /v1/stats, totals in /metrics)
+            return _loading(svc)
+        # unauthenticated: no per-tenant figures (those are in /v1/stats, totals in /metrics);
+        # while loading, the load's progress over all tenants (what an operator waits for)
         return s.Status(status="ready")
+
+    @app.before_request
+    def _wait_for_index():
+        # the API answers from the index: a half-loaded one would miss memories (recall) and
+        # a write would wait behind the load; 503 + Retry-After until it is complete
+        if request.blueprint in (views.bp.name, bulk_binary.bp.name):
+            svc = current_app.config["SERVICE"]
+            if not svc.loaded:
+                return _loading(svc)
 
     @app.get("/openapi.json")
     @limiter.exempt
@@ -100,6 +110,25 @@ def create_app(settings: Settings, service) -> Flask:
         return resp
 
     return app
+
+
+def _loading(svc) -> Response:
+    """503 while the index loads: rows loaded of the total, and a Retry-After estimated
+    from the load's rate so far (1 to 30 s)."""
+    done, total = svc.load_progress
+    extra = {"loaded": done, "total": total,
+             "progress": (done / total if total else 0.0) if total is not None else None}
+    retry = 1
+    started = getattr(svc, "load_started", None)
+    if total and done and started:
+        rate = done / max(time.monotonic() - started, 1e-3)
+        retry = min(30, max(1, math.ceil((total - done) / rate)))
+    detail = "the index is still loading"
+    if svc.load_error:
+        detail += f" (last attempt failed: {svc.load_error})"
+    elif total is not None:
+        detail += f": {done} of {total} memories"
+    return problems.problem(503, "Not ready", detail, retry_after=retry, extra=extra)
 
 
 def _remember_retry_after(limit) -> None:

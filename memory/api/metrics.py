@@ -9,7 +9,7 @@ import time
 from flask import Flask, Response, current_app, g, request
 from limits import parse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, CONTENT_TYPE_LATEST
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from memory.api.operations import answer, operation
 from memory.api.problems import problem
@@ -37,6 +37,8 @@ class _LiveCollector:
         errs = GaugeMetricFamily("memory_follow_errors", "Failed rounds of following the change log")
         errs.add_metric([], self.service.follow_errors)
         yield errs
+        yield from self._load()
+        yield from self._guard()
         try:
             pending, oldest = self.service.store.outbox_lag()
         except StoreError:
@@ -44,6 +46,81 @@ class _LiveCollector:
         yield GaugeMetricFamily("memory_outbox_pending", "Outbox events not yet published", value=pending)
         yield GaugeMetricFamily("memory_outbox_lag_seconds", "Age of the oldest unpublished event",
                                 value=(time.time() - oldest) if oldest else 0.0)
+
+
+    def _load(self):
+        done, total = self.service.load_progress
+        yield GaugeMetricFamily("memory_index_loaded", "1 when the start-up index load is complete",
+                                value=1.0 if self.service.loaded else 0.0)
+        yield GaugeMetricFamily("memory_index_load_rows", "Rows the start-up index load has put in the index",
+                                value=done)
+        if total is not None:
+            yield GaugeMetricFamily("memory_index_load_total", "Rows the start-up index load has to load",
+                                    value=total)
+        if self.service.load_seconds is not None:
+            yield GaugeMetricFamily("memory_index_load_seconds", "Wall time of the last complete index load",
+                                    value=self.service.load_seconds)
+
+    def _guard(self):
+        """The recall guard of each namespace's engine (memory/engine/ann/guard.py): its state,
+        the evidence of its current level and every decision taken. Without namespace labels
+        the states are summed (namespaces in fallback) and the evidence is the weakest one."""
+        stats = {ns: s for ns, s in self.service.engine_stats().items() if s.get("ann_guard")}
+        if not stats:
+            return
+        labels = ["namespace"] if self.by_namespace else []
+        decisions = CounterMetricFamily("memory_ann_guard_decisions", "Recall guard decisions taken, by action "
+                                        "(widen, narrow, fallback, recover)", labels=labels + ["action"])
+        checks = CounterMetricFamily("memory_ann_recall_checks", "Sampled exact checks of ANN answers",
+                                     labels=labels + ["outcome"])
+        gauges = {
+            "fallback": GaugeMetricFamily("memory_ann_guard_fallback", "Namespaces answering exactly after a "
+                                          "guard fallback", labels=labels),
+            "level": GaugeMetricFamily("memory_ann_guard_level", "Widening level the ANN path serves at "
+                                       "(candidates and ef doubled per level); the highest", labels=labels),
+            "lower": GaugeMetricFamily("memory_ann_recall_lower_bound", "Lower confidence bound of recall@k at the "
+                                       "served level (the guard's evidence); the lowest", labels=labels),
+            "mean": GaugeMetricFamily("memory_ann_recall_mean", "Mean checked recall@k at the served level; the "
+                                      "lowest", labels=labels),
+            "python": GaugeMetricFamily("memory_ann_python_seconds", "The engine's own time around an ANN index "
+                                        "call (EWMA); the highest", labels=labels),
+        }
+        totals: dict = {}
+        agg: dict = {}
+        for ns, s in sorted(stats.items()):
+            guard = s["ann_guard"]
+            ev = guard["evidence"].get(guard["level"]) or guard["evidence"].get(str(guard["level"])) or {}
+            values = {"fallback": 1.0 if s["ann_fallback_exact"] else 0.0, "level": guard["level"],
+                      "lower": ev.get("lower"), "mean": ev.get("mean"),
+                      "python": None if s.get("ann_python_us") is None else s["ann_python_us"] / 1e6}
+            outcomes = {"checked": s["ann_recall_samples"], "skipped": s["ann_recall_skipped"],
+                        "stale": s["ann_recall_stale"]}
+            if self.by_namespace:
+                for name, v in values.items():
+                    if v is not None:
+                        gauges[name].add_metric([ns], v)
+                for action, n in guard.get("actions", {}).items():
+                    decisions.add_metric([ns, action], n)
+                for outcome, n in outcomes.items():
+                    checks.add_metric([ns, outcome], n)
+                continue
+            for action, n in guard.get("actions", {}).items():
+                totals[("a", action)] = totals.get(("a", action), 0) + n
+            for outcome, n in outcomes.items():
+                totals[("c", outcome)] = totals.get(("c", outcome), 0) + n
+            for name, v in values.items():
+                if v is None:
+                    continue
+                pick = {"fallback": lambda a, b: a + b, "level": max, "python": max}.get(name, min)
+                agg[name] = v if name not in agg else pick(agg[name], v)
+        if not self.by_namespace:
+            for (kind, key), n in totals.items():
+                (decisions if kind == "a" else checks).add_metric([key], n)
+            for name, v in agg.items():
+                gauges[name].add_metric([], v)
+        yield decisions
+        yield checks
+        yield from gauges.values()
 
 
 def register(app: Flask, service) -> CollectorRegistry:

@@ -18,11 +18,13 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str | None = None, *, errors=None,
-            headers: dict | None = None, retry_after: int | None = None) -> Response:
-    """A problem response; `retry_after` (seconds) is kept for only_due_retry_after."""
+            headers: dict | None = None, retry_after: int | None = None, extra: dict | None = None) -> Response:
+    """A problem response; `retry_after` (seconds) is kept for only_due_retry_after;
+    `extra` adds members (RFC 9457 extension members, such as a load's progress)."""
     body = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
+    body.update(extra or {})
     rid = g.get("request_id")
     if rid:
         body["request_id"] = rid

@@ -77,8 +77,11 @@ class Engine:
     # ================================================================== writes
     def add(self, ids: Sequence[str], vectors, *, importance: Sequence[float] | None = None,
             created: Sequence[float] | None = None, importance_norm: Sequence[float] | None = None,
-            kinds: Sequence[int] | None = None, extra_bytes: Sequence[int] | None = None) -> AddResult:
-        """Insert or replace rows. The whole batch is validated first; on any error nothing changes."""
+            kinds: Sequence[int] | None = None, extra_bytes: Sequence[int] | None = None,
+            reorganize: bool = True) -> AddResult:
+        """Insert or replace rows. The whole batch is validated first; on any error nothing changes.
+        reorganize=False leaves the re-sort by weight to a later `reorganize()` (a load in
+        chunks sorts once at the end instead of after every chunk)."""
         ids = checks.ids(ids)
         n = len(ids)
         vecs = normalise_batch(vectors, self.dim)
@@ -102,7 +105,7 @@ class Engine:
             else:
                 norms = norm_given
                 if importance is not None:
-                    self._importance.normalise_many(raw)
+                    self._importance.observe_many(raw)
             s = self._slab
             known = s.id_to_row.keys() & ids  # replaced rows, found as one set operation
             old = np.fromiter(map(s.id_to_row.__getitem__, known), np.int64, count=len(known))
@@ -128,8 +131,20 @@ class Engine:
             self._hot.record_added(ids)
             self._dirty += n
             evicted = self._enforce_budget(now)
-            self._maybe_reorganize()
+            if reorganize:
+                self._maybe_reorganize()
             return AddResult(importance_norm=norms.copy(), evicted=evicted)
+
+    def reserve(self, rows: int) -> None:
+        """Make room for `rows` rows in total at once (a load that knows its size grows the
+        arrays once instead of doubling them, with a copy, log2(n) times)."""
+        with self._lock.write():
+            self._slab._grow(int(rows))
+
+    def reorganize(self) -> None:
+        """Re-sort rows by weight now if enough rows changed since the last time."""
+        with self._lock.write():
+            self._maybe_reorganize()
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove ids; unknown ids are ignored. Returns how many rows were removed."""

@@ -265,6 +265,31 @@ def unit(q, out):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
+def unit_rows(rows, out):  # pragma: no cover - compiled
+    """out[i] = rows[i] / max|rows[i]| / |that| in float32, the arithmetic of the numpy form
+    in vectors.py, one row at a time in float64. Returns -1, or the first row that is zero,
+    NaN or Inf (the caller then words the error through the numpy form)."""
+    n, d = rows.shape
+    for i in range(n):
+        peak = 0.0
+        for j in range(d):
+            x = np.float64(rows[i, j])
+            if not np.isfinite(x):
+                return i
+            peak = max(peak, abs(x))
+        if not peak > 0.0:
+            return i
+        sq = 0.0
+        for j in range(d):
+            a = np.float64(rows[i, j]) / peak
+            sq += a * a
+        norm = np.sqrt(sq)
+        for j in range(d):
+            out[i, j] = np.float32((np.float64(rows[i, j]) / peak) / norm)
+    return -1
+
+
+@njit(nogil=True, cache=True)
 def exact_topk(flat, q, weights, mask, use_mask, los, his, bounds, k, imp_norm, created, alpha, tau, floor,
                now):  # pragma: no cover
     """The whole exact query in one call: pruned scan, then the hits' float64 score parts.
@@ -297,4 +322,10 @@ def warm_up(make_engine: Callable[[], object], rows: int = 64) -> None:
     engine.search(q, 5, allowed_ids=ids[:2])  # a small id filter gathers its rows instead
     engine.search_batch(vectors[:2], 5)
     engine.search_batch(vectors[:2], 5, kinds=[1], allowed_ids=ids[rows // 2:])
+    from .slab import _permute_rows  # the re-sort by weight (slab.reorganize), for its 2-D arrays
+    slab = engine._slab
+    for name in slab.parallel:
+        arr = getattr(slab, name)
+        if arr.ndim == 2 and arr.dtype != np.float16:
+            _permute_rows(np.zeros((1, arr.shape[1]), dtype=arr.dtype), np.zeros(1, dtype=np.int64))
     engine.close()

@@ -12,6 +12,32 @@ With `codes=True` every row is also kept as int8 codes with its scale and error 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True)
+def _permute_rows(arr, perm):  # pragma: no cover - compiled
+    """arr[i] = (old arr)[perm[i]] for i < perm.size, perm a permutation of range(perm.size),
+    following its cycles with one row of scratch space."""
+    n = perm.size
+    done = np.zeros(n, dtype=np.bool_)
+    tmp = np.empty(arr.shape[1], dtype=arr.dtype)
+    for start in range(n):
+        if done[start]:
+            continue
+        done[start] = True
+        if perm[start] == start:
+            continue
+        tmp[:] = arr[start]
+        j = start
+        while True:
+            k = perm[j]
+            if k == start:
+                arr[j] = tmp
+                break
+            arr[j] = arr[k]
+            done[k] = True
+            j = k
 
 
 
@@ -144,8 +170,14 @@ class Slab:
         """Pack live rows to [0, n) sorted by weight, heaviest first, so blocks are tight."""
         rows = np.flatnonzero(self.live[: self.top])
         order = rows[np.argsort(-self.w[rows], kind="stable")]
+        # the 2-D arrays (vectors, codes: nearly all the bytes) are permuted in place, a row at
+        # a time: `arr[order]` would copy them whole, doubling the peak memory of a 1M load
+        perm = np.concatenate([order, np.flatnonzero(~self.live[: self.top])])
         for name in self.parallel:
             arr = getattr(self, name)
+            if arr.ndim == 2 and arr.dtype != np.float16:  # numba has no float16 arrays
+                _permute_rows(arr, perm)
+                continue
             arr[: order.size] = arr[order]
             if name == "live":
                 arr[order.size: self.top] = False

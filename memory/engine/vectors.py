@@ -19,6 +19,13 @@ def normalise_batch(vectors, dim: int) -> np.ndarray:
 def _unit_rows(vectors, dim: int, name: str, count: str, row: str) -> np.ndarray:
     """The checks and normalisation shared by stored vectors and query batches; `name`,
     `count` and `row` word the errors ("queries", "m", "query row")."""
+    if (isinstance(vectors, np.ndarray) and vectors.ndim == 2 and vectors.shape[1] == dim and vectors.shape[0]
+            and vectors.dtype in (np.float32, np.float64)):
+        # one compiled pass per row (the numpy form below makes several float64 passes over
+        # the block: seconds per 100k rows at start-up); a bad row falls through for its error
+        out = np.empty(vectors.shape, dtype=np.float32)
+        if jit.unit_rows(np.ascontiguousarray(vectors), out) < 0:
+            return out
     try:
         arr = np.asarray(vectors, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -20,7 +20,7 @@ from sqlalchemy import event as sa_event
 
 from memory.errors import EventError, StoreError, StoreUnavailable
 from memory.memory_type import MemoryType
-from memory.store import migrate
+from memory.store import load, migrate
 from memory.store.schema import links, memories, memory_events, outbox, processed_events
 
 WRITE_LOCK_KEY = 0x50AA_3E  # advisory lock id of the single-writer section on PostgreSQL
@@ -450,6 +450,12 @@ class Store:
                 return
             yield rows
             last = (rows[-1].namespace, rows[-1].id)
+
+    @contextlib.contextmanager
+    def index_snapshot(self, dim: int, chunk_rows: int = 65_536) -> Iterator[load.IndexSnapshot]:
+        """Every live memory of `dim` in columnar chunks from one snapshot (store/load.py)."""
+        with translate_errors(), load.snapshot(self.engine, dim, chunk_rows) as snap:
+            yield snap
 
     def page(self, namespace: str, limit: int, *, before: tuple[float, str] | None = None,
              memory_type: MemoryType | None = None, created_range: tuple | None = None) -> list[MemoryRow]:

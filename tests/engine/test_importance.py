@@ -216,3 +216,58 @@ def json_same(a: dict, b: dict) -> bool:
     # NaN quantiles before the first recompute compare unequal to themselves
     import json
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _state(a: AdaptiveImportance):
+    return a.snapshot(), list(a._reservoir), a.method
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_observe_many_is_observe_in_order(seed):
+    """The index load feeds whole chunks (observe_many): the state, method switches
+    included, is the one observe() value by value gives, however the stream is cut."""
+    rng = np.random.default_rng(seed)
+    # heavy tails and bursts, so the method switches back and forth
+    stream = np.concatenate([rng.lognormal(0, 0.3 + seed, 700), rng.pareto(1.5, 900) * 50,
+                             rng.normal(1, 0.01, 300), rng.lognormal(2, 2, 2500)])
+    one, many = AdaptiveImportance(), AdaptiveImportance()
+    for x in stream.tolist():
+        one.observe(x)
+    cuts = np.sort(rng.choice(np.arange(1, stream.size), size=12, replace=False))
+    for part in np.split(stream, cuts):
+        many.observe_many(part)
+    assert _state(many) == _state(one)
+    assert sum(one.switches.values()) > 0  # the stream did exercise switching
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=400),
+       st.lists(st.integers(1, 150), min_size=1, max_size=10))
+def test_observe_many_matches_observe_property(values, sizes):
+    one, many = AdaptiveImportance(reservoir=64, recompute_every=8), AdaptiveImportance(reservoir=64, recompute_every=8)
+    for x in values:
+        one.observe(x)
+    i = 0
+    for size in sizes * (len(values) // max(1, sum(sizes)) + 1):
+        many.observe_many(values[i: i + size])
+        i += size
+        if i >= len(values):
+            break
+    assert _state(many) == _state(one)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_observe_many_whole_stream_at_once(seed):
+    """One call over thousands of values takes the windowed path (one percentile call for
+    every recompute); the state is still observe()'s, value by value."""
+    rng = np.random.default_rng(100 + seed)
+    stream = np.concatenate([rng.lognormal(0, 2, 3000), rng.pareto(1.2, 3000) * 10, rng.normal(5, 1, 3000)])
+    one, many = AdaptiveImportance(), AdaptiveImportance()
+    for x in stream.tolist():
+        one.observe(x)
+    many.observe_many(stream[:600])  # fills the reservoir (value by value and per segment)
+    many.observe_many(stream[600:])  # the windowed path
+    assert _state(many) == _state(one) and sum(one.switches.values()) > 0

@@ -74,6 +74,7 @@ class RecallGuard:
         self._evidence = {lv: collections.deque(maxlen=window) for lv in range(max_widen + 1)}
         self._k = dict.fromkeys(range(max_widen + 1), 10)  # k of the latest check per level
         self._decisions: collections.deque[dict] = collections.deque(maxlen=DECISIONS_KEPT)
+        self.actions: collections.Counter[str] = collections.Counter()  # every decision ever, by action
         self._count = 0
         self._queries = 0
         self._since_probe = 0
@@ -240,6 +241,7 @@ class RecallGuard:
 
     def _log(self, action: str, before: int, after: int, evidence_level: int) -> None:
         n, mean, lower, upper = self._bounds(evidence_level)
+        self.actions[action] += 1
         self._decisions.append({"at": time.time(), "query": self._queries, "action": action, "from_level": before,
                                 "to_level": after, "evidence_level": evidence_level, "samples": n, "mean": mean,
                                 "lower": lower, "upper": upper, "floor": self.floor,
@@ -296,6 +298,7 @@ class RecallGuard:
                     "state": "exact_fallback" if self.fallback else "ann", "level": self.level,
                     "floor": self.floor, "confidence": self.confidence, "min_samples": self.min_samples,
                     "evidence": evidence, "decisions": list(self._decisions),
+                    "actions": dict(self.actions),
                     "check_ms": None if self.t_check is None else self.t_check * 1e3,
                     "check_share": (self._check_seconds / self._query_seconds) if self._query_seconds else None,
                     "budget": self.budget, "worker": self.worker,
