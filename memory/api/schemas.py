@@ -361,6 +361,10 @@ class Problem(_Out):
     detail: str | None = None
     request_id: str | None = None
     errors: list[dict[str, Any]] | None = None
+    # a 503 while the index loads at start: memories loaded of the total (null until counted)
+    loaded: int | None = Field(None, description="503 while loading: memories loaded so far")
+    total: int | None = Field(None, description="503 while loading: memories to load")
+    progress: float | None = Field(None, description="503 while loading: loaded / total, 0..1")
 
 
 def finite_or_none(x: float) -> float | None:
