@@ -40,7 +40,7 @@ def create_app(settings: Settings, service) -> Flask:
     # one bucket per identity across every route (application limits), not one per route;
     # the limit itself depends on whether the request authenticated (auth.rate_limit)
     limiter = Limiter(rate_key, app=app, application_limits=[rate_limit],
-                      storage_uri="memory://", headers_enabled=True, strategy="moving-window",
+                      storage_uri="memory://", headers_enabled=True, strategy="sliding-window-counter",
                       on_breach=_remember_retry_after)
     app.extensions["memory_limiter"] = limiter
 
