@@ -45,11 +45,6 @@ end
 """
 
 
-def _unit(rng, n: int, dim: int) -> np.ndarray:
-    v = rng.standard_normal((n, dim)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
 def _b64(v: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(v, dtype="<f4").tobytes()).decode()
 
@@ -154,11 +149,11 @@ def run(args) -> dict:
     from memory.store import Store
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: `inv dev.test.setup` installs Debian's wrk")
+    from memory.http_bench import dataset
     rng = np.random.default_rng(args.seed)
-    data = _unit(rng, args.n, args.dim)
-    queries = _unit(rng, args.queries, args.dim)
+    data, queries = dataset(args.data, rng, args.n, args.queries, args.dim)
     tmp = tempfile.mkdtemp(prefix="soma-load-")
-    results: dict = {"n": args.n, "dim": args.dim, "k": args.k, "seconds": args.seconds, "ann": args.ann,
+    results: dict = {"data": args.data, "n": args.n, "dim": args.dim, "k": args.k, "seconds": args.seconds, "ann": args.ann,
                      "cpus": os.cpu_count(), "runs": {}}
     try:
         url = f"sqlite:///{os.path.join(tmp, 'memory.db')}"
@@ -205,7 +200,8 @@ def run(args) -> dict:
 def report(r: dict) -> str:
     ch = r.get("chromadb", {})
     lines = [f"N {r['n']:,}, dim {r['dim']}, k {r['k']}, {r['cpus']} CPUs, wrk {r['seconds']:g} s per run, "
-             f"POST /v1/recall with vector_b64, ANN {r['ann']}", "",
+             f"POST /v1/recall with vector_b64, ANN {r['ann']}, "
+             f"{'MiniLM text embeddings' if r.get('data') == 'text' else 'random unit vectors'}", "",
              "| server | recall | concurrency | requests/s | p50 | p95 | p99 | errors | target (ANN: p50 ≤ 1.5 ms, ≥ 3k req/s) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for config, run in r["runs"].items():
@@ -247,6 +243,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ann", default="hnsw")
     ap.add_argument("--ready-timeout", type=float, default=1800)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", choices=("random", "text"), default="random",
+                    help="random unit vectors, or MiniLM embeddings of the docstring corpus")
     ap.add_argument("--json", default="")
     ap.add_argument("--markdown", default="")
     args = ap.parse_args(argv)

@@ -24,17 +24,22 @@ import sh
 # (name, module, arguments): the full run; --quick shrinks every size for a smoke run
 STEPS = [
     ("engine", "memory.bench", ["--sizes", "100000", "--workloads", "clustered,agent,text", "--queries", "200"]),
-    ("http-postgresql", "memory.http_bench", ["--sizes", "100000"]),
-    ("http-sqlite", "memory.http_bench", ["--sizes", "100000", "--database-url", "sqlite"]),
-    ("load", "memory.bench.load", ["-n", "100000"]),
+    ("http-postgresql", "memory.http_bench", ["--sizes", "100000", "--data", "text"]),
+    ("http-sqlite", "memory.http_bench", ["--sizes", "100000", "--data", "text", "--database-url", "sqlite"]),
+    ("http-postgresql-random", "memory.http_bench", ["--sizes", "100000"]),
+    ("load", "memory.bench.load", ["-n", "100000", "--data", "text"]),
+    ("load-random", "memory.bench.load", ["-n", "100000", "--configs", "waitress"]),
     ("cold", "memory.bench.coldstart", ["--sizes", "100000,1000000"]),
     ("search", "memory.bench.search", ["--n", "100000"]),
 ]
 QUICK = {
     "engine": ["--sizes", "2000", "--workloads", "clustered", "--queries", "20"],
-    "http-postgresql": ["--sizes", "2000", "--queries", "20", "--singles", "20"],
-    "http-sqlite": ["--sizes", "2000", "--queries", "20", "--singles", "20", "--database-url", "sqlite"],
-    "load": ["-n", "2000", "--seconds", "1", "--concurrency", "1,8"],
+    "http-postgresql": ["--sizes", "2000", "--queries", "20", "--singles", "20", "--batch", "100"],
+    "http-sqlite": ["--sizes", "2000", "--queries", "20", "--singles", "20", "--batch", "100",
+                    "--database-url", "sqlite"],
+    "load": ["-n", "2000", "--seconds", "1", "--concurrency", "1,8", "--data", "text"],
+    "load-random": ["-n", "2000", "--seconds", "1", "--concurrency", "1", "--configs", "waitress"],
+    "http-postgresql-random": ["--sizes", "2000", "--queries", "20", "--singles", "20", "--batch", "100"],
     "cold": ["--sizes", "2000"],
     "search": ["--n", "300", "--queries", "20", "--pages", "5"],
 }
