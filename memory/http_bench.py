@@ -224,6 +224,7 @@ def run(args) -> dict:
     results["pg_ingest_per_s"] = nmax / (time.perf_counter() - t0)
     svc.stop()
     results["db_alone_per_s"] = _database_alone(store, data, args.batch)
+    results["db_commit_ms"] = _pct(_commits_alone(store, data, args.singles))
     store.close()
     if pg is not None:
         pg.stop("immediate")
@@ -303,6 +304,34 @@ def _database_alone(store, data: np.ndarray, batch: int) -> float:
     return per_s
 
 
+def _commits_alone(store, data: np.ndarray, n: int) -> list[float]:
+    """The peer of a single store: one memory row INSERTed and COMMITted alone, `n` times,
+    through the same engine and driver into a scratch copy of the memories table (no
+    event, no lock, no HTTP). Seconds per transaction."""
+    pg = store.dialect == "postgresql"
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS peer_commits")
+        conn.exec_driver_sql("CREATE TABLE peer_commits (LIKE memories INCLUDING ALL)" if pg else
+                             "CREATE TABLE peer_commits AS SELECT * FROM memories WHERE 0")
+    mark = "%s" if pg else "?"
+    sql = (f"INSERT INTO peer_commits (namespace, id, memory_type, vector, dim, model, importance, payload, "
+           f"created_at, updated_at) VALUES ({', '.join([mark] * 10)})")
+    out = []
+    with store.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        for j in range(n):
+            row = ("peer", f"c{j}", "episodic", data[j % len(data)].astype("<f4").tobytes(), data.shape[1],
+                   "client", 1.0, "{}", 1.0, 1.0)
+            t0 = time.perf_counter()
+            cur = raw.cursor()
+            cur.execute(sql, row)
+            raw.commit()
+            out.append(time.perf_counter() - t0)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE peer_commits")
+    return out
+
+
 def report(r: dict) -> str:
     data = "MiniLM text embeddings" if r.get("data") == "text" else "unit-normal random vectors"
     lines = [f"{r.get('database', 'postgresql')}, dim {r['dim']}, k {r['k']}, {r['queries']} queries, {data}, "
@@ -310,6 +339,9 @@ def report(r: dict) -> str:
              "| measure | memory service | chromadb | ratio |", "| --- | --- | --- | --- |"]
     lines.append("| single store p50 / p95 (HTTP, JSON floats, one commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_ms"]))
     lines.append("| single store p50 / p95 (HTTP, vector_b64, one commit) | %.2f / %.2f ms | | |" % tuple(r["single_store_b64_ms"]))
+    if "db_commit_ms" in r:
+        lines.append("| peer: one-row INSERT + COMMIT alone (same driver, no HTTP) p50 / p95 | %.2f / %.2f ms | | |"
+                     % tuple(r["db_commit_ms"]))
     if "bulk_json_request_ms" in r:
         lines.append("| bulk request p50 / p95 (HTTP, %d items, JSON floats) | %.1f / %.1f ms (%.0f memories/s) | | |" % (
             r["bulk_batch"], *r["bulk_json_request_ms"], r["http_bulk_json_per_s"]))
