@@ -17,8 +17,6 @@ upsert, one event per memory. Its body limit is BULK_MAX_BODY_BYTES, not MAX_BOD
 
 from __future__ import annotations
 
-import json
-import struct
 from typing import Annotated
 
 import numpy as np
@@ -27,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.exceptions import UnsupportedMediaType
 
 from memory.api import schemas as s
-from memory import intake
+from memory import bulkformat, intake
 from memory.api.auth import require
 from memory.api.operations import answer as s_answer, operation
 from memory.errors import RequestInvalid
@@ -35,9 +33,8 @@ from memory.service import Batch, MemoryService
 
 bp = Blueprint("bulk_binary", __name__, url_prefix="/v1")
 
-MEDIA_TYPE = "application/vnd.somastack.bulk"
-MAGIC = b"SMB1"
-_HEAD = struct.Struct("<4sI")
+MEDIA_TYPE, MAGIC, _HEAD = bulkformat.MEDIA_TYPE, bulkformat.MAGIC, bulkformat.HEAD
+encode, s_json = bulkformat.encode, bulkformat.json_bytes
 
 
 class BinaryItem(BaseModel):
@@ -58,17 +55,6 @@ class BinaryItem(BaseModel):
 class BinaryHead(s._Strict):
     dim: Annotated[int, Field(strict=True, ge=1)]
     items: list[BinaryItem] = Field(min_length=1)
-
-
-def encode(items: list[dict], vectors: np.ndarray) -> bytes:
-    """A body of this format (the bench and clients): items as JSON dicts, one vector row each."""
-    vectors = np.ascontiguousarray(vectors, dtype="<f4")
-    head = s_json({"dim": int(vectors.shape[1]), "items": items})
-    return _HEAD.pack(MAGIC, len(head)) + head + vectors.tobytes()
-
-
-def s_json(value) -> bytes:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
 def decode(body: bytes, dim: int) -> tuple[BinaryHead, np.ndarray]:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
+from memory import bulkformat
 from memory.client import errors, models
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ class Call(Generic[T]):
     parse: Callable[[httpx.Response], T]
     json: Any = None
     params: Mapping[str, str] | None = None
+    content: bytes | None = None  # a body that is not JSON, sent with `content_type`
+    content_type: str | None = None
 
 
 # -- answers ------------------------------------------------------------------------------
@@ -128,7 +131,17 @@ def memory_body(*, text: str | None = None, vector: Vector | None = None, payloa
                 memory_type: str | None = None, importance: float | None = None,
                 coordinate: Sequence[float] | None = None, id: str | None = None,
                 created_at: Timestamp | None = None, extra: Mapping[str, Any] | None = None) -> dict:
-    body = query_fields(text, vector)
+    return {**query_fields(text, vector), **item_fields(payload=payload, memory_type=memory_type,
+                                                        importance=importance, coordinate=coordinate, id=id,
+                                                        created_at=created_at, extra=extra)}
+
+
+def item_fields(*, text: str | None = None, payload: Mapping | None = None, memory_type: str | None = None,
+                importance: float | None = None, coordinate: Sequence[float] | None = None,
+                id: str | None = None, created_at: Timestamp | None = None,
+                extra: Mapping[str, Any] | None = None) -> dict:
+    """A memory's fields beside its vector (the binary bulk route's items; text optional)."""
+    body: dict[str, Any] = {} if text is None else {"text": text}
     for key, value in (("payload", None if payload is None else dict(payload)), ("memory_type", memory_type),
                        ("importance", importance),
                        ("coordinate", None if coordinate is None else list(coordinate)),
@@ -203,6 +216,12 @@ def forget(memory_id: str) -> Call[None]:
 
 def remember_many(items: list[dict]) -> Call[models.Stored]:
     return Call("POST", "/v1/memories/bulk", _model(models.Stored), json={"items": items})
+
+
+def remember_vectors(items: list[dict], vectors) -> Call[models.Stored]:
+    """The binary bulk route: the vectors as one float32 block, the rest as JSON."""
+    return Call("POST", "/v1/memories/bulk/binary", _model(models.Stored),
+                content=bulkformat.encode(items, vectors), content_type=bulkformat.MEDIA_TYPE)
 
 
 def forget_all(memory_type: str) -> Call[int]:

@@ -74,6 +74,13 @@ def test_every_endpoint_round_trips(server):
         stored = memory.remember_many([{"text": f"bulk {i}", "id": _uid(f"k{i}")} for i in range(3)]
                                       + [{"vector": np.ones(DIM, np.float32), "payload": {"bulk": True}}])
         assert stored.count == 4 and len(stored.ids) == 4
+        block = np.random.default_rng(7).normal(size=(3, DIM)).astype(np.float32)
+        fast = memory.remember_vectors(block, [{"id": _uid(f"v{i}"), "text": f"binary {i}", "payload": {"i": i}}
+                                               for i in range(3)])
+        assert fast.count == 3 and [memory.get(i).text for i in fast.ids] == ["binary 0", "binary 1", "binary 2"]
+        assert np.array_equal(np.asarray(memory.get(fast.ids[2], include_vector=True).vector, np.float32), block[2])
+        with pytest.raises(BadRequest):  # a NaN row: the service's 400, nothing stored
+            memory.remember_vectors(np.full((1, DIM), np.nan, np.float32))
 
         link = memory.link(a.id, c.id, weight=2.5)
         assert (link.from_, link.to, link.type, link.weight) == (a.id, c.id, "related", 2.5)
@@ -154,6 +161,8 @@ def test_async_client_is_the_same_api(server):
             assert (await memory.put(m.id, "back again")).id == m.id  # PUT recreates a deleted id
             with pytest.raises(Conflict):
                 await memory.remember("x", id=m.id)
+            stored = await memory.remember_vectors(np.ones((2, DIM), np.float32), [{"text": "one"}, {"text": "two"}])
+            assert sorted([(await memory.get(i)).text for i in stored.ids]) == ["one", "two"]
     asyncio.run(flow())
 
 
