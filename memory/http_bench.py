@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from memory.bench.report import add_data_argument, emit
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -387,8 +389,7 @@ def main(argv=None) -> int:
     ap.add_argument("--b64-batches", type=int, default=10, help="bulk requests sent with vector_b64")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data", choices=("random", "text"), default="random",
-                    help="random unit vectors, or MiniLM embeddings of the docstring corpus")
+    add_data_argument(ap)
     ap.add_argument("--chroma-ef", type=int, default=1000,
                     help="chromadb hnsw ef_search (0: its default); high so its recall@k nears the exact answer")
     ap.add_argument("--database-url", default="", help="'sqlite' for a throw-away SQLite file; "
@@ -397,14 +398,7 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", default="")
     args = ap.parse_args(argv)
     r = run(args)
-    text = report(r)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(r, f, indent=2)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    emit(r, report(r), args.json, args.markdown)
     return 0
 
 

@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from memory.bench.report import emit
+
 SELECT = ("SELECT namespace, id, memory_type, vector, importance, importance_norm, created_at, {payload}, text "
           "FROM memories WHERE deleted_at IS NULL AND dim = {dim} ORDER BY namespace, id")
 
@@ -201,14 +203,7 @@ def main(argv=None) -> int:
         print(json.dumps(child(args.child, args.dim)))
         return 0
     r = run(args)
-    text = report(r)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(r, f, indent=2)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    emit(r, report(r), args.json, args.markdown)
     return 0
 
 

@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from memory.bench.report import add_data_argument, emit
+
 LUA = """
 local bodies = {%s}
 local i = 0
@@ -243,20 +245,12 @@ def main(argv=None) -> int:
     ap.add_argument("--ann", default="hnsw")
     ap.add_argument("--ready-timeout", type=float, default=1800)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data", choices=("random", "text"), default="random",
-                    help="random unit vectors, or MiniLM embeddings of the docstring corpus")
+    add_data_argument(ap)
     ap.add_argument("--json", default="")
     ap.add_argument("--markdown", default="")
     args = ap.parse_args(argv)
     r = run(args)
-    text = report(r)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(r, f, indent=2)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    emit(r, report(r), args.json, args.markdown)
     return 0
 
 

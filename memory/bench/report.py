@@ -82,3 +82,20 @@ def markdown(result: dict) -> str:
 def write_json(result: dict, path: str) -> None:
     with open(path, "w") as fh:
         json.dump(result, fh, indent=1, default=float)
+
+
+def emit(result: dict, text: str, json_path: str | None, markdown_path: str | None) -> None:
+    """A service benchmark's ending: its report printed, and written as JSON and Markdown
+    where asked."""
+    print(text)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result, f, indent=1)
+    if markdown_path:
+        with open(markdown_path, "w") as f:
+            f.write(text + "\n")
+
+
+def add_data_argument(ap) -> None:
+    ap.add_argument("--data", choices=("random", "text"), default="random",
+                    help="random unit vectors, or MiniLM embeddings of the docstring corpus")

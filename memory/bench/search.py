@@ -36,6 +36,8 @@ from typing import Callable
 
 import numpy as np
 
+from memory.bench.report import emit
+
 from memory.http_bench import Server, _b64, _pct, throwaway_postgres
 
 LIST_LIMIT = 50
@@ -514,14 +516,7 @@ def main(argv=None) -> int:
     r = run(n=a.n, queries=a.queries, k=a.k, pages=a.pages, walk=a.walk, text_queries=a.text_queries, threads=a.threads,
             backends=[b for b in a.backends.split(",") if b], chroma=not a.no_chroma, database_url=a.database_url,
             log=lambda s: print(s, file=sys.stderr, flush=True))
-    text = report(r)
-    print(text)
-    if a.json:
-        with open(a.json, "w") as fh:
-            json.dump(r, fh, indent=1)
-    if a.markdown:
-        with open(a.markdown, "w") as fh:
-            fh.write(text + "\n")
+    emit(r, report(r), a.json, a.markdown)
     return 0
 
 
