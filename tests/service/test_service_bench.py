@@ -11,7 +11,7 @@ from tasks.memory import cold_argv, load_argv
 
 def test_load_bench_measures_recall_with_wrk_against_a_real_server():
     args = argparse.Namespace(n=1500, dim=16, k=5, queries=8, seconds=1, concurrency=[1, 4],
-                              configs="waitress:1x2", ann="", ready_timeout=300, seed=1)
+                              configs="waitress:1x2", ann="", ready_timeout=300, seed=1, data="random")
     r = load.run(args)
     runs = r["runs"]["waitress:1x2"]["runs"]
     assert set(runs) == {"ann@1", "ann@4", "exact@1", "exact@4"}
