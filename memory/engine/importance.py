@@ -128,6 +128,16 @@ class AdaptiveImportance:
         unit = self._unit(raw)
         return unit if self.floor == 0.0 else self.floor + (1.0 - self.floor) * unit
 
+    def _winsor_bounds(self) -> tuple[float, float]:
+        """The winsor method's clip range: q10 and q90 widened by a quarter of their spread
+        (taken from halves when the spread itself overflows), within the values seen."""
+        q10, _, q90, _ = self._q  # type: ignore[misc]
+        spread = q90 - q10
+        if spread == 0:
+            spread = 1.0
+        quarter = 0.25 * spread if math.isfinite(spread) else 0.5 * (q90 / 2 - q10 / 2)
+        return max(self._min, q10 - quarter), min(self._max, q90 + quarter)
+
     def _unit(self, raw: float) -> float:
         """§1.14's value in [0, 1]."""
         if self._inserts == 0:
@@ -139,12 +149,7 @@ class AdaptiveImportance:
         q10, q50, q90, _ = self._q  # type: ignore[misc]
         spread = q90 - q10
         if self.method == "winsor":
-            if spread == 0:
-                spread = 1.0
-            # a quarter of the spread, taken from halves when the spread itself overflows
-            quarter = 0.25 * spread if math.isfinite(spread) else 0.5 * (q90 / 2 - q10 / 2)
-            lo = max(self._min, q10 - quarter)
-            hi = min(self._max, q90 + quarter)
+            lo, hi = self._winsor_bounds()
             if hi - lo < EPS:
                 return 0.5
             return float(min(1.0, max(0.0, _ratio(min(max(raw, lo), hi), lo, hi, lo))))
@@ -233,11 +238,7 @@ class AdaptiveImportance:
             q10, q50, q90, _ = self._q  # type: ignore[misc]
             spread = q90 - q10
             if self.method == "winsor":
-                if spread == 0:
-                    spread = 1.0
-                quarter = 0.25 * spread if math.isfinite(spread) else 0.5 * (q90 / 2 - q10 / 2)
-                lo = max(self._min, q10 - quarter)
-                hi = min(self._max, q90 + quarter)
+                lo, hi = self._winsor_bounds()
                 if hi - lo < EPS:
                     return np.full(n, 0.5)
                 return self._clipped_ratio(np.minimum(np.maximum(raws, lo), hi), lo, hi)
