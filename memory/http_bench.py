@@ -111,6 +111,20 @@ def dataset(kind: str, rng, n: int, queries: int, dim: int) -> tuple[np.ndarray,
     return _unit(rng, n, dim), _unit(rng, queries, dim)
 
 
+def _bulk_batches(s, base: str, batches: int, size: int, item) -> list[float]:
+    """`batches` JSON bulk requests of `size` items (item(j) builds item j), each timed; the
+    stored memories are deleted afterwards so the measured N stays exact."""
+    lat = []
+    for b in range(batches):
+        body = json.dumps({"items": [item(j) for j in range(b * size, (b + 1) * size)]})
+        t0 = time.perf_counter()
+        r = s.post(base + "/v1/memories/bulk", data=body, headers={"Content-Type": "application/json"})
+        lat.append(time.perf_counter() - t0)
+        assert r.status_code == 201, r.text[:300]
+    s.delete(base + "/v1/memories?memory_type=episodic")
+    return lat
+
+
 def run(args) -> dict:
     import requests
     rng = np.random.default_rng(args.seed)
@@ -152,33 +166,18 @@ def run(args) -> dict:
             assert r.status_code == 201, r.text
         results["single_store_b64_ms"] = _pct(lat)
         # bulk with JSON float arrays, measured apart (then deleted) so N stays exact below
-        lat = []
-        for b in range(args.json_batches):
-            items = [{"vector": data[j].tolist(), "id": f"j{j}"} for j in range(b * args.batch, (b + 1) * args.batch)]
-            body = json.dumps({"items": items})
-            t0 = time.perf_counter()
-            r = s.post(server.base + "/v1/memories/bulk", data=body, headers={"Content-Type": "application/json"})
-            lat.append(time.perf_counter() - t0)
-            assert r.status_code == 201, r.text[:300]
+        lat = _bulk_batches(s, server.base, args.json_batches, args.batch,
+                            lambda j: {"vector": data[j].tolist(), "id": f"j{j}"})
         if lat:
             results["bulk_json_request_ms"] = _pct(lat)
             results["http_bulk_json_per_s"] = args.batch * len(lat) / sum(lat)
-        s.delete(server.base + "/v1/memories?memory_type=episodic")
 
         # -- bulk with vector_b64, measured apart (then deleted) ------------------------------
-        lat = []
-        for b in range(args.b64_batches):
-            items = [{"vector_b64": _b64(data[j % nmax]), "id": f"b64-{j}"}
-                     for j in range(b * args.batch, (b + 1) * args.batch)]
-            body = json.dumps({"items": items})
-            t0 = time.perf_counter()
-            r = s.post(server.base + "/v1/memories/bulk", data=body, headers={"Content-Type": "application/json"})
-            lat.append(time.perf_counter() - t0)
-            assert r.status_code == 201, r.text[:300]
+        lat = _bulk_batches(s, server.base, args.b64_batches, args.batch,
+                            lambda j: {"vector_b64": _b64(data[j % nmax]), "id": f"b64-{j}"})
         if lat:
             results["bulk_request_ms"] = _pct(lat)
             results["http_bulk_ingest_per_s"] = args.batch * len(lat) / sum(lat)
-        s.delete(server.base + "/v1/memories?memory_type=episodic")
 
         # -- binary bulk store up to each N, recall at each N ----------------------------------
         from memory.api import bulk_binary

@@ -89,6 +89,15 @@ def decode(body: bytes, dim: int) -> tuple[BinaryHead, np.ndarray]:
     return head, vectors
 
 
+def read_body() -> tuple[BinaryHead, np.ndarray]:
+    """The request's body in this format (415 for another type), under its own size limit."""
+    settings = current_app.config["SERVICE"].settings
+    if request.mimetype != MEDIA_TYPE:
+        raise UnsupportedMediaType(f"send the body as {MEDIA_TYPE} (docs/service.md)")
+    request.max_content_length = settings.bulk_max_body_bytes  # this route's own limit
+    return decode(request.get_data(cache=False), settings.dim)
+
+
 @bp.post("/memories/bulk/binary")
 @require("write")
 @operation("bulkStoreBinary",
@@ -102,7 +111,7 @@ def decode(body: bytes, dim: int) -> tuple[BinaryHead, np.ndarray]:
                        "(BinaryHead: dim and the items without vectors), then n x dim float32 little-endian, "
                        "row i being items[i]'s vector, and nothing after. Body limit BULK_MAX_BODY_BYTES; "
                        "400 names what is wrong.",
-           body_parser=lambda: read_body(), responses={201: s_answer(s.BulkOut, "Stored")},
+           body_parser=read_body, responses={201: s_answer(s.BulkOut, "Stored")},
            errors=(400, 413, 415, 503))
 def bulk_binary(body: tuple[BinaryHead, np.ndarray]):
     svc: MemoryService = current_app.config["SERVICE"]
@@ -118,12 +127,3 @@ def bulk_binary(body: tuple[BinaryHead, np.ndarray]):
                   created_at=[s.epoch(it.created_at) for it in items], texts=[it.text for it in items])
     ids, _ = svc.write_batch(g.principal.namespace, batch, upsert=True)
     return s.BulkOut(count=len(ids), ids=ids), 201
-
-
-def read_body() -> tuple[BinaryHead, np.ndarray]:
-    """The request's body in this format (415 for another type), under its own size limit."""
-    settings = current_app.config["SERVICE"].settings
-    if request.mimetype != MEDIA_TYPE:
-        raise UnsupportedMediaType(f"send the body as {MEDIA_TYPE} (docs/service.md)")
-    request.max_content_length = settings.bulk_max_body_bytes  # this route's own limit
-    return decode(request.get_data(cache=False), settings.dim)
