@@ -749,7 +749,7 @@ class MemoryService:
                 found_in = {name: ranks[mid] for name, ranks in lists.items() if mid in ranks}
                 fused = sum(1.0 / (self.RRF_K + r) for r in found_in.values())
                 score = fused * part.importance ** self.settings.alpha * part.decay
-                ranked.append((dataclasses.replace(part, score=score), idx.catalog[mid], found_in))
+                ranked.append((part._replace(score=score), idx.catalog[mid], found_in))
             ranked.sort(key=lambda t: (-t[0].score, t[0].id))
             out.append(ranked[:k])
         return out

@@ -8,6 +8,7 @@ Thread model: many readers (search, row, stats, retention_ranking) run concurren
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import os
 import threading
 import time
@@ -277,15 +278,17 @@ class Engine:
         g = self._guard
         index_s = None
         with self._lock.read():
-            plan, gather = self._plan(now, allowed_ids, kinds, created_range)
             filtered = allowed_ids is not None or kinds is not None or created_range is not None
             parts = None
             scanned = reranked = 0
             used_codes = False
+            top = self._slab.top
+            # the ANN path needs no scan plan: its candidates are scored where they come back
             if self._use_ann(exact, filtered) and not (self.config.ann_prefer_faster and g.use_exact_for_speed()):
-                parts, index_s = self._ann_search(q, k, plan, now)
+                parts, index_s = self._ann_search(q, k, now)
             if parts is None:
                 t1 = time.perf_counter()
+                plan, gather = self._plan(now, allowed_ids, kinds, created_range)
                 if gather is not None:
                     rows, _, scanned = scan.topk_rows(self._kernel, self._slab.vec, q, k, gather, plan.weights)
                     parts = self._parts(rows, q, now)
@@ -297,7 +300,7 @@ class Engine:
                         time.perf_counter() - t1):
                     self._queue_check(q, k, now, None, None, self._slab.row_id[parts[0]].tolist())
             hits = self._make_hits(parts)
-        self._count(time.perf_counter() - t0, scanned, reranked, plan.top, codes=used_codes, index_s=index_s)
+        self._count(time.perf_counter() - t0, scanned, reranked, top, codes=used_codes, index_s=index_s)
         return hits
 
     def search_batch(self, queries, k: int, *, now: float | None = None, exact: bool = False,
@@ -326,6 +329,12 @@ class Engine:
     def _checked(k, now, allowed_ids, kinds, created_range):
         """A search's k, time and filters, checked before the lock: k, now, a set of ids, an
         array of kinds, (start, end)."""
+        if type(k) is int and k >= 1 and allowed_ids is None and kinds is None and created_range is None:
+            # the common query, without the general checks' array round trip
+            if now is None:
+                return k, time.time(), None, None, None
+            if type(now) is float and math.isfinite(now):
+                return k, now, None, None, None
         return (checks.top_k(k), checks.when(now),
                 None if allowed_ids is None else checks.id_filter(allowed_ids),
                 None if kinds is None else checks.kind_set(kinds),
@@ -368,7 +377,7 @@ class Engine:
         return (self._ann is not None and not exact and not filtered and self._ann_built
                 and len(self._slab) >= self.config.ann_min_rows and not self._guard.fallback)
 
-    def _ann_query(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float, level: int):
+    def _ann_query(self, q: np.ndarray, k: int, now: float, level: int):
         """ANN candidates at a widening level, re-ranked by the full score: (the score parts,
         or None when too few live candidates came back and the exact path must answer;
         seconds spent in the index call)."""
@@ -377,18 +386,17 @@ class Engine:
         labels, sims = self._ann.query(q, g.candidates(k, level), g.ef(k, level))
         index_s = time.perf_counter() - t0
         s, tb = self._slab, self._time
-        *parts, seen = jit.ann_topk(labels, sims.astype(np.float32, copy=False), self._labels.to_row, s.live,
-                                    plan.weights, k, s.imp_norm, s.created, float(self.config.alpha),
-                                    float(tb.tau), float(tb.floor), float(now))
+        *parts, seen = jit.ann_topk(labels, sims, self._labels.to_row, s.live, k, s.imp_norm, s.created,
+                                    float(self.config.alpha), float(tb.tau), float(tb.floor), float(now))
         return (None if parts[0].size < min(k, len(s)) else parts), index_s
 
-    def _ann_search(self, q: np.ndarray, k: int, plan: scan.ScanPlan, now: float):
+    def _ann_search(self, q: np.ndarray, k: int, now: float):
         """(parts or None, seconds in the index call); a sampled query is handed to
         the guard's worker with its answer. Read lock held."""
         g = self._guard
         level = g.level
         t0 = time.perf_counter()
-        parts, index_s = self._ann_query(q, k, plan, now, level)
+        parts, index_s = self._ann_query(q, k, now, level)
         if parts is None:
             return None, None
         if g.after_ann(time.perf_counter() - t0) is not None:
@@ -415,8 +423,7 @@ class Engine:
             g.record(level, len(ref & set(got_ids)) / max(1, len(ref)), k)
         for probe in g.probe_levels(level):
             with self._lock.read():
-                plan, _ = self._plan(now, None, None, None)
-                parts = self._ann_query(q, k, plan, now, probe)[0] if self._ann_built else None
+                parts = self._ann_query(q, k, now, probe)[0] if self._ann_built else None
                 ids = None if parts is None else self._slab.row_id[parts[0]].tolist()
             if ids is not None:
                 g.record(probe, len(ref & set(ids)) / max(1, len(ref)), k)
@@ -519,8 +526,8 @@ class Engine:
         rows, score, sims, imp, dec = parts
         if rows.size == 0:
             return []
-        return [Hit(*fields) for fields in zip(self._slab.row_id[rows].tolist(), score.tolist(), sims.tolist(),
-                                               imp.tolist(), dec.tolist())]
+        return list(map(Hit._make, zip(self._slab.row_id[rows].tolist(), score.tolist(), sims.tolist(),
+                                       imp.tolist(), dec.tolist())))
 
     def _hits(self, rows: np.ndarray, q: np.ndarray, now: float) -> list[Hit]:
         return self._make_hits(self._parts(rows, q, now))

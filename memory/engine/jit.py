@@ -171,44 +171,30 @@ def scan_ranges(flat, q, weights, mask, use_mask, los, his, bounds, k, heap_s, h
 
 
 @njit(nogil=True, cache=True)
-def ann_topk(labels, sims, label_to_row, live, weights, k, imp_norm, created, alpha, tau, floor, now):  # pragma: no cover
+def ann_topk(labels, sims, label_to_row, live, k, imp_norm, created, alpha, tau, floor, now):  # pragma: no cover
     """ANN candidates (labels, cosines) -> live rows -> full-score top k, with score parts.
 
-    Only the weights are read: the cosines come from the index, so the candidates' rows are
-    not fetched a second time. Returns (rows, score, similarity, importance, decay, live
-    candidates), best first.
+    The cosines come from the index, so no row is read again; every live candidate (at
+    most the beam, a few hundred) is scored in float64 by `_ranked_parts`, so no O(N)
+    weight vector is built per query. Returns (rows, score, similarity, importance, decay,
+    live candidates), best first.
     """
-    heap_s = np.empty(k, dtype=np.float32)
-    heap_r = np.empty(k, dtype=np.int64)
-    size = 0
+    n = labels.shape[0]
+    rows = np.empty(n, dtype=np.int64)
+    cos = np.empty(n)
     seen = 0
-    thr = np.float32(-np.inf)
-    for n in range(labels.shape[0]):
-        lab = labels[n]
+    for i in range(n):
+        lab = labels[i]
         if lab < 0 or lab >= label_to_row.shape[0]:
             continue
         r = label_to_row[lab]
         if r < 0 or not live[r]:
             continue  # removed rows never come back through the index
+        rows[seen] = r
+        cos[seen] = max(np.float64(sims[i]), 0.0)
         seen += 1
-        s = sims[n]
-        s = (s + abs(s)) * np.float32(0.5) * weights[r]
-        if s > thr or size < k:
-            size = _push(s, r, k, heap_s, heap_r, size)
-            if size == k:
-                thr = heap_s[0]
-    rows = heap_r[:size].copy()
-    sim = np.empty(size)
-    for i in range(size):
-        c = 0.0
-        for n in range(labels.shape[0]):
-            lab = labels[n]
-            if 0 <= lab < label_to_row.shape[0] and label_to_row[lab] == rows[i]:
-                c = max(np.float64(sims[n]), 0.0)
-                break
-        sim[i] = c
-    rows, score, sim, imp, dec = _ranked_parts(rows, sim, imp_norm, created, alpha, tau, floor, now)
-    return rows, score, sim, imp, dec, seen
+    rows, score, sim, imp, dec = _ranked_parts(rows[:seen], cos[:seen], imp_norm, created, alpha, tau, floor, now)
+    return rows[:k], score[:k], sim[:k], imp[:k], dec[:k], seen
 
 
 @njit(nogil=True, cache=True)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import numpy as np
 
 
-@dataclasses.dataclass(frozen=True)
-class Hit:
-    """One ranked memory with the parts of its score: score = similarity * importance**alpha * decay."""
+class Hit(typing.NamedTuple):
+    """One ranked memory with the parts of its score: score = similarity * importance**alpha * decay.
+
+    A named tuple, not a dataclass: a search builds k of them, and a frozen dataclass costs
+    ~1.8 us each against ~0.35 us, most of the Python around an ANN query."""
 
     id: str
     score: float
