@@ -187,7 +187,9 @@ class AdaptiveImportance:
         running max. The decision tree runs at those points only, a handful per batch."""
         raws = np.asarray(raws, dtype=np.float64).reshape(-1)
         n = raws.size
-        if n == 0:
+        if n <= SMALL_BATCH:  # a single store: ~200 us of array set-up for one value otherwise
+            for r in raws.tolist():
+                self.observe(r)
             return
         cap = self._reservoir.maxlen
         held = np.fromiter(self._reservoir, dtype=np.float64, count=len(self._reservoir))
