@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, Response, current_app, g, json, request
+from flask import Flask, Response, current_app, json, request
 from flask.json.provider import DefaultJSONProvider
-from flask_limiter import Limiter
 
 from memory.api import bulk_binary, logs, metrics, openapi, problems, tracing, views
+from memory.api.ratelimit import RateLimits
 from memory.api import schemas as s
-from memory.api.auth import rate_key, rate_limit
 from memory.api.operations import answer, operation
 from memory.config import Settings
 from memory.errors import StoreError
@@ -34,15 +33,11 @@ def create_app(settings: Settings, service) -> Flask:
     problems.register(app)
     metrics.register(app, service)
     tracing.instrument(app)
-    # before the limiter: after_request hooks run last-registered first
     app.after_request(problems.only_due_retry_after)
 
-    # one bucket per identity across every route (application limits), not one per route;
-    # the limit itself depends on whether the request authenticated (auth.rate_limit)
-    limiter = Limiter(rate_key, app=app, application_limits=[rate_limit],
-                      storage_uri="memory://", headers_enabled=True, strategy="sliding-window-counter",
-                      on_breach=_remember_retry_after)
-    app.extensions["memory_limiter"] = limiter
+    # one bucket per identity across every route; checked before the index-loading 503
+    limiter = RateLimits(settings)
+    limiter.register(app)
 
     app.register_blueprint(views.bp)
     app.register_blueprint(bulk_binary.bp)
@@ -129,8 +124,3 @@ def _loading(svc) -> Response:
     elif total is not None:
         detail += f": {done} of {total} memories"
     return problems.problem(503, "Not ready", detail, retry_after=retry, extra=extra)
-
-
-def _remember_retry_after(limit) -> None:
-    """flask-limiter breach hook: keep the reset time for the 429 problem's Retry-After."""
-    g.retry_after = max(1, math.ceil(limit.reset_at - time.time()))

@@ -59,7 +59,7 @@ def resolve(settings: Settings):
 
 
 def rate_key() -> str:
-    """flask-limiter key: the authenticated identity (a hash of the token as auth reads it, so
+    """Rate-limit key (ratelimit.py): the authenticated identity (a hash of the token as auth reads it, so
     `bearer`, `BEARER` or two spaces share its bucket). A request that fails authentication
     counts against its client address instead, under the stricter AUTH_FAIL_LIMIT, so guessing
     tokens is throttled however many tokens are tried."""
@@ -67,13 +67,6 @@ def rate_key() -> str:
     if isinstance(who, Principal):
         return who.key
     return "f:" + (request.remote_addr or "local")
-
-
-def rate_limit() -> str:
-    """The limit of this request's bucket: RATE_LIMIT, or AUTH_FAIL_LIMIT after a failed auth."""
-    settings = current_app.config["SETTINGS"]
-    failed = not isinstance(identify(settings), Principal)
-    return settings.auth_fail_limit if failed else settings.rate_limit
 
 
 def require(scope: str):

@@ -41,12 +41,8 @@ def problem(status: int, title: str, detail: str | None = None, *, errors=None,
 
 
 def only_due_retry_after(resp: Response) -> Response:
-    """Retry-After on 429 and 503 only, with the value the problem chose.
-
-    flask-limiter (headers_enabled) sets Retry-After on every response it has a limit for,
-    including 200 and 415, and overwrites a 503's own value with the window's reset time;
-    this runs after it (registered first) and puts the header right.
-    """
+    """Retry-After on 429 and 503 only, with the value the problem chose: a 4xx that
+    waiting will not mend (415, 400) never says to come back later."""
     due = g.get("retry_after")
     if resp.status_code in (429, 503) and due is not None:
         resp.headers["Retry-After"] = str(due)
