@@ -318,7 +318,7 @@ FIELDS = {
     "BATCH_MAX_QUERIES": "Most queries in one batch recall (default 100).",
     "MAX_TEXT_CHARS": "Most characters of `text` embedded for one request, all its items or "
                       "queries together (default 50000); the bound on embedding work per request.",
-    "RATE_LIMIT": "Per-token limit over all routes, flask-limiter syntax (default `6000/minute`); "
+    "RATE_LIMIT": "Per-token limit over all routes, the limits library's notation (default `6000/minute`); "
                   "the key is the authenticated token (a hash), without tokens the client address.",
     "AUTH_FAIL_LIMIT": "Limit of requests that fail authentication, per client address "
                        "(default `60/minute`); past it 429 before the token is even compared.",
