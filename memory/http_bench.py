@@ -18,20 +18,14 @@ import base64
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
 
 import numpy as np
 
+from memory.bench import pgserver
 from memory.bench.report import add_data_argument, emit
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pct(values: list[float]) -> tuple[float, float]:
@@ -53,7 +47,7 @@ class Server:
 
     def __init__(self, database_url: str, dim: int, threads: int):
         import sh
-        self.port = _free_port()
+        self.port = pgserver.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SOMA_MEMORY_DATABASE_URL": database_url, "SOMA_MEMORY_PORT": str(self.port),
                "SOMA_MEMORY_DIM": str(dim), "SOMA_MEMORY_THREADS": str(threads),
@@ -84,19 +78,6 @@ class Server:
                 self.proc.wait()
             except Exception:
                 pass
-
-
-def throwaway_postgres():
-    """A throw-away PostgreSQL cluster with a database `bench`; the caller stops it
-    (`pg.stop("immediate")`) and removes `pg.datadir`."""
-    from tests.fixtures.postgres import PostgresServer, _pg_bin
-    datadir = tempfile.mkdtemp(prefix="soma-bench-pg-")
-    shutil.chown(datadir, "postgres", "postgres")
-    pg = PostgresServer(bindir=_pg_bin(), datadir=datadir, port=_free_port())
-    pg._as_postgres("initdb", "-D", datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    pg.start()  # fsync=off like the test cluster: figures measure the service, not the disk
-    pg.create_database("bench")
-    return pg
 
 
 def dataset(kind: str, rng, n: int, queries: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +121,7 @@ def run(args) -> dict:
         url = f"sqlite:///{tempfile.mkdtemp(prefix='soma-bench-sqlite-')}/memory.db"
     results["database"] = "sqlite" if url.startswith("sqlite") else "postgresql"
     if not url:
-        pg = throwaway_postgres()
+        pg = pgserver.throwaway("bench")
         url = pg.url("bench")
     from memory.store import Store
     Store(url).migrate()

@@ -143,13 +143,8 @@ def run(args) -> dict:
                 if args.database_url:
                     url = args.database_url
                 else:
-                    from memory.http_bench import _free_port
-                    from tests.fixtures.postgres import PostgresServer, _pg_bin
-                    shutil.chown(tmp, "postgres", "postgres")
-                    pg = PostgresServer(bindir=_pg_bin(), datadir=tmp, port=_free_port())
-                    pg._as_postgres("initdb", "-D", tmp, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-                    pg.start()
-                    pg.create_database("cold")
+                    from memory.bench import pgserver
+                    pg = pgserver.throwaway("cold", datadir=tmp)
                     url = pg.url("cold")
             else:
                 url = f"sqlite:///{os.path.join(tmp, 'memory.db')}"

@@ -147,7 +147,7 @@ def chroma_peer(data: np.ndarray, queries: np.ndarray, k: int) -> dict:
 
 def run(args) -> dict:
     from memory.bench.coldstart import fill
-    from memory.http_bench import _free_port
+    from memory.bench.pgserver import free_port
     from memory.store import Store
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: `inv dev.test.setup` installs Debian's wrk")
@@ -173,7 +173,7 @@ def run(args) -> dict:
         for config in args.configs.split(","):
             kind, _, spec = config.partition(":")
             workers, _, threads = (spec or ("1x8" if kind == "waitress" else "2x4")).partition("x")
-            server = Server(kind, env, _free_port(), int(threads), int(workers), os.path.join(tmp, f"{config}.log"))
+            server = Server(kind, env, free_port(), int(threads), int(workers), os.path.join(tmp, f"{config}.log"))
             t0 = time.perf_counter()
             try:
                 server.wait_ready(args.ready_timeout)

@@ -38,7 +38,8 @@ import numpy as np
 
 from memory.bench.report import emit
 
-from memory.http_bench import Server, _b64, _pct, throwaway_postgres
+from memory.bench import pgserver
+from memory.http_bench import Server, _b64, _pct
 
 LIST_LIMIT = 50
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -267,7 +268,7 @@ def run(*, n: int, queries: int, k: int = 10, pages: int = 200, walk: int = 0, t
             elif backend == "postgresql":
                 url = database_url
                 if not url:
-                    pg = throwaway_postgres()
+                    pg = pgserver.throwaway("bench")
                     url = pg.url("bench")
             else:
                 raise SystemExit(f"unknown backend {backend!r}: sqlite or postgresql")

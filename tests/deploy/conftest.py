@@ -16,8 +16,8 @@ import requests
 import pytest
 import sh
 
-from tests.fixtures._net import free_port, wait_port
-from tests.fixtures.postgres import PostgresServer, _pg_bin
+from tests.fixtures._net import free_port
+from tests.fixtures.postgres import PostgresServer, pg_bin
 
 APP_USER = "sa01"
 
@@ -84,7 +84,7 @@ def test_ca(tmp_path_factory) -> TestCA:
 def postgres_tls(test_ca):
     """PostgreSQL that accepts TCP only over TLS with a SCRAM password (pg_hba hostssl);
     the superuser keeps the local socket for the test's own setup."""
-    bindir = _pg_bin()
+    bindir = pg_bin()
     datadir = tempfile.mkdtemp(prefix="soma-pgtls-")
     shutil.chown(datadir, "postgres", "postgres")
     server = PostgresServer(bindir=bindir, datadir=datadir, port=free_port())
