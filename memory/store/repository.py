@@ -508,18 +508,20 @@ class Store:
         if len(words) <= 1:
             return words  # one word is ranked whatever its frequency: it is all there is
         cap = self.COMMON_WORD_ROWS
-        kept = []
-        for w in words:
+        # one statement, one capped count per word (a round trip per word was up to 64)
+        params: dict = {"ns": namespace, "cap": cap + 1}
+        counts = []
+        for n, w in enumerate(words):
             if self.dialect == "sqlite":
-                sql = ("SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH :q "
-                       "LIMIT :cap)")
-                params = {"q": '"' + w.replace('"', '""') + '"', "cap": cap + 1}
+                counts.append(f"(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH :w{n} "
+                              "LIMIT :cap))")
+                params[f"w{n}"] = '"' + w.replace('"', '""') + '"'
             else:
-                sql = ("SELECT count(*) FROM (SELECT 1 FROM memories m WHERE m.namespace = :ns "
-                       "AND m.text_tsv @@ phraseto_tsquery('simple', :w) LIMIT :cap) AS hits")
-                params = {"ns": namespace, "w": w, "cap": cap + 1}
-            if conn.execute(sa.text(sql), params).scalar_one() <= cap:
-                kept.append(w)
+                counts.append(f"(SELECT count(*) FROM (SELECT 1 FROM memories m WHERE m.namespace = :ns "
+                              f"AND m.text_tsv @@ phraseto_tsquery('simple', :w{n}) LIMIT :cap) AS hits{n})")
+                params[f"w{n}"] = w
+        found = conn.execute(sa.text("SELECT " + ", ".join(counts)), params).one()
+        kept = [w for w, c in zip(words, found) if c <= cap]
         # only common words: rank by the longest, as a one-word query would be
         return kept or [max(words, key=len)]
 
