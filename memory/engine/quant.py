@@ -21,8 +21,13 @@ scan and the answer is the float32 brute force's answer, bit for bit.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit
+from llvmlite import binding as llvm
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .jit import _dot, _push, hit_parts
 
@@ -108,7 +113,7 @@ def quantise_query(q):  # pragma: no cover - compiled
 
 
 @njit(fastmath=True, nogil=True, cache=True)
-def _idots(codes, qc, out):  # pragma: no cover - compiled
+def _idots_int16(codes, qc, out):  # pragma: no cover - compiled
     """out[i] = codes row i . qc, exactly, in int32 (|sum| <= 127^2 d < 2^31).
 
     A loop of its own, over int16 values: LLVM turns it into vpmaddwd. Inside the branchy
@@ -119,6 +124,64 @@ def _idots(codes, qc, out):  # pragma: no cover - compiled
         for j in range(d):
             s += np.int16(codes[i * d + j]) * np.int16(qc[j])
         out[i] = s
+
+
+@intrinsic
+def _dpbusd(typingctx, qu, codes, base, chunks):
+    """sum over `chunks` 64-byte chunks of qu[j] * codes[base + j] (uint8 x int8 -> int32)
+    minus 128 * sum(codes[base + j]): with qu = qc + 128 that is qc . codes, exactly.
+
+    One vpdpbusd (AVX512-VNNI) takes 64 byte pairs; LLVM does not find it in a plain loop
+    (it picks vpdpwssd on int16 pairs), so it is called by name. The code sum runs in a
+    second accumulator with all-one bytes over the same loaded chunk."""
+    sig = types.int32(qu, codes, base, chunks)
+
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        v16 = ir.VectorType(ir.IntType(32), 16)
+        qptr = builder.bitcast(context.make_array(signature.args[0])(context, builder, args[0]).data, i8p)
+        cptr = builder.gep(builder.bitcast(context.make_array(signature.args[1])(context, builder, args[1]).data,
+                                           i8p), [args[2]])
+        dp = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16, [v16, v16, v16]),
+                                            "llvm.x86.avx512.vpdpbusd.512")
+        acc = cgutils.alloca_once_value(builder, ir.Constant(v16, None))
+        tot = cgutils.alloca_once_value(builder, ir.Constant(v16, None))
+        ones = ir.Constant(v16, 0x01010101)
+        with cgutils.for_range(builder, args[3]) as loop:
+            off = builder.mul(loop.index, ir.Constant(ir.IntType(64), 64))
+            a = builder.load(builder.bitcast(builder.gep(qptr, [off]), v16.as_pointer()), align=1)
+            b = builder.load(builder.bitcast(builder.gep(cptr, [off]), v16.as_pointer()), align=1)
+            builder.store(builder.call(dp, [builder.load(acc), a, b]), acc)
+            builder.store(builder.call(dp, [builder.load(tot), ones, b]), tot)
+        add = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), [v16]),
+                                             "llvm.vector.reduce.add.v16i32")
+        return builder.sub(builder.call(add, [builder.load(acc)]),
+                           builder.mul(builder.call(add, [builder.load(tot)]), ir.Constant(ir.IntType(32), 128)))
+
+    return sig, codegen
+
+
+@njit(nogil=True, cache=True)
+def _idots_vnni(codes, qc, out):  # pragma: no cover - compiled
+    """_idots_int16 through AVX512-VNNI: 64 byte pairs per instruction, ~2x faster per block
+    here; the dimensions past the last whole 64 are summed one by one."""
+    d = qc.shape[0]
+    chunks = d // 64
+    qu = np.empty(d, dtype=np.uint8)
+    for j in range(d):
+        qu[j] = np.uint8(np.int16(qc[j]) + 128)
+    for i in range(out.shape[0]):
+        s = _dpbusd(qu, codes, i * d, chunks)
+        for j in range(chunks * 64, d):
+            s += np.int32(codes[i * d + j]) * np.int32(qc[j])
+        out[i] = s
+
+
+# Compiled code may hold the VNNI instruction only where the CPU runs it (LLVM cannot even
+# select it elsewhere), so the kernel is chosen here, before anything compiles against it.
+# NUMBA_CPU_NAME (a portable cache) compiles for another CPU than this one: no VNNI then.
+VNNI = not numba.config.CPU_NAME and bool(llvm.get_host_cpu_features().get("avx512vnni"))
+_idots = _idots_vnni if VNNI else _idots_int16
 
 
 @njit(fastmath=True, nogil=True, cache=True)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memory.engine import Engine, EngineConfig
+from memory.engine import quant
 from memory.engine.quant import quantise, quantise_query
 
 from .reference import brute_scores, check_topk
@@ -18,7 +19,7 @@ from .reference import brute_scores, check_topk
 case = st.fixed_dictionaries({
     "seed": st.integers(0, 2**32 - 1),
     "n": st.integers(1, 900),
-    "dim": st.sampled_from([2, 5, 16, 64]),
+    "dim": st.sampled_from([2, 5, 16, 64, 130]),  # 130: two VNNI chunks and a tail
     "k": st.integers(1, 30),
     "half_life": st.sampled_from([np.inf, 300.0]),
     "dtype": st.sampled_from(["float32", "float16"]),
@@ -94,6 +95,27 @@ def test_codes_bound_every_product(seed, d, magnitude):
     exact = rows @ q.astype(np.float64)
     approx = scale.astype(np.float64) * t * (codes.astype(np.int64) @ qc.astype(np.int64))
     assert (np.abs(exact - approx) <= cnorm * q_err + q_norm * err + 1e-12).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 70), st.sampled_from([1, 63, 64, 65, 128, 384, 385]))
+def test_int8_products_are_exact_in_every_kernel(seed, n, d):
+    """Every int8 product kernel gives numpy's exact integer dot product, extremes included:
+    the int16 loop everywhere, the AVX512-VNNI one where this CPU has it (and then the scan
+    uses it, quant.VNNI)."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-127, 128, (n, d)).astype(np.int8)
+    codes[0] = 127
+    codes[-1] = -127
+    qc = rng.integers(-127, 128, d).astype(np.int8)
+    qc[0] = -127
+    want = codes.astype(np.int64) @ qc.astype(np.int64)
+    kernels = [quant._idots_int16] + ([quant._idots_vnni] if quant.VNNI else [])
+    assert quant._idots is kernels[-1]
+    for kernel in kernels:
+        out = np.empty(n, np.int32)
+        kernel(codes.reshape(-1), qc, out)
+        assert (out == want).all(), kernel
 
 
 def test_int8_scan_reads_few_rows_in_full(rng):
