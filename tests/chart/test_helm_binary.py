@@ -53,7 +53,7 @@ def test_helm_template_matches_the_in_process_render(k8s_clients, vendored_chart
     engine = chart.render(mode).documents()
     key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
     assert sorted(docs, key=key) == sorted(engine, key=key)
-    assert chart.validate_manifests(docs, KUBE_VERSION) == len(docs)
+    assert chart.validate_manifests(docs, KUBE_VERSION) == len([d for d in docs if not chart.is_operator_kind(d)])
 
 
 @pytest.mark.kube
@@ -82,6 +82,12 @@ def test_helm_upgrade_install_into_the_real_api_server(k8s_clients, kube_cluster
         assert cm["metadata"]["annotations"]["meta.helm.sh/release-name"] == "sharedinfra"
         policies = {p["metadata"]["name"] for p in kube_cluster.get_json("networkpolicy", "-n", ns)["items"]}
         assert "sharedinfra-soma-infra-default-deny" in policies or any(p.endswith("default-deny") for p in policies)
+        # The stand-in strimzi-kafka-operator's crds/ went in first, so the Kafka kinds exist.
+        kafka = kube_cluster.get_json("kafka", "sharedinfra-kafka", "-n", ns)
+        assert kafka["spec"]["kafka"]["version"] == "4.3.1"
+        pool = kube_cluster.get_json("kafkanodepool", "dual-role", "-n", ns)
+        assert pool["metadata"]["labels"]["strimzi.io/cluster"] == "sharedinfra-kafka"
+        assert pool["spec"]["roles"] == ["controller", "broker"]
         listed = json.loads(str(helm(k8s_clients, "list", "-n", ns, "-o", "json", *kube)))
         assert [(r["name"], r["chart"]) for r in listed] == [("sharedinfra", "soma-infra-0.2.0")]
     finally:
