@@ -37,7 +37,9 @@ import yaml
 STAND_IN_CRDS = {
     "strimzi-kafka-operator": [("kafka.strimzi.io", "v1", "Kafka", "kafkas", "kafka", ["k"]),
                                ("kafka.strimzi.io", "v1", "KafkaNodePool", "kafkanodepools", "kafkanodepool", ["knp"]),
-                               ("kafka.strimzi.io", "v1", "KafkaUser", "kafkausers", "kafkauser", ["ku"])],
+                               ("kafka.strimzi.io", "v1", "KafkaUser", "kafkausers", "kafkauser", ["ku"]),
+                               # what holds the broker pods (read by the day-2 workload rows)
+                               ("core.strimzi.io", "v1", "StrimziPodSet", "strimzipodsets", "strimzipodset", ["sps"])],
 }
 
 

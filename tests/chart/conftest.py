@@ -57,24 +57,3 @@ def vendored_chart(tmp_path_factory, k8s_clients):
     assert chartlock.to_fetch(target) == []
     return target
 
-
-@pytest.fixture(scope="session")
-def operator_crds(kube_cluster):
-    """The stand-in CRDs of the operators whose kinds our templates create (Strimzi's Kafka,
-    KafkaNodePool, KafkaUser: real group, version and names, a schema that keeps any field),
-    installed once into the test API server, as the stand-in charts' crds/ would be."""
-    import json
-
-    from tests.chart.chartrepo import STAND_IN_CRDS, stand_in_crd
-
-    names = []
-    for crds in STAND_IN_CRDS.values():
-        for spec in crds:
-            body = stand_in_crd(*spec)
-            name = body["metadata"]["name"]
-            if not kube_cluster.kubectl("get", "crd", name, "--ignore-not-found", "-o", "name"):
-                kube_cluster.kubectl("create", "-f", "-", input=json.dumps(body))
-            names.append(name)
-    for name in names:
-        kube_cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
-    return names
