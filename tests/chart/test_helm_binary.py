@@ -61,16 +61,16 @@ def test_helm_template_matches_the_in_process_render(k8s_clients, vendored_chart
 def test_helm_upgrade_install_into_the_real_api_server(k8s_clients, kube_cluster, vendored_chart):
     ns = f"infra-{os.urandom(3).hex()}"
     kube = ["--kubeconfig", kube_cluster.kubeconfig]
-    # The chart's kubeVersion gate (>= 1.28) is real: the test API server (1.20) is refused.
+    # The chart's kubeVersion gate (>= 1.30, Strimzi 1.2.0's floor) is real: the test API server (1.20) is refused.
     refused = helm(k8s_clients, "upgrade", "--install", "sharedinfra", str(vendored_chart), "-n", ns,
                    "--create-namespace", *values_args(vendored_chart, "dev"), *kube, ok=range(1, 256))
     # Debian's build of the server carries no version stamp: it reports v0.0.0-master+<commit>.
-    assert "chart requires kubeVersion: >=1.28.0-0 which is incompatible with Kubernetes v" in str(refused)
+    assert "chart requires kubeVersion: >=1.30.0-0 which is incompatible with Kubernetes v" in str(refused)
     # Only for this server, the copy drops its gate; everything else is the chart as committed.
     meta = vendored_chart / "Chart.yaml"
     original = meta.read_text()
-    assert 'kubeVersion: ">=1.28.0-0"\n' in original
-    meta.write_text(original.replace('kubeVersion: ">=1.28.0-0"\n', ""))
+    assert 'kubeVersion: ">=1.30.0-0"\n' in original
+    meta.write_text(original.replace('kubeVersion: ">=1.30.0-0"\n', ""))
     try:
         for revision in (1, 2):  # install, then an upgrade of the same release
             helm(k8s_clients, "upgrade", "--install", "sharedinfra", str(vendored_chart), "-n", ns,

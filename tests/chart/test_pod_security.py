@@ -112,7 +112,8 @@ def test_pods_strimzi_builds_from_our_custom_resources_meet_restricted(rendered,
     (tasks/core/podsecurity.strimzi_pod_specs). The rest of those pods (volumes, ports,
     Strimzi's own defaults) is the operator's and not seen here."""
     pods = dict(podsecurity.strimzi_pod_specs(rendered[mode].documents()))
-    assert set(pods) == {"KafkaNodePool/dual-role", "Kafka/sharedinfra-kafka", "Kafka/sharedinfra-kafka/entity-operator"}
+    assert set(pods) == {"KafkaNodePool/dual-role", "Kafka/sharedinfra-kafka",
+                         "Kafka/sharedinfra-kafka/entity-operator"}
     for name, spec in pods.items():
         assert podsecurity.violations(spec) == [], name
 

@@ -17,7 +17,8 @@ def podset(name: str, ns: str, pods: list[str]) -> dict:
     labels = {"strimzi.io/cluster": "sharedinfra-kafka", "strimzi.io/pool-name": "dual-role"}
     return {"apiVersion": "core.strimzi.io/v1", "kind": "StrimziPodSet", "metadata": {"name": name, "namespace": ns},
             "spec": {"selector": {"matchLabels": labels},
-                     "pods": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": p, "labels": labels}} for p in pods]}}
+                     "pods": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": p, "labels": labels}}
+                              for p in pods]}}
 
 
 def test_a_podset_with_a_pod_not_ready_is_a_failing_row_with_the_pods_reason(kube_cluster, operator_crds):
