@@ -7,6 +7,8 @@ https://kubernetes.io/docs/concepts/security/pod-security-standards/ (baseline +
     violations(pod_spec)          ["containers[vault].securityContext.allowPrivilegeEscalation
                                     must be false", ...]; [] when the spec is admissible
     pod_specs(documents)          (name, spec) of every pod a list of manifests would create
+    strimzi_pod_specs(documents)  the same for the pods Strimzi builds from Kafka resources,
+                                  as far as our `template` fields decide them
 
 Each message names the container and the field, so a values change can be made directly.
 """
@@ -108,4 +110,33 @@ def pod_specs(documents: Iterable[Mapping]) -> list[tuple[str, Mapping]]:
         elif kind == "CronJob":
             job = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}
             found.append((f"CronJob/{name}", job.get("spec") or {}))
+    return found
+
+
+# Strimzi creates the Kafka and entity-operator pods itself; what our resources decide about
+# them is the `template` security contexts (Kafka and KafkaNodePool spec.template / spec.kafka
+# .template: pod + kafkaContainer; spec.entityOperator.template: pod + userOperatorContainer).
+_STRIMZI_TEMPLATES = {
+    "KafkaNodePool": [("", ("spec", "template"), "kafkaContainer", "kafka")],
+    "Kafka": [("", ("spec", "kafka", "template"), "kafkaContainer", "kafka"),
+              ("/entity-operator", ("spec", "entityOperator", "template"), "userOperatorContainer", "user-operator")],
+}
+
+
+def strimzi_pod_specs(documents: Iterable[Mapping]) -> list[tuple[str, Mapping]]:
+    """(kind/name[/part], pod spec) for each pod a Strimzi resource describes, holding only
+    the security contexts its `template` sets (volumes, ports and the rest are the operator's)."""
+    found = []
+    for doc in documents:
+        if not str(doc.get("apiVersion", "")).startswith("kafka.strimzi.io/"):
+            continue
+        name = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
+        for suffix, path, container_key, container in _STRIMZI_TEMPLATES.get(doc.get("kind"), []):
+            template: Mapping = doc
+            for key in path:
+                template = (template or {}).get(key) or {}
+            found.append((name + suffix, {
+                "securityContext": (template.get("pod") or {}).get("securityContext") or {},
+                "containers": [{"name": container,
+                                "securityContext": (template.get(container_key) or {}).get("securityContext") or {}}]}))
     return found

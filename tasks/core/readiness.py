@@ -4,10 +4,16 @@ After the timeout it names every pod that is not ready and why: phase, schedulin
 condition, container waiting/terminated reasons and the pod's latest events, and for Vault
 pods whether Vault is sealed or uninitialised (from the labels Vault keeps on its pods). Helm's own
 `--wait` says only "timed out waiting for the condition".
+
+Kafka's pods are not the chart's: the Strimzi operator creates them after the install, so
+right after `helm upgrade` there may be no Kafka pod to wait for. The gate therefore also
+waits for each Strimzi `Kafka` and `KafkaUser` to report Ready, and names what its status
+says otherwise (or that the operator has not reconciled it yet).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Callable
 
@@ -64,12 +70,47 @@ def _why(pod: dict, events: list[str]) -> str:
     return "; ".join(parts)
 
 
+# Strimzi resources whose Ready condition the gate waits for (resource, kind shown).
+STRIMZI_RESOURCES = (("kafkas.kafka.strimzi.io", "Kafka"), ("kafkausers.kafka.strimzi.io", "KafkaUser"))
+
+
+def strimzi_state(obj: dict) -> str | None:
+    """Why a Strimzi resource is not Ready, from its status conditions; None when Ready."""
+    status = obj.get("status") or {}
+    conditions = status.get("conditions") or []
+    if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+        return None
+    said = [" ".join(filter(None, (c.get("type"), None if c.get("status") == "True" else c.get("status"),
+                                   c.get("reason")))) + (f": {c['message']}" if c.get("message") else "")
+            for c in conditions if c.get("status") == "True" or c.get("type") == "Ready"]
+    if said:
+        return "; ".join(said)
+    return "no status yet: the Strimzi operator has not reconciled it (is its pod running?)"
+
+
+def _strimzi_objects(kubectl: Kubectl, resource: str, namespace: str) -> list[dict]:
+    """The resource's objects, or [] where the cluster has no such kind (Kafka off)."""
+    result = kubectl.run("get", resource, "-n", namespace, "-o", "json", check=False)
+    if not result.ok:
+        if "the server doesn't have a resource type" in result.stderr:
+            return []
+        raise kubectl.runner.failure(result)
+    return json.loads(result.stdout).get("items") or []
+
+
 def readiness(kubectl: Kubectl, namespace: str) -> dict[str, str]:
-    """Pod name -> why it is not ready (empty when every pod is ready)."""
+    """Pod name (or Kind/name of a Strimzi resource) -> why it is not ready (empty when
+    every pod and every Strimzi Kafka and KafkaUser is ready)."""
+    problems = {}
+    for resource, kind in STRIMZI_RESOURCES:
+        for obj in _strimzi_objects(kubectl, resource, namespace):
+            why = strimzi_state(obj)
+            if why:
+                problems[f"{kind}/{obj['metadata']['name']}"] = why
     pods = (kubectl.get_json("pods", namespace=namespace) or {}).get("items") or []
     waiting = [p for p in pods if not _pod_ready(p)]
     if not waiting:
-        return {}
+        return problems
     events: dict[str, list[str]] = {}
     listed = (kubectl.get_json("events", namespace=namespace) or {}).get("items") or []
     listed.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
@@ -78,7 +119,7 @@ def readiness(kubectl: Kubectl, namespace: str) -> dict[str, str]:
         if obj.get("kind") == "Pod":
             events.setdefault(obj.get("name"), []).append(
                 f"{event.get('reason', '')}: {event.get('message', '')}".strip())
-    return {p["metadata"]["name"]: _why(p, events.get(p["metadata"]["name"], [])) for p in waiting}
+    return {**problems, **{p["metadata"]["name"]: _why(p, events.get(p["metadata"]["name"], [])) for p in waiting}}
 
 
 def wait_ready(kubectl: Kubectl, namespace: str, timeout_s: float, poll_s: float = 2,
@@ -90,5 +131,7 @@ def wait_ready(kubectl: Kubectl, namespace: str, timeout_s: float, poll_s: float
             return f"every pod in {namespace} is ready"
         if time.monotonic() >= deadline:
             lines = "\n".join(f"  {name}: {why}" for name, why in sorted(problems.items()))
-            raise NotConverged(f"{len(problems)} pod(s) in {namespace} not ready after {timeout_s:g}s:\n{lines}")
+            # Pod names hold no "/"; the Strimzi resources are named Kind/name.
+            what = "pod(s) and Strimzi resource(s)" if any("/" in n for n in problems) else "pod(s)"
+            raise NotConverged(f"{len(problems)} {what} in {namespace} not ready after {timeout_s:g}s:\n{lines}")
         sleep(poll_s)

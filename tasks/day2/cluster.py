@@ -24,10 +24,14 @@ NAMESPACED = (
     "poddisruptionbudgets.policy", "horizontalpodautoscalers.autoscaling",
     "roles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io",
     "externalsecrets.external-secrets.io", "secretstores.external-secrets.io",
+    # Strimzi: the Kafka cluster, its node pools and users, and the pod sets that hold the
+    # broker pods (Strimzi runs no StatefulSet).
+    "kafkas.kafka.strimzi.io", "kafkanodepools.kafka.strimzi.io", "kafkausers.kafka.strimzi.io",
+    "strimzipodsets.core.strimzi.io",
 )
 CLUSTER = ("persistentvolumes", "nodes", "storageclasses.storage.k8s.io",
            "clustersecretstores.external-secrets.io")
-WORKLOADS = ("statefulsets.apps", "deployments.apps", "daemonsets.apps")
+WORKLOADS = ("statefulsets.apps", "deployments.apps", "daemonsets.apps", "strimzipodsets.core.strimzi.io")
 
 
 def _unknown_resource(stderr: str) -> bool:

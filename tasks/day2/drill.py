@@ -103,7 +103,9 @@ def vault_raft_snapshot(client) -> bytes:
 def kafka_topic_configs(bootstrap: str, timeout_s: float = 10) -> dict:
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    from tasks.day2.probes import kafka_conf
+
+    admin = AdminClient(kafka_conf(bootstrap, timeout_s))  # SCRAM from the environment, as the probe
     meta = admin.list_topics(timeout=timeout_s)
     topics = sorted(t for t in meta.topics if not t.startswith("__"))
     out = {t: {"partitions": len(meta.topics[t].partitions),

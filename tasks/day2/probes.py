@@ -3,7 +3,9 @@
 Each probe returns plain facts (a dict) or raises; it never judges. The analyzers
 (`tasks/day2/analyzers.py`) turn facts into pass/warn/fail against the mode's thresholds.
 Endpoints hold no secrets (see tasks/day2/settings.py); the PostgreSQL password comes from
-libpq's PGPASSWORD, the Vault token from VAULT_TOKEN, the memory token from SOMA_MEMORY_TOKEN.
+libpq's PGPASSWORD, the Vault token from VAULT_TOKEN, the memory token from SOMA_MEMORY_TOKEN,
+and Kafka's SCRAM login (staging and prod: Strimzi's SASL listener) from SOMA_KAFKA_SASL_USERNAME
+and SOMA_KAFKA_SASL_PASSWORD, e.g. a KafkaUser Secret's (`soma-admin`).
 
     postgres(runner, dsn)     pg_isready, pg_is_in_recovery, pg_stat_replication lag
     pgpool(dsn)               SHOW POOL_NODES
@@ -70,6 +72,25 @@ def pgpool(dsn: str) -> dict:
         raise ProbeError(f"pgpool: {str(exc).strip()}") from None
 
 
+SASL_USERNAME_ENV, SASL_PASSWORD_ENV = "SOMA_KAFKA_SASL_USERNAME", "SOMA_KAFKA_SASL_PASSWORD"
+
+
+def kafka_conf(bootstrap: str, timeout_s: float = TIMEOUT_S, environ=None) -> dict:
+    """librdkafka settings: PLAINTEXT, or, when SOMA_KAFKA_SASL_PASSWORD is set, SCRAM-SHA-512
+    (Strimzi's) as SOMA_KAFKA_SASL_USERNAME over SOMA_KAFKA_SECURITY_PROTOCOL (default
+    SASL_PLAINTEXT, what the chart's staging and prod listener speaks)."""
+    environ = os.environ if environ is None else environ
+    conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout_s * 1000)}
+    password = environ.get(SASL_PASSWORD_ENV, "")
+    if password:
+        username = environ.get(SASL_USERNAME_ENV, "")
+        if not username:
+            raise ProbeError(f"kafka: {SASL_PASSWORD_ENV} is set but {SASL_USERNAME_ENV} is not")
+        conf.update({"security.protocol": environ.get("SOMA_KAFKA_SECURITY_PROTOCOL") or "SASL_PLAINTEXT",
+                     "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": username, "sasl.password": password})
+    return conf
+
+
 def kafka(bootstrap: str, timeout_s: float = TIMEOUT_S, expected=()) -> dict:
     """Brokers, topics and, for every consumer group, committed offset vs high watermark.
 
@@ -84,7 +105,7 @@ def kafka(bootstrap: str, timeout_s: float = TIMEOUT_S, expected=()) -> dict:
     from confluent_kafka.admin import AdminClient
     from confluent_kafka import ConsumerGroupTopicPartitions
 
-    conf = {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout_s * 1000)}
+    conf = kafka_conf(bootstrap, timeout_s)
     admin = AdminClient(conf)
     try:
         meta = admin.list_topics(timeout=timeout_s)

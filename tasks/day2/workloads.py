@@ -1,4 +1,4 @@
-"""Workloads (StatefulSets, Deployments, DaemonSets): ready or not, and why not.
+"""Workloads (StatefulSets, Deployments, DaemonSets, Strimzi's StrimziPodSets): ready or not, and why not.
 
     rows = workload_status(view, kubectl, "soma-infra")
     # [{"kind": "StatefulSet", "name": "pg", "desired": 2, "ready": 1, "reason": "pg-1: phase Pending; ..."}]
@@ -19,6 +19,9 @@ def desired_ready(obj: dict) -> tuple[int, int, bool]:
     if kind == "DaemonSet":
         desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
         updated = status.get("updatedNumberScheduled", 0)
+    elif kind == "StrimziPodSet":  # the Kafka pods: the set lists each pod it must keep
+        desired, ready = len(spec.get("pods") or []), status.get("readyPods", 0)
+        updated = status.get("currentPods", 0)
     else:
         desired = spec.get("replicas", 1)
         ready, updated = status.get("readyReplicas", 0), status.get("updatedReplicas", 0)

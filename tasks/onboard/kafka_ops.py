@@ -8,6 +8,7 @@ never reduced (Kafka cannot, and re-creating a topic loses its data).
 """
 
 import dataclasses
+import re
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
@@ -74,15 +75,28 @@ def topics_for(spec: OnboardSpec) -> list[TopicSpec]:
 
 
 PASSWORD_ENV = "SOMA_KAFKA_SASL_PASSWORD"
+# Strimzi's KafkaUser Secret (named after the user): `password`, and `sasl.jaas.config`, a
+# ScramLoginModule line carrying both the username and the password.
+JAAS_KEY = "sasl.jaas.config"
+_JAAS_FIELD = re.compile(r'\b(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"')
+
+
+def jaas_credentials(text: str) -> tuple[str, str]:
+    """(username, password) of a `sasl.jaas.config` value; TopicError when either is absent."""
+    fields = dict(_JAAS_FIELD.findall(text or ""))
+    if not fields.get("username") or not fields.get("password"):
+        raise TopicError(f"the Secret's {JAAS_KEY} holds no username and password")
+    return fields["username"], fields["password"]
 
 
 def client_config(settings: dict, environ: dict, read_secret=None) -> dict:
     """librdkafka settings for the admin client from `soma.onboard.kafka`: bootstrap, the
-    security protocol (SASL_PLAINTEXT / SASL_SSL as the staging and prod listeners speak),
-    mechanism, user and CA file. The SASL password comes from SOMA_KAFKA_SASL_PASSWORD or,
-    failing that, from the configured Secret through `read_secret(namespace/name, key)`
-    (Bitnami's `client-passwords` is a comma-separated list: the first one is the first
-    user's); it is never a setting."""
+    security protocol (SASL_PLAINTEXT as the staging and prod listeners speak), mechanism
+    (SCRAM-SHA-512 unless set), user and CA file. The SASL password comes from
+    SOMA_KAFKA_SASL_PASSWORD or, failing that, from the configured Secret through
+    `read_secret(namespace/name, key)`: a Strimzi KafkaUser Secret, key `password` (the
+    username is then the Secret's name, as Strimzi names it after the user) or
+    `sasl.jaas.config` (username and password both read from it). It is never a setting."""
     bootstrap = settings.get("bootstrap", "")
     if not bootstrap:
         raise TopicError("no Kafka bootstrap servers: set soma.onboard.kafka.bootstrap "
@@ -93,18 +107,24 @@ def client_config(settings: dict, environ: dict, read_secret=None) -> dict:
     if settings.get("ssl_ca_location"):
         conf["ssl.ca.location"] = settings["ssl_ca_location"]
     if protocol.startswith("SASL_"):
-        username = settings.get("sasl_username", "")
+        secret = settings.get("secret", "")
+        username = settings.get("sasl_username", "") or secret.rsplit("/", 1)[-1]
         if not username:
             raise TopicError(f"security protocol {protocol} needs soma.onboard.kafka.sasl_username "
-                             "(SOMA_ONBOARD_KAFKA_SASL_USERNAME)")
+                             "(SOMA_ONBOARD_KAFKA_SASL_USERNAME) or soma.onboard.kafka.secret")
         password = environ.get(PASSWORD_ENV, "")
-        if not password and settings.get("secret") and read_secret is not None:
-            raw = read_secret(settings["secret"], settings.get("secret_key") or "client-passwords")
-            password = raw.split(",")[0].strip()
+        if not password and secret and read_secret is not None:
+            key = settings.get("secret_key") or "password"
+            raw = read_secret(secret, key)
+            if key == JAAS_KEY:
+                jaas_user, password = jaas_credentials(raw)
+                username = settings.get("sasl_username", "") or jaas_user
+            else:
+                password = raw.strip()
         if not password:
             raise TopicError(f"security protocol {protocol} needs a SASL password: set "
                              f"{PASSWORD_ENV} or soma.onboard.kafka.secret")
-        conf.update({"sasl.mechanism": settings.get("sasl_mechanism") or "SCRAM-SHA-256",
+        conf.update({"sasl.mechanism": settings.get("sasl_mechanism") or "SCRAM-SHA-512",
                      "sasl.username": username, "sasl.password": password})
     return conf
 

@@ -6,7 +6,7 @@ under test). So helm talks to the real URLs through HTTPS_PROXY: this proxy answ
 CONNECT on loopback, terminates TLS with a certificate for every repository host signed by
 a throw-away CA (helm trusts it through SSL_CERT_FILE, as Go does on Linux), and serves
 `index.yaml` plus a stand-in `.tgz` of each dependency: a chart of the same name and
-version with no templates.
+version with no templates (and, for an operator whose kinds our templates use, stand-in CRDs).
 
     with ChartRepo(tmp_path, {"https://charts.example/x": [("redis", "23.1.1")]}) as repo:
         sh.Command(helm)("dependency", "build", chart, _env=repo.helm_env())
@@ -28,11 +28,45 @@ import sh
 import yaml
 
 
+# The kinds our templates create from an operator's CRDs, which the real chart ships in crds/
+# (helm installs those before it renders templates). A stand-in carries CRDs of the real group,
+# version, kind and names, with a schema that accepts any object: the API server then knows the
+# kinds, but does not check our resources against the operator's schemas (those CRDs are not
+# in the upstream data folder; docs/chart.md).
+# chart name -> [(group, version, kind, plural, singular, shortNames)]
+STAND_IN_CRDS = {
+    "strimzi-kafka-operator": [("kafka.strimzi.io", "v1", "Kafka", "kafkas", "kafka", ["k"]),
+                               ("kafka.strimzi.io", "v1", "KafkaNodePool", "kafkanodepools", "kafkanodepool", ["knp"]),
+                               ("kafka.strimzi.io", "v1", "KafkaUser", "kafkausers", "kafkauser", ["ku"]),
+                               # what holds the broker pods (read by the day-2 workload rows)
+                               ("core.strimzi.io", "v1", "StrimziPodSet", "strimzipodsets", "strimzipodset", ["sps"])],
+}
+
+
+def stand_in_crd(group: str, version: str, kind: str, plural: str, singular: str, short: list[str]) -> dict:
+    """A structural CustomResourceDefinition that keeps every field (x-kubernetes-preserve-unknown-fields)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": singular,
+                           "shortNames": short},
+                 "versions": [{"name": version, "served": True, "storage": True,
+                               "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {
+                                   "type": "object", "properties": {
+                                       "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                       "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
+
+
 def stand_in_chart(name: str, version: str) -> bytes:
-    """A packaged chart (`<name>/Chart.yaml`, `<name>/values.yaml`) of that name and version."""
+    """A packaged chart (`<name>/Chart.yaml`, `<name>/values.yaml`, and `<name>/crds/` for the
+    charts in STAND_IN_CRDS) of that name and version."""
     files = {f"{name}/Chart.yaml": yaml.safe_dump({"apiVersion": "v2", "name": name, "version": version,
                                                    "description": "loopback stand-in"}),
              f"{name}/values.yaml": "standIn: true\n"}
+    for crd in STAND_IN_CRDS.get(name, []):
+        files[f"{name}/crds/{crd[3]}.yaml"] = yaml.safe_dump(stand_in_crd(*crd))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for path, text in files.items():

@@ -56,3 +56,4 @@ def vendored_chart(tmp_path_factory, k8s_clients):
         helm("dependency", "build", str(target), _env=env)
     assert chartlock.to_fetch(target) == []
     return target
+

@@ -5,7 +5,7 @@ prefix); run on purpose:
     SOMA_WRITE_EVIDENCE=1 .venv/bin/python -m pytest tests/chart/evidence_sprint1.py -q
 
 1. `inv kind.deploy --mode=dev --evidence` on the chart as committed: helm refuses it,
-   because the API server here is 1.20 and the chart's kubeVersion gate says >= 1.28.
+   because the API server here is 1.20 and the chart's kubeVersion gate says >= 1.30.
 2. The same on a copy in build/evidence/ whose kubeVersion gate alone is removed (the server,
    built without a version stamp, reports v0.0.0-master): `helm repo
    add` and `helm dependency build` run for real through the loopback repository
@@ -41,7 +41,7 @@ def test_write_sprint1_evidence(kube_cluster, k8s_clients, monkeypatch, tmp_path
     for target in (gated, lowered):
         shutil.copytree(chart.CHART_DIR, target, ignore=shutil.ignore_patterns("charts", "tmpcharts*"))
     meta = lowered / "Chart.yaml"
-    meta.write_text(meta.read_text().replace('kubeVersion: ">=1.28.0-0"\n', ""))
+    meta.write_text(meta.read_text().replace('kubeVersion: ">=1.30.0-0"\n', ""))
     (REPO_ROOT / ".kube").mkdir(exist_ok=True)
     kubeconfig = REPO_ROOT / ".kube" / "evidence-config"
     shutil.copy(kube_cluster.kubeconfig, kubeconfig)

@@ -38,8 +38,9 @@ ROWS = {
         f"{v['redis']['replicas']} nodes + Sentinel, quorum {v['redis']['sentinel']['quorum']}"),
     "Redis auth": lambda v: onoff(v["redis"]["auth"]),
     "Redis volume": lambda v: volume(v["redis"]["persistentVolume"]),
-    "Kafka KRaft controllers": lambda v: str(v["kafka"]["controller"]["replicaCount"]),
-    "Kafka volume": lambda v: volume(v["kafka"]["controller"]["persistence"]),
+    "Kafka KRaft nodes (controller + broker)": lambda v: str(v["kafka"]["nodePool"]["replicas"]),
+    "Kafka volume": lambda v: (v["kafka"]["nodePool"]["storage"]["size"]
+                               if v["kafka"]["nodePool"]["storage"]["type"] == "persistent-claim" else "off"),
     "Kafka client protocol": lambda v: v["kafka"]["listeners"]["client"]["protocol"],
     "Vault": lambda v: vault(v["vault"]),
     "Vault volume": lambda v: "–" if v["vault"]["server"]["dev"]["enabled"] else volume(v["vault"]["server"]["dataStorage"]),

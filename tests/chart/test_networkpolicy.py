@@ -33,6 +33,21 @@ def test_only_labelled_namespaces_get_in(rendered, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_strimzis_own_listener_policy_admits_the_same_peers(rendered, mode):
+    """Strimzi writes a NetworkPolicy per listener, open to all unless peers are named; ours
+    name exactly this namespace and the labelled ones, so it cannot widen the access policy."""
+    kafka = by_kind(rendered[mode], "Kafka")["sharedinfra-kafka"]
+    [listener] = kafka["spec"]["kafka"]["listeners"]
+    assert listener["networkPolicyPeers"] == [{"podSelector": {}}, {"namespaceSelector": {"matchLabels": LABEL}}]
+
+
+def test_without_our_policies_strimzi_keeps_its_default(tmp_path):
+    off = chart.render("dev", extra_files=[write_yaml(tmp_path / "np.yaml", {"networkPolicy": {"enabled": False}})])
+    [listener] = by_kind(off, "Kafka")["sharedinfra-kafka"]["spec"]["kafka"]["listeners"]
+    assert "networkPolicyPeers" not in listener
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_same_namespace_traffic_is_allowed(rendered, mode):
     spec = policies(rendered[mode])["allow-same-namespace"]
     # A podSelector peer without namespaceSelector means "this namespace".

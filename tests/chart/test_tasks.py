@@ -24,7 +24,8 @@ def test_render_to_a_directory_writes_one_file_per_template(ctx, tmp_path, capsy
     out = tmp_path / "rendered"
     chart_tasks.render_task(ctx, mode="test", out=str(out))
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["NOTES.txt", "configmap-endpoints.yaml", "networkpolicy.yaml"]
+    # kafka-users.yaml renders nothing in test (PLAINTEXT listener), so no file is written.
+    assert names == ["NOTES.txt", "configmap-endpoints.yaml", "kafka-cluster.yaml", "networkpolicy.yaml"]
     printed = capsys.readouterr().out.split()
     assert printed == [str(out / n) for n in names]
     docs = [d for d in yaml.safe_load_all((out / "networkpolicy.yaml").read_text()) if d]
@@ -73,13 +74,15 @@ def test_images_match_the_preload_list(ctx, capsys):
         assert len(printed) == len(set(printed))
         pinned |= set(printed)
     assert sorted(pinned) == sorted(ctx.config.soma.images)
-    assert len(pinned) == 10  # redis-ha runs Sentinel from the Redis image
+    assert len(pinned) == 11  # redis-ha runs Sentinel from the Redis image; Strimzi: operator + Kafka
 
 
 def test_images_of_a_mode_follow_its_enabled_services(merged):
     test_images = chart.images(merged["test"])
     assert not [i for i in test_images if "grafana" in i or "prometheus" in i]
-    assert any(i.startswith("docker.io/bitnamilegacy/kafka:") for i in test_images)
+    # Strimzi's operator (also the User Operator) and the Kafka image it runs for kafka.version.
+    assert {"quay.io/strimzi/operator:1.2.0", "quay.io/strimzi/kafka:1.2.0-kafka-4.3.1"} <= set(test_images)
+    assert not [i for i in chart.images(merged["prod"]) if "bitnamilegacy/kafka" in i]
 
 
 def test_out_directory_that_cannot_be_created_is_a_clear_error(ctx, tmp_path):

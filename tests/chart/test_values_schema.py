@@ -32,9 +32,14 @@ def test_every_overlay_passes_the_schema(mode, merged):
 
 # (mode, extra values layered on the overlay, dotted path the violation must name, reason)
 BROKEN = [
-    ("prod-lite", {"kafka": {"controller": {"replicaCount": 2}}}, "kafka.controller.replicaCount", "must be odd"),
-    ("dev", {"kafka": {"controller": {"replicaCount": 4}}}, "kafka.controller.replicaCount", "must be odd"),
-    ("staging", {"kafka": {"controller": {"replicaCount": 1}}}, "kafka.controller.replicaCount", "at least 3"),
+    ("prod-lite", {"kafka": {"nodePool": {"replicas": 2}}}, "kafka.nodePool.replicas", "must be odd"),
+    ("dev", {"kafka": {"nodePool": {"replicas": 4}}}, "kafka.nodePool.replicas", "must be odd"),
+    ("staging", {"kafka": {"nodePool": {"replicas": 1}}}, "kafka.nodePool.replicas", "at least 3"),
+    ("prod", {"kafka": {"nodePool": {"storage": {"type": "ephemeral"}}}}, "kafka.nodePool.storage.type", "volumes"),
+    ("dev", {"kafka": {"nodePool": {"storage": {"type": "persistent-claim", "size": None}}}},
+     "kafka.nodePool.storage", "'size' is a required property"),
+    ("dev", {"kafka": {"users": [{"name": "soma-admin", "password": "hunter2"}]}}, "kafka.users.0", "password"),
+    ("dev", {"kafka": {"version": "3.7.0"}}, "kafka.version", "3.7.0"),
     ("prod", {"vault": {"server": {"ha": {"replicas": 4}}}}, "vault.server.ha.replicas", "must be odd"),
     ("dev", {"redis": {"redisPassword": "hunter2"}}, "redis", "never live in values"),
     ("dev", {"redis": {"sentinel": {"password": "hunter2"}}}, "redis.sentinel", "never live in values"),
@@ -78,8 +83,8 @@ def test_broken_overlay_is_rejected(tmp_path, mode, extra, path, reason):
 
 
 def test_render_refuses_values_that_break_the_schema(tmp_path):
-    extra = write_yaml(tmp_path / "even.yaml", {"kafka": {"controller": {"replicaCount": 2}}})
-    with pytest.raises(ValuesError, match="kafka.controller.replicaCount"):
+    extra = write_yaml(tmp_path / "even.yaml", {"kafka": {"nodePool": {"replicas": 2}}})
+    with pytest.raises(ValuesError, match="kafka.nodePool.replicas"):
         chart.render("prod-lite", extra_files=[extra])
 
 
@@ -109,8 +114,8 @@ def test_chart_without_an_overlay_for_a_mode_is_reported(tmp_path):
 
 def test_schema_violations_lists_every_problem_not_just_the_first(merged):
     values = copy.deepcopy(merged["prod"])
-    values["kafka"]["controller"]["replicaCount"] = 2
+    values["kafka"]["nodePool"]["replicas"] = 2
     values["redis"]["redisPassword"] = "x"
     violations = chart.schema_violations(values, chart.load_schema())
-    assert any(v.startswith("kafka.controller.replicaCount:") for v in violations)
+    assert any(v.startswith("kafka.nodePool.replicas:") for v in violations)
     assert any(v.startswith("redis:") for v in violations)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from tasks.core.runner import Runner
 from tasks.day2 import analyzers, probes
 from tasks.day2.report import FAIL, PASS, SKIP, WARN
@@ -131,3 +133,21 @@ def test_pgpool_probe_against_a_server_that_is_not_pgpool_fails_clearly(postgres
     got = probes.run_all(Runner(timeout=10), {"pgpool": postgres_server.dsn()}, only=("pgpool",))
     check = pgpool_check(got)
     assert check.status == FAIL and "pool_nodes" in check.detail.lower()
+
+
+def test_kafka_scram_login_comes_from_the_environment_only():
+    assert probes.kafka_conf("k:9092", 5, {}) == {"bootstrap.servers": "k:9092", "socket.timeout.ms": 5000}
+    conf = probes.kafka_conf("k:9092", 5, {"SOMA_KAFKA_SASL_USERNAME": "soma-admin", "SOMA_KAFKA_SASL_PASSWORD": "pw"})
+    assert (conf["security.protocol"], conf["sasl.mechanism"], conf["sasl.username"], conf["sasl.password"]) == (
+        "SASL_PLAINTEXT", "SCRAM-SHA-512", "soma-admin", "pw")
+    with pytest.raises(probes.ProbeError, match="SOMA_KAFKA_SASL_USERNAME is not"):
+        probes.kafka_conf("k:9092", 5, {"SOMA_KAFKA_SASL_PASSWORD": "pw"})
+
+
+def test_a_scram_probe_reaches_the_real_broker_and_hides_the_password(kafka_lag, monkeypatch):
+    """Tansu speaks PLAINTEXT only: a SCRAM client fails its handshake (the settings reached
+    librdkafka), and run_all reports one error row without the password."""
+    monkeypatch.setenv("SOMA_KAFKA_SASL_USERNAME", "soma-admin")
+    monkeypatch.setenv("SOMA_KAFKA_SASL_PASSWORD", "scram-s3cret-pw")
+    got = probes.run_all(Runner(timeout=30), {"kafka": kafka_lag.bootstrap}, only=("kafka",))
+    assert "error" in got["kafka"] and "scram-s3cret-pw" not in got["kafka"]["error"]

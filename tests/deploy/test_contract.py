@@ -22,7 +22,7 @@ ONBOARDED = {  # what templates/onboard/configmap-settings.yaml.j2 writes for sa
     "POSTGRES_PORT": "5432",
     "POSTGRES_DB": "sa01",
     "POSTGRES_USER": "sa01",
-    "KAFKA_BOOTSTRAP_SERVERS": "sharedinfra-kafka.soma-infra.svc.cluster.local:9092",
+    "KAFKA_BOOTSTRAP_SERVERS": "sharedinfra-kafka-kafka-bootstrap.soma-infra.svc.cluster.local:9092",
     "KAFKA_EVENTS_TOPIC": "sa01.events",
     "KAFKA_DLQ_TOPIC": "sa01.events.dlq",
     "SOMA_ENV": "dev",

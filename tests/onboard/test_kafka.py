@@ -1,6 +1,8 @@
 """`inv kafka.topics` against the Tansu broker (a real Kafka-protocol server)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tasks.onboard import kafka_ops
@@ -94,7 +96,7 @@ def test_no_broker_configured_is_a_clear_error():
 
 SASL = {"bootstrap": "k:9092", "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_username": "user1", "ssl_ca_location": "/etc/ssl/kafka-ca.pem", "secret": "",
-        "secret_key": "client-passwords"}
+        "secret_key": "password"}
 
 
 def test_sasl_and_tls_settings_reach_the_client_config():
@@ -112,12 +114,43 @@ def test_a_secret_gives_the_password_when_the_environment_does_not():
 
     def read_secret(ref, key):
         asked.append((ref, key))
-        return "first-pass, second-pass"
+        return "pw-from-secret\n"
 
-    conf = kafka_ops.client_config({**SASL, "secret": "soma-infra/sharedinfra-kafka-sasl"}, {},
-                                   read_secret)
-    assert conf["sasl.password"] == "first-pass"  # Bitnami: one per client user, in order
-    assert asked == [("soma-infra/sharedinfra-kafka-sasl", "client-passwords")]
+    conf = kafka_ops.client_config({**SASL, "secret": "soma-infra/soma-admin"}, {}, read_secret)
+    assert conf["sasl.password"] == "pw-from-secret"  # Strimzi's `password` key: one password
+    assert conf["sasl.username"] == "user1"  # a configured username wins
+    assert asked == [("soma-infra/soma-admin", "password")]
+
+
+def test_a_strimzi_user_secret_names_the_user():
+    """Strimzi names a KafkaUser's Secret after the user: with no sasl_username, the Secret's
+    name is the SCRAM username, and SCRAM-SHA-512 (Strimzi's mechanism) is the default."""
+    settings = {"bootstrap": "k:9092", "security_protocol": "SASL_PLAINTEXT", "secret": "soma-infra/soma-admin"}
+    conf = kafka_ops.client_config(settings, {}, lambda ref, key: "pw")
+    assert (conf["sasl.username"], conf["sasl.password"], conf["sasl.mechanism"]) == ("soma-admin", "pw", "SCRAM-SHA-512")
+    conf = kafka_ops.client_config({**settings, "secret": "soma-admin"}, {"SOMA_KAFKA_SASL_PASSWORD": "env"})
+    assert (conf["sasl.username"], conf["sasl.password"]) == ("soma-admin", "env")
+
+
+JAAS = ('org.apache.kafka.common.security.scram.ScramLoginModule required username="soma-admin" '
+        'password="p@ss \\"quoted\\" w0rd";')
+
+
+def test_the_sasl_jaas_config_key_gives_username_and_password():
+    settings = {"bootstrap": "k:9092", "security_protocol": "SASL_PLAINTEXT", "secret": "soma-infra/creds",
+                "secret_key": "sasl.jaas.config"}
+    conf = kafka_ops.client_config(settings, {}, lambda ref, key: JAAS)
+    assert conf["sasl.username"] == "soma-admin"
+    assert conf["sasl.password"] == 'p@ss \\"quoted\\" w0rd'
+
+
+@given(st.text(min_size=1).filter(lambda t: "username=" not in t or "password=" not in t))
+@settings(max_examples=50, deadline=None)
+def test_a_jaas_line_without_both_fields_is_a_clear_error_that_shows_nothing(text):
+    from tasks.onboard.errors import TopicError
+    with pytest.raises(TopicError) as caught:
+        kafka_ops.jaas_credentials(text)
+    assert str(caught.value) == "the Secret's sasl.jaas.config holds no username and password"
 
 
 @pytest.mark.parametrize("settings, message", [

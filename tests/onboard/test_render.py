@@ -154,6 +154,7 @@ def test_configmap_contract(objs):
     assert data["POSTGRES_PORT"] == "5432"
     assert data["VAULT_ROLE"] == data["POSTGRES_DB"] == data["POSTGRES_USER"] == "sa01"
     assert data["KAFKA_EVENTS_TOPIC"] == "sa01.events"
+    assert data["KAFKA_BOOTSTRAP_SERVERS"] == "sharedinfra-kafka-kafka-bootstrap.soma-infra.svc.cluster.local:9092"
     # The shared chart's redis-ha Service (no -master Service); one node in dev, no Sentinel keys.
     assert data["REDIS_URL"] == "redis://sharedinfra-redis.soma-infra.svc.cluster.local:6379/0"
     assert not [k for k in data if k.startswith("REDIS_SENTINEL_")]
@@ -167,7 +168,8 @@ def test_configmap_names_sentinel_where_redis_runs_three_nodes(mode):
     data = manifests.load(manifests.render(OnboardSpec("sa01", "prod", mode)))["configmap-settings.yaml"]["data"]
     endpoints = next(d for d in chart.render(mode).documents()
                      if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "sharedinfra-endpoints")["data"]
-    keys = ("REDIS_URL", "REDIS_SENTINEL_HOST", "REDIS_SENTINEL_PORT", "REDIS_SENTINEL_MASTER")
+    # Kafka: Strimzi's bootstrap Service, as the chart publishes it.
+    keys = ("REDIS_URL", "REDIS_SENTINEL_HOST", "REDIS_SENTINEL_PORT", "REDIS_SENTINEL_MASTER", "KAFKA_BOOTSTRAP_SERVERS")
     assert {k: data[k] for k in keys} == {k: endpoints[k] for k in keys}
 
 

@@ -162,7 +162,7 @@ def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
     record = json.loads(next((tmp_path / "sprint-1").glob("kind-full-*.json")).read_text())
     steps = {s["name"]: s for s in record["plans"][0]["steps"]}
     assert list(steps) == [
-        "preflight", "delete kind cluster soma", "create kind cluster soma", "pull 10 images (parallel 3)",
+        "preflight", "delete kind cluster soma", "create kind cluster soma", "pull 11 images (parallel 3)",
         "load images into the kind node", "helm repo add", "helm dependency build", "ensure namespace soma-infra",
         "helm upgrade --install sharedinfra", "readiness gate"]
     # Repository-relative paths: the commands carry no machine paths (cwd is the root).
