@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.vault",
     "tests.fixtures.kube",
+    "tests.fixtures.cnpg",
     "tests.fixtures.docker",
     "tests.fixtures.pg_replica",
     "tests.fixtures.openbao",

@@ -2,12 +2,15 @@
 
 After the timeout it names every pod that is not ready and why: phase, scheduling
 condition, container waiting/terminated reasons and the pod's latest events, and for Vault
-pods whether Vault is sealed or uninitialised (from the labels Vault keeps on its pods). Helm's own
+pods whether Vault is sealed or uninitialised (from the labels Vault keeps on its pods).
+CloudNativePG's `Cluster` and `Pooler` count too: the operator creates their pods only after
+helm is done, so a namespace whose pods are all ready may still have no PostgreSQL at all. Helm's own
 `--wait` says only "timed out waiting for the condition".
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Callable
 
@@ -64,12 +67,66 @@ def _why(pod: dict, events: list[str]) -> str:
     return "; ".join(parts)
 
 
+# CloudNativePG's kinds, by plural.group so kubectl never guesses between API groups.
+CNPG_CLUSTERS = "clusters.postgresql.cnpg.io"
+CNPG_POOLERS = "poolers.postgresql.cnpg.io"
+CNPG_HEALTHY = "Cluster in healthy state"
+
+
+def _cnpg_items(kubectl: Kubectl, kind: str, namespace: str) -> list[dict]:
+    """The objects of one CloudNativePG kind; [] where the API server does not serve it."""
+    result = kubectl.run("get", kind, "-o", "json", "-n", namespace, check=False)
+    if not result.ok:
+        if "the server doesn't have a resource type" in result.stderr:
+            return []
+        raise kubectl.runner.failure(result)
+    return json.loads(result.stdout or "{}").get("items") or []
+
+
+def cluster_problem(cluster: dict) -> str | None:
+    """Why a CloudNativePG Cluster is not ready (its Ready condition, instances, phase), or None."""
+    spec, status = cluster.get("spec") or {}, cluster.get("status") or {}
+    want, ready = int(spec.get("instances") or 0), int(status.get("readyInstances") or 0)
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    if conditions.get("Ready", {}).get("status") == "True" and ready >= want:
+        return None
+    phase = status.get("phase") or "no status yet (is the CloudNativePG operator running?)"
+    why = f"{ready}/{want} instances ready, phase {phase}"
+    if status.get("phaseReason"):
+        why += f": {status['phaseReason']}"
+    if status.get("currentPrimary"):
+        why += f", primary {status['currentPrimary']}"
+    return why
+
+
+def pooler_problem(pooler: dict) -> str | None:
+    """Why a Pooler is not ready: the operator has not created its PgBouncer pods yet (the
+    pods themselves are judged as pods)."""
+    want = int((pooler.get("spec") or {}).get("instances") or 1)
+    have = int((pooler.get("status") or {}).get("instances") or 0)
+    if have >= want:
+        return None
+    return f"{have}/{want} PgBouncer instances created (is the CloudNativePG operator running?)"
+
+
+def cnpg_readiness(kubectl: Kubectl, namespace: str) -> dict[str, str]:
+    """'Cluster/<name>' or 'Pooler/<name>' -> why it is not ready."""
+    out = {}
+    for kind, label, judge in ((CNPG_CLUSTERS, "Cluster", cluster_problem), (CNPG_POOLERS, "Pooler", pooler_problem)):
+        for obj in _cnpg_items(kubectl, kind, namespace):
+            why = judge(obj)
+            if why:
+                out[f"{label}/{obj['metadata']['name']}"] = why
+    return out
+
+
 def readiness(kubectl: Kubectl, namespace: str) -> dict[str, str]:
-    """Pod name -> why it is not ready (empty when every pod is ready)."""
+    """Pod name (or Cluster/<name>, Pooler/<name>) -> why it is not ready (empty when all are)."""
     pods = (kubectl.get_json("pods", namespace=namespace) or {}).get("items") or []
     waiting = [p for p in pods if not _pod_ready(p)]
+    cnpg = cnpg_readiness(kubectl, namespace)
     if not waiting:
-        return {}
+        return cnpg
     events: dict[str, list[str]] = {}
     listed = (kubectl.get_json("events", namespace=namespace) or {}).get("items") or []
     listed.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
@@ -78,7 +135,7 @@ def readiness(kubectl: Kubectl, namespace: str) -> dict[str, str]:
         if obj.get("kind") == "Pod":
             events.setdefault(obj.get("name"), []).append(
                 f"{event.get('reason', '')}: {event.get('message', '')}".strip())
-    return {p["metadata"]["name"]: _why(p, events.get(p["metadata"]["name"], [])) for p in waiting}
+    return {**{p["metadata"]["name"]: _why(p, events.get(p["metadata"]["name"], [])) for p in waiting}, **cnpg}
 
 
 def wait_ready(kubectl: Kubectl, namespace: str, timeout_s: float, poll_s: float = 2,

@@ -28,11 +28,13 @@ import sh
 import yaml
 
 
-def stand_in_chart(name: str, version: str) -> bytes:
-    """A packaged chart (`<name>/Chart.yaml`, `<name>/values.yaml`) of that name and version."""
+def stand_in_chart(name: str, version: str, extra: dict[str, str] | None = None) -> bytes:
+    """A packaged chart (`<name>/Chart.yaml`, `<name>/values.yaml`, plus `extra` files by
+    path inside the chart, e.g. templates/crds.yaml) of that name and version."""
     files = {f"{name}/Chart.yaml": yaml.safe_dump({"apiVersion": "v2", "name": name, "version": version,
                                                    "description": "loopback stand-in"}),
-             f"{name}/values.yaml": "standIn: true\n"}
+             f"{name}/values.yaml": "standIn: true\n",
+             **{f"{name}/{path}": text for path, text in (extra or {}).items()}}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for path, text in files.items():
@@ -59,9 +61,10 @@ def _certificates(root: str, hosts: list[str]) -> tuple[str, str, str]:
 
 
 class ChartRepo:
-    """{repository URL: [(chart, version), ...]} served over TLS behind a loopback proxy."""
+    """{repository URL: [(chart, version) or (chart, version, {path: text}), ...]} served over
+    TLS behind a loopback proxy."""
 
-    def __init__(self, root, repositories: dict[str, list[tuple[str, str]]]):
+    def __init__(self, root, repositories: dict[str, list[tuple]]):
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.files: dict[tuple[str, str], bytes] = {}
@@ -71,8 +74,8 @@ class ChartRepo:
             base = url.rstrip("/")
             parts = urlsplit(base)
             entries = {}
-            for name, version in charts:
-                blob = stand_in_chart(name, version)
+            for name, version, *extra in charts:
+                blob = stand_in_chart(name, version, *extra)
                 self.tarballs[f"{name}-{version}"] = blob
                 path = f"{parts.path}/{name}-{version}.tgz"
                 self.files[(parts.hostname, path)] = blob

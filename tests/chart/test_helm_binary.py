@@ -58,7 +58,7 @@ def test_helm_template_matches_the_in_process_render(k8s_clients, vendored_chart
 
 @pytest.mark.kube
 @pytest.mark.slow
-def test_helm_upgrade_install_into_the_real_api_server(k8s_clients, kube_cluster, vendored_chart):
+def test_helm_upgrade_install_into_the_real_api_server(k8s_clients, kube_cluster, cnpg_operator, vendored_chart):
     ns = f"infra-{os.urandom(3).hex()}"
     kube = ["--kubeconfig", kube_cluster.kubeconfig]
     # The chart's kubeVersion gate (>= 1.28) is real: the test API server (1.20) is refused.
