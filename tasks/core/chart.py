@@ -135,10 +135,16 @@ def dependency_conditions(chart_dir=None) -> list[str]:
     return [d["condition"].split(",")[0].strip() for d in deps if d.get("condition")]
 
 
+# Services the chart templates itself (no subchart, so no Chart.yaml condition): switched
+# off with the dependencies when a check runs with every service off.
+OWN_SERVICES = ("postgres.enabled",)
+
+
 def conditions_off(chart_dir=None) -> dict:
-    """Values that switch every dependency off, e.g. {"redis": {"enabled": False}, ...}."""
+    """Values that switch every service off: each dependency's condition and each of
+    OWN_SERVICES, e.g. {"redis": {"enabled": False}, "postgres": {"enabled": False}, ...}."""
     values: dict = {}
-    for condition in dependency_conditions(chart_dir):
+    for condition in [*dependency_conditions(chart_dir), *OWN_SERVICES]:
         *parents, leaf = condition.split(".")
         node = values
         for part in parents:

@@ -17,6 +17,7 @@ import pathlib
 import re
 from dataclasses import dataclass
 
+from tasks.core.errors import OpsError
 from tasks.core.kubectl import Kubectl
 from tasks.core.release import deployed_release
 from tasks.core.values import values_from_files
@@ -65,6 +66,13 @@ class Operator:
         if (current.get("config") or {}) != values_from_files([self.values]):
             return f"values differ from {self.values.name}"
         return ""
+
+    def image(self) -> str:
+        """The operator image our values file pins (what kind.preload must load too)."""
+        spec = (values_from_files([self.values]).get("image") or {})
+        if not spec.get("repository") or not spec.get("tag"):
+            raise OpsError(f"{self.values.name} pins no image.repository and image.tag")
+        return f"{spec['repository']}:{spec['tag']}"
 
     def argv_wait_crds(self, kubectl: Kubectl, timeout_s: int) -> list[str]:
         return kubectl.argv("wait", "--for=condition=Established", *(f"crd/{c}" for c in self.crds),
