@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.postgres",
+    "tests.fixtures.pgbouncer",
     "tests.fixtures.kafka",
     "tests.fixtures.vault",
     "tests.fixtures.kube",
