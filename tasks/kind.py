@@ -25,7 +25,8 @@ infra/kind/soma-kind.yaml -> preload images -> deploy the soma-infra chart -> re
            gate, which names each pod that is not ready and why (Vault sealed or
            uninitialised included) and each CloudNativePG Cluster or Pooler not yet ready; `helm status` goes into the evidence.
 - delete:  `kind delete cluster --name <cluster>`, only when it exists.
-- status:  read-only: cluster, API server, namespace, helm release, pods not ready and why.
+- status:  read-only: cluster, API server, namespace, the operator release, helm release, pods
+           (and CloudNativePG Clusters and Poolers) not ready and why.
 
 Every kubectl/helm call targets the context kind-<cluster> explicitly (soma.context
 overrides). `--dry` prints the whole plan and exits 0 even where kind and helm are absent.
@@ -391,6 +392,11 @@ def cluster_status(s, tools: Tools) -> list[tuple[str, str, str]]:
         shown = f", chart {chart['name']}-{chart.get('version')}" if chart.get("name") else ""
         return state, f"revision {st.get('version')}{shown}, {info.get('description', '')}".rstrip(", ")
 
+    op = Operator.from_config(cfg)
+    if op is not None:  # the CloudNativePG operator release the chart's Cluster needs
+        row(f"operator release {op.release}",
+            lambda: (("ok", f"{op.chart} {op.version} in {op.namespace}") if not (drift := op.drift(tools.kubectl))
+                     else ("drift", f"{drift}: inv kind.deploy")))
     row(f"helm release {cfg.release}", release)
 
     def pods():

@@ -409,7 +409,7 @@ def test_delete_removes_only_an_existing_cluster(chart):
 
 
 @pytest.mark.kube
-def test_status_reads_cluster_namespace_release_and_pods(kube_cluster, chart):
+def test_status_reads_cluster_namespace_release_and_pods(kube_cluster, cnpg_operator, chart):
     ns = f"kind-st-{uuid.uuid4().hex[:6]}"
     status = {"name": "sharedinfra", "version": 3, "info": {"status": "deployed"},
               "chart": {"metadata": {"name": "soma-infra", "version": "0.2.0"}}}
@@ -432,6 +432,8 @@ def test_status_reads_cluster_namespace_release_and_pods(kube_cluster, chart):
     try:
         rows = {r[0]: r[1:] for r in run_status(ctx, runner=RoutingRunner(recorder), console=console)}
         assert rows["helm release sharedinfra"] == ("ok", "revision 3, chart soma-infra-0.2.0")
+        # the operator release as the cnpg_operator fixture installed it (read from helm's storage)
+        assert rows["operator release cnpg"] == ("ok", "cloudnative-pg 0.29.0 in cnpg-system")
         state, detail = rows["pods"]
         assert state == "not ready" and "sharedinfra-vault-0: Vault uninitialised" in detail
         assert "helm release sharedinfra" in output(console)
