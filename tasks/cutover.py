@@ -97,12 +97,12 @@ def run_cutover(c, mode=None, namespaces=(), context=None, kubeconfig=None, evid
         return report
 
 
-@task(iterable=["namespace", "set_"], help={**HELP, **endpoint_help("postgres", "pgpool", "kafka", "vault", "memory"), "checklist": "the checklist (default docs/cutover.md)"})
+@task(iterable=["namespace", "set_"], help={**HELP, **endpoint_help("postgres", "pgbouncer", "kafka", "vault", "memory"), "checklist": "the checklist (default docs/cutover.md)"})
 def check(c, mode=None, namespace=None, context=None, kubeconfig=None, evidence=False, json=None, checklist=None,
-          set_=None, postgres=None, pgpool=None, kafka=None, vault=None, memory=None):
+          set_=None, postgres=None, pgbouncer=None, kafka=None, vault=None, memory=None):
     """Go/no-go table against docs/cutover.md: health, audit, drift, the last DR drill, evidence."""
     report = run_cutover(c, mode, namespace or (), context, kubeconfig, evidence, json, checklist, sets=set_ or (),
-                         endpoints=endpoint_flags(postgres=postgres, pgpool=pgpool, kafka=kafka, vault=vault,
+                         endpoints=endpoint_flags(postgres=postgres, pgbouncer=pgbouncer, kafka=kafka, vault=vault,
                                                   memory=memory))
     if report is not None and VERDICT_EXIT[report.extra["verdict"]]:
         raise Exit(f"cutover.check: {report.extra['verdict']}", code=VERDICT_EXIT[report.extra["verdict"]])

@@ -2,7 +2,7 @@
 
 Rows: the Helm release status (from Helm's storage Secret); every StatefulSet, Deployment
 and DaemonSet not ready, with the reason its pods give; PostgreSQL replication lag in bytes
-and seconds (`pg_stat_replication`) and Pgpool's nodes; Kafka consumer-group lag from the
+and seconds (`pg_stat_replication`) and PgBouncer's pools; Kafka consumer-group lag from the
 admin API (a group with no commit is a warning, not "caught up"); Vault seal and health;
 ExternalSecret conditions; the memory service's readiness and outbox lag. Thresholds come
 from `day2.thresholds` for the mode. `--json FILE` writes the same rows. Exit 0/3/4.
@@ -64,12 +64,19 @@ def probe_row(key: str, area: str, name: str):
     return wrap
 
 
-@probe_row("pgpool", "postgres", "pgpool")
-def pgpool_check(got: dict) -> Check:
-    down = [n for n in got["nodes"] if n.get("status") not in ("up", "waiting")]
-    return Check("postgres", "pgpool", FAIL if down else PASS,
-                 f"{len(got['nodes'])} node(s)" + (f", down: {', '.join(n.get('hostname', '?') for n in down)}"
-                                                   if down else ", all up"), got["nodes"])
+@probe_row("pgbouncer", "postgres", "pgbouncer")
+def pgbouncer_check(got: dict) -> Check:
+    """No pool: PgBouncer serves no database. Clients waiting for a server connection: the
+    pool is too small or PostgreSQL is slow or unreachable behind it."""
+    pools = [p for p in got["pools"] if p.get("database") != "pgbouncer"]  # the admin console itself
+    if not pools:
+        return Check("postgres", "pgbouncer", FAIL, "no pool: PgBouncer serves no database", got["pools"])
+    waiting = [p for p in pools if int(p.get("cl_waiting") or 0) > 0]
+    if waiting:
+        return Check("postgres", "pgbouncer", WARN, "clients waiting for a server connection: " + ", ".join(
+            f"{p.get('database')}/{p.get('user')} {p.get('cl_waiting')} (longest {p.get('maxwait')}s)"
+            for p in waiting), got["pools"])
+    return Check("postgres", "pgbouncer", PASS, f"{len(pools)} pool(s), no client waiting", got["pools"])
 
 
 @probe_row("vault", "vault", "health")
@@ -118,7 +125,7 @@ def run_health(c, mode=None, namespaces=(), context=None, kubeconfig=None, evide
         def probe():
             facts["probes"] = probes.run_all(d.s.runner, st.endpoints, kafka_groups=st.kafka_groups)
             p, t = facts["probes"], st.thresholds
-            report.add(_area(analyzers.replication_lag(facts, t), "postgres"), pgpool_check(p),
+            report.add(_area(analyzers.replication_lag(facts, t), "postgres"), pgbouncer_check(p),
                        _area(analyzers.consumer_lag(facts, t), "kafka"),
                        _area(analyzers.vault_sealed(facts, t), "vault"), vault_health(p),
                        _area(analyzers.externalsecrets(facts, t), "external-secrets"),
@@ -137,11 +144,11 @@ def run_health(c, mode=None, namespaces=(), context=None, kubeconfig=None, evide
         return finish(d, report, json_path)
 
 
-@task(iterable=["namespace", "set_"], help={**HELP, **endpoint_help("postgres", "pgpool", "kafka", "vault", "memory")})
+@task(iterable=["namespace", "set_"], help={**HELP, **endpoint_help("postgres", "pgbouncer", "kafka", "vault", "memory")})
 def snapshot(c, mode=None, namespace=None, context=None, kubeconfig=None, evidence=False, json=None, set_=None,
-             postgres=None, pgpool=None, kafka=None, vault=None, memory=None):
+             postgres=None, pgbouncer=None, kafka=None, vault=None, memory=None):
     """Pass/warn/fail table: Helm release, workloads, replication, consumer lag, Vault, ExternalSecrets, memory."""
     raise_for("health.snapshot", run_health(c, mode, namespace or (), context, kubeconfig, evidence, json,
                                             sets=set_ or (), endpoints=endpoint_flags(
-                                                postgres=postgres, pgpool=pgpool, kafka=kafka, vault=vault,
+                                                postgres=postgres, pgbouncer=pgbouncer, kafka=kafka, vault=vault,
                                                 memory=memory)))

@@ -4,7 +4,7 @@ For the shared-infra namespace (soma.namespace) and each `-n` app namespace: eve
 kind, PVCs, NetworkPolicies, ExternalSecrets and SecretStores, RBAC, events sorted by time and
 the logs of every container (current and previous, `--since`, `--log-bytes` each); then PVs,
 nodes and their conditions, the Helm release's history, values and manifest, and the service
-probes (PostgreSQL, Pgpool, Kafka, Vault, the memory service; tasks/day2/probes.py).
+probes (PostgreSQL, PgBouncer, Kafka, Vault, the memory service; tasks/day2/probes.py).
 
 The archive holds `manifest.json` (each file's size, sha256 and collector; every collector's
 errors and timing) and `analysis.json` (the analyzers of tasks/day2/analyzers.py, each
@@ -118,18 +118,18 @@ def run_bundle(c, mode=None, namespaces=(), context=None, kubeconfig=None, outpu
         return report
 
 
-@task(iterable=["namespace", "set_"], help={**HELP, **endpoint_help("postgres", "pgpool", "kafka", "vault", "memory"),
+@task(iterable=["namespace", "set_"], help={**HELP, **endpoint_help("postgres", "pgbouncer", "kafka", "vault", "memory"),
       "output": "the .tar.gz to write (default: incident-<UTC time>.tar.gz here)",
       "since": "logs newer than this (kubectl --since, e.g. 30m; default day2.bundle.since)",
       "log-bytes": "cap per container log, current and previous each (default day2.bundle.log_bytes)"})
 def bundle(c, mode=None, namespace=None, context=None, kubeconfig=None, output=None, since=None,
-           log_bytes=None, evidence=False, json=None, set_=None, postgres=None, pgpool=None, kafka=None,
+           log_bytes=None, evidence=False, json=None, set_=None, postgres=None, pgbouncer=None, kafka=None,
            vault=None, memory=None):
     """Collect a redacted incident bundle (.tar.gz with manifest.json and analysis.json)."""
     if log_bytes is not None and not str(log_bytes).isdigit():
         raise Exit(f"incident.bundle: --log-bytes must be a whole number of bytes, not {log_bytes!r}", code=2)
     report = run_bundle(c, mode, namespace or (), context, kubeconfig, output, since,
                         int(log_bytes) if log_bytes else None, evidence, json, sets=set_ or (),
-                        endpoints=endpoint_flags(postgres=postgres, pgpool=pgpool, kafka=kafka, vault=vault,
+                        endpoints=endpoint_flags(postgres=postgres, pgbouncer=pgbouncer, kafka=kafka, vault=vault,
                                                  memory=memory))
     raise_for("incident.bundle", report)

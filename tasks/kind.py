@@ -4,22 +4,29 @@ kind.full = preflight -> delete an existing cluster of that name -> create it fr
 infra/kind/soma-kind.yaml -> preload images -> deploy the soma-infra chart -> readiness gate.
 
 - preflight: the tool gates, the config files and, for deploy and full, Chart.lock in sync
-           with Chart.yaml (helm refuses to build from a lock that is not), before anything
-           is deleted or created.
+           with Chart.yaml (helm refuses to build from a lock that is not) and the operator's
+           pin and values file, before anything is deleted or created.
 - create:  `kind create cluster --name <cluster> --config <kind_config> --wait <t>s`; only when
            the cluster is absent, or always with --recreate (kind.full recreates).
 - preload: docker SDK pulls in parallel (bounded by soma.preload_parallel), skipping images
            the engine already has; then `kind load docker-image` for each image the node
            lacks; every image is timed (in the evidence record).
-- deploy:  `helm repo add` for each repository Chart.lock fetches from that helm does not
-           know, and `helm dependency build` (the plan names each chart it fetches), only for
-           tarballs missing from charts/; the namespace (kubectl apply); `helm upgrade
+- deploy:  `helm repo add` for each repository Chart.lock fetches from (and the operator's)
+           that helm does not know, and `helm dependency build` (the plan names each chart it
+           fetches), only for tarballs missing from charts/; the CloudNativePG operator
+           release (`helm upgrade --install <op> <repo>/cloudnative-pg --version X -n <op ns>
+           --create-namespace -f infra/helm/operators/cloudnative-pg.yaml --wait`, unless
+           deployed at that version with those values), then `kubectl wait
+           --for=condition=Established crd/...` for its CRDs (soma.postgres_operator; its
+           chart templates the CRDs, so the shared-infra release cannot carry a Cluster
+           until they are served); the namespace (kubectl apply); `helm upgrade
            --install <release> <chart> -n <ns> -f values.yaml -f values-<mode>.yaml --wait
            --timeout <t>s` unless the stored release already matches; then our readiness
            gate, which names each pod that is not ready and why (Vault sealed or
-           uninitialised included); `helm status` goes into the evidence.
+           uninitialised included) and each CloudNativePG Cluster or Pooler not yet ready; `helm status` goes into the evidence.
 - delete:  `kind delete cluster --name <cluster>`, only when it exists.
-- status:  read-only: cluster, API server, namespace, helm release, pods not ready and why.
+- status:  read-only: cluster, API server, namespace, the operator release, helm release, pods
+           (and CloudNativePG Clusters and Poolers) not ready and why.
 
 Every kubectl/helm call targets the context kind-<cluster> explicitly (soma.context
 overrides). `--dry` prints the whole plan and exits 0 even where kind and helm are absent.
@@ -28,7 +35,6 @@ overrides). `--dry` prints the whole plan and exits 0 even where kind and helm a
 from __future__ import annotations
 
 import pathlib
-import re
 
 from invoke import task
 from rich.table import Table
@@ -40,6 +46,7 @@ from tasks.core.images import Preloader
 from tasks.core.kindcli import Kind
 from tasks.core.kubectl import Kubectl
 from tasks.core.namespace import Namespaces, owner_labels
+from tasks.core.operator import Operator, repo_name
 from tasks.core.plan import Step
 from tasks.core.preflight import Check, run_checks, tool_versions, verdict
 from tasks.core.readiness import readiness, wait_ready
@@ -89,12 +96,26 @@ def dependency_check(chart_dir: pathlib.Path, shown: pathlib.Path) -> Check:
                  else "nothing to fetch")
 
 
+def operator_check(op: Operator | None, shown: pathlib.Path | None) -> Check:
+    """The operator release's pin and values file, before anything is deleted or created."""
+    if op is None:
+        return Check("postgres operator", "fail", "not configured", "soma.postgres_operator",
+                     "the chart's Cluster and Pooler need CloudNativePG's CRDs; configure it in invoke.yaml")
+    if not op.values.is_file():
+        return Check("postgres operator", "fail", f"{shown} missing", "its values file",
+                     f"{op.chart} {op.version}: values file {shown} not found")
+    return Check("postgres operator", "pass", f"{op.chart} {op.version}", "pinned version + values file",
+                 f"release {op.release} in {op.namespace} from {op.repository}, -f {shown}")
+
+
 def preflight_step(s, tools: Tools, names: tuple[str, ...], chart_deps: bool = False) -> Step:
     def check() -> str:
         ping = (lambda: tools.docker().ping()) if "docker" in names else None
         checks, versions = run_checks(s.runner, s.cfg, tools=names, docker_ping=ping)
         if chart_deps:  # before any cluster is deleted or created
             checks.append(dependency_check(s.cfg.chart_dir, s.cfg.rel(s.cfg.chart_dir)))
+            op = Operator.from_config(s.cfg)
+            checks.append(operator_check(op, s.cfg.rel(op.values) if op else None))
         s.evidence.tools.update({k: str(v) for k, v in versions.items()})
         s.evidence.add("preflight", [c.to_dict() for c in checks])
         failed = verdict(checks, names)
@@ -102,7 +123,7 @@ def preflight_step(s, tools: Tools, names: tuple[str, ...], chart_deps: bool = F
             raise failed
         return f"{len(checks)} checks passed"
 
-    extra = " + Chart.lock in sync" if chart_deps else ""
+    extra = " + Chart.lock in sync + operator pin" if chart_deps else ""
     return Step("preflight", check, "check", f"gates {', '.join(names)} + config files{extra} (inv preflight)")
 
 
@@ -196,8 +217,12 @@ def deploy_steps(s, tools: Tools) -> list[Step]:
     def gate() -> str:
         return wait_ready(kubectl, cfg.namespace, cfg.timeouts["readiness"])
 
+    op = Operator.from_config(cfg)
+
     def repos_missing() -> list[str]:
         wanted = dict.fromkeys(d.repository.rstrip("/") for d in chartlock.to_fetch(cfg.chart_dir))
+        if op is not None and op.drift(kubectl):  # the operator's chart comes from its repository
+            wanted[op.repository] = None
         if not wanted:
             return []
         known = helm_cli.repo_urls()
@@ -209,13 +234,14 @@ def deploy_steps(s, tools: Tools) -> list[Step]:
             s.runner.run(helm_cli.argv_repo_add(repo_name(url), url), timeout=120)
         return f"added {len(added)} chart repositories"
 
-    return [
+    steps = [
         Step("helm repo add", add_repos, "cli",
-             format_argv(helm_cli.argv_repo_add("NAME", "URL")) + "  (per repository Chart.lock fetches from "
-             "that helm does not know yet)", needed=lambda: bool(repos_missing())),
+             format_argv(helm_cli.argv_repo_add("NAME", "URL")) + "  (per repository Chart.lock fetches from, "
+             "and the operator's, that helm does not know yet)", needed=lambda: bool(repos_missing())),
         Step("helm dependency build", lambda: s.runner.run(dep_build, timeout=600).stdout.strip(), "cli",
              f"{format_argv(dep_build)}  ({fetch_detail(cfg.chart_dir)})",
              needed=lambda: bool(chartlock.to_fetch(cfg.chart_dir))),
+        *operator_steps(s, tools, op),
         # labelled as the release's, so `inv reset` later recognises the namespace as ours
         Step(f"ensure namespace {cfg.namespace}",
              lambda: namespaces.ensure(cfg.namespace, labels=owner_labels(cfg.release)), "cli",
@@ -224,15 +250,39 @@ def deploy_steps(s, tools: Tools) -> list[Step]:
         Step(f"helm upgrade --install {cfg.release}", install, "cli", format_argv(upgrade),
              needed=lambda: bool(release_drift(kubectl, cfg.release, cfg.namespace, cfg.chart_dir, cfg.values_files))),
         Step("readiness gate", gate, "check",
-             f"every pod in {cfg.namespace} Ready within {cfg.timeouts['readiness']}s, else name each and why",
-             needed=lambda: bool(readiness(kubectl, cfg.namespace))),
+             f"every pod, Cluster and Pooler in {cfg.namespace} ready within {cfg.timeouts['readiness']}s, "
+             "else name each and why", needed=lambda: bool(readiness(kubectl, cfg.namespace))),
     ]
+    return steps
 
 
-def repo_name(url: str) -> str:
-    """A stable helm repository name for a URL: soma-<host and path as a DNS label>."""
-    host_path = url.split("://", 1)[-1].rstrip("/").lower()
-    return "soma-" + re.sub(r"[^a-z0-9]+", "-", host_path).strip("-")[:50]
+def operator_steps(s, tools: Tools, op: Operator | None) -> list[Step]:
+    """The operator release, then its CRDs Established: both before the shared-infra release,
+    whose Cluster and Pooler the API server only knows once the CRDs are served."""
+    if op is None:
+        return []
+    cfg, kubectl = s.cfg, tools.kubectl
+    upgrade = tools.helm.argv_upgrade_install(op.release, op.chart_ref, op.namespace, [cfg.rel(op.values)],
+                                              cfg.timeouts["helm"], version=op.version, create_namespace=True)
+    wait_crds = op.argv_wait_crds(kubectl, cfg.timeouts["command"])
+
+    def install() -> str:
+        if not op.values.is_file():
+            raise OpsError(f"operator values file {cfg.rel(op.values)} is missing")
+        s.runner.run(upgrade, timeout=cfg.timeouts["helm"] + 60)
+        return f"release {op.release} ({op.chart} {op.version}) installed or upgraded"
+
+    def established() -> str:
+        s.runner.run(wait_crds, timeout=cfg.timeouts["command"] + 30)
+        return f"{len(op.crds)} CRD(s) Established"
+
+    return [
+        Step(f"helm upgrade --install {op.release} (operator)", install, "cli",
+             f"{format_argv(upgrade)}  ({op.chart} {op.version} from {op.repository})",
+             needed=lambda: bool(op.drift(kubectl))),
+        Step(f"wait for {op.chart} CRDs", established, "cli", format_argv(wait_crds),
+             needed=lambda: bool(op.crds_missing(kubectl))),
+    ]
 
 
 def record_helm_status(s, tools: Tools) -> None:
@@ -342,6 +392,11 @@ def cluster_status(s, tools: Tools) -> list[tuple[str, str, str]]:
         shown = f", chart {chart['name']}-{chart.get('version')}" if chart.get("name") else ""
         return state, f"revision {st.get('version')}{shown}, {info.get('description', '')}".rstrip(", ")
 
+    op = Operator.from_config(cfg)
+    if op is not None:  # the CloudNativePG operator release the chart's Cluster needs
+        row(f"operator release {op.release}",
+            lambda: (("ok", f"{op.chart} {op.version} in {op.namespace}") if not (drift := op.drift(tools.kubectl))
+                     else ("drift", f"{drift}: inv kind.deploy")))
     row(f"helm release {cfg.release}", release)
 
     def pods():

@@ -10,6 +10,10 @@ Kubernetes (default):
   4. ... unless `--force-finalize`: clear the namespace finalizers through the `finalize`
      subresource;
   5. verify the namespace is gone.
+The CloudNativePG operator release (soma.postgres_operator) is cluster-wide and serves every
+namespace's PostgreSQL, so reset leaves it (and the plan says so) unless `--operator`: then,
+after the namespace is gone, `helm uninstall <operator release> -n <its namespace>`, which
+also deletes its CRDs and with them every CloudNativePG Cluster in the whole cluster.
 `--compose`: remove the compose project's containers, networks and volumes through the
 docker SDK: only what carries the label `com.docker.compose.project=<project>`.
 
@@ -34,6 +38,7 @@ from tasks.core.compose import PROJECT_LABEL, ComposeProject
 from tasks.core.errors import NotConfirmed, NotConverged, OpsError, Refused
 from tasks.core.kubectl import Kubectl
 from tasks.core.namespace import OWNER_LABEL, Blockers, Namespaces, check_owned
+from tasks.core.operator import Operator
 from tasks.core.plan import Step
 from tasks.core.release import release_secrets
 from tasks.core.runner import format_argv
@@ -94,6 +99,19 @@ def kube_steps(s, kubectl: Kubectl, helm_cli: helm.Helm, force_finalize: bool, t
     return steps
 
 
+def operator_step(s, kubectl: Kubectl, helm_cli: helm.Helm, op: Operator) -> Step:
+    """--operator: the operator release goes too (its CRDs, so every Cluster anywhere, with it)."""
+    uninstall = helm_cli.argv_uninstall(op.release, op.namespace, timeout_s=s.cfg.timeouts["helm"])
+
+    def run() -> str:
+        s.evidence.tools["helm"] = str(s.runner.require("helm", MINIMUMS["helm"]))
+        return s.runner.run(uninstall, timeout=s.cfg.timeouts["helm"] + 30).stdout.strip()
+
+    return Step(f"uninstall operator release {op.release}", run, "cli",
+                f"{format_argv(uninstall)}  (deletes its CRDs: every CloudNativePG Cluster in the cluster)",
+                needed=lambda: bool(release_secrets(kubectl, op.release, op.namespace)))
+
+
 def compose_steps(project: ComposeProject) -> list[Step]:
     label = f"label {PROJECT_LABEL}={project.project}"
     return [
@@ -152,12 +170,13 @@ def check_context(cfg, used: str) -> None:
 def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, context=None,
               force_finalize=False, compose=False, timeout=None, evidence=False,
               runner=None, docker_client=None, console=None, sets=(), yes=False,
-              force_namespace=None, ask=None, interactive=None):
+              force_namespace=None, ask=None, interactive=None, operator=False):
     """The task body with its seams exposed (runner, docker client, console, the prompt and
     whether a terminal is there) for tests."""
     overrides = {"namespace": namespace, "release": release, "kubeconfig": kubeconfig,
                  "context": context, "timeouts.namespace_delete": timeout}
     inputs = {"compose": compose, "force_finalize": force_finalize, "yes": yes,
+              **({"operator": True} if operator else {}),
               **({"force_namespace": force_namespace} if force_namespace else {}),
               **{k: v for k, v in overrides.items() if v is not None and k != "kubeconfig"},
               **({"set": list(sets)} if sets else {})}
@@ -208,9 +227,15 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
                       f"{len(pvcs)} PVC(s))")
         show_pvcs(s.console, ns, pvcs)
         plan.extend(kube_steps(s, kubectl, helm_cli, force_finalize, cfg.timeouts["namespace_delete"]))
-        return s.run_plan(plan, confirm=confirmer(
-            s.console, yes, f"delete namespace {ns} in context {target} with {len(pvcs)} PVC(s)",
-            ns, ask, interactive))
+        op = Operator.from_config(cfg)
+        what = f"delete namespace {ns} in context {target} with {len(pvcs)} PVC(s)"
+        if op is not None and operator:
+            plan.add(operator_step(s, kubectl, helm_cli, op))
+            what += f", and the operator release {op.release} with every CloudNativePG Cluster"
+        elif op is not None:
+            s.console.print(f"operator release {op.release} in {op.namespace} is left: it is cluster-wide "
+                            "(--operator removes it, its CRDs and every Cluster with them)")
+        return s.run_plan(plan, confirm=confirmer(s.console, yes, what, ns, ask, interactive))
 
 
 # No automatic one-letter aliases: --force-finalize and --compose should be spelled out on
@@ -227,6 +252,8 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
     "force-namespace": "delete this namespace although the release does not own it (repeat its name)",
     "force-finalize": "if the namespace stays Terminating, clear its finalizers (finalize subresource)",
     "compose": "reset the docker compose project instead (what carries its compose label)",
+    "operator": "also uninstall the CloudNativePG operator release (cluster-wide: its CRDs and every "
+                "Cluster in the cluster go with it); left in place by default",
     "timeout": "how long to wait for the namespace to go: 90s, 5m, or seconds "
                "(default: soma.timeouts.namespace_delete)",
     "evidence": "write a transcript and JSON run record into docs/sprints/sprint-<n>/",
@@ -234,9 +261,10 @@ def run_reset(c, mode=None, namespace=None, release=None, kubeconfig=None, conte
 })
 def reset(c, mode=None, namespace=None, release=None, kubeconfig=None, context=None, yes=False,
           force_namespace=None, force_finalize=False, compose=False, timeout=None, evidence=False,
-          set_=None):
+          set_=None, operator=False):
     """Uninstall the shared-infra release and delete its namespace (playbook §0); --compose for docker."""
     with exits("reset"):
         seconds = duration.seconds(timeout) if timeout is not None else None
     run_reset(c, mode, namespace, release, kubeconfig, context, force_finalize, compose,
-              seconds, evidence, sets=set_ or (), yes=yes, force_namespace=force_namespace)
+              seconds, evidence, sets=set_ or (), yes=yes, force_namespace=force_namespace,
+              operator=operator)

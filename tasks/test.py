@@ -26,6 +26,8 @@ APT_PACKAGES = {
     "iproute2": "/usr/sbin/ip",
     # the PostgreSQL test cluster (initdb/pg_ctl run as the postgres user)
     "postgresql": "/usr/lib/postgresql",
+    # PgBouncer in front of it, as CloudNativePG's Pooler runs one (the day-2 pgbouncer probe)
+    "pgbouncer": "/usr/sbin/pgbouncer",
     # a local registry on loopback, so parallel preload pulls are real pulls
     "docker-registry": "/usr/bin/docker-registry",
     # the kube fixture's service-account key and the loopback chart repository's certificates

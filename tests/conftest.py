@@ -2,9 +2,11 @@
 
 pytest_plugins = [
     "tests.fixtures.postgres",
+    "tests.fixtures.pgbouncer",
     "tests.fixtures.kafka",
     "tests.fixtures.vault",
     "tests.fixtures.kube",
+    "tests.fixtures.cnpg",
     "tests.fixtures.docker",
     "tests.fixtures.pg_replica",
     "tests.fixtures.openbao",

@@ -62,8 +62,27 @@ SCHEMA = {
                     "properties": {"project": {"type": "string", "minLength": 1}}},
         "onboard": {"$ref": "#/$defs/onboard"},
         "secrets": {"$ref": "#/$defs/secrets"},
+        "postgres_operator": {"$ref": "#/$defs/operator"},
     },
     "$defs": {
+        # An operator installed as its own release before the shared-infra release (its chart
+        # renders its CRDs as templates): what `kind.deploy` installs and waits for.
+        "operator": {
+            "type": "object", "additionalProperties": False,
+            "required": ["release", "namespace", "chart", "repository", "version", "values", "crds"],
+            "properties": {
+                "release": {"type": "string", "pattern": DNS_LABEL, "maxLength": 53, "description": _DNS_HELP},
+                "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63, "description": _DNS_HELP},
+                "chart": {"type": "string", "pattern": DNS_LABEL},
+                "repository": {"type": "string", "pattern": r"^https://[^\s]+$",
+                               "description": "the chart repository's https URL"},
+                "version": {"type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$",
+                            "description": "an exact chart version (x.y.z), never a range"},
+                "values": {"type": "string", "minLength": 1},
+                "crds": {"type": "array", "minItems": 1,
+                         "items": {"type": "string", "pattern": r"^[a-z0-9.-]+$"}},
+            },
+        },
         # Application onboarding (tasks/onboard): endpoints and the names everything derives
         # from. Secrets are never settings: tokens and passwords come from the environment.
         "onboard": {

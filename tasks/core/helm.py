@@ -64,10 +64,17 @@ class Helm:
         except (ValueError, TypeError, KeyError) as exc:
             raise OpsError(f"helm repo list printed no JSON list ({exc})") from None
 
-    def argv_upgrade_install(self, release: str, chart: pathlib.Path, namespace: str,
+    def argv_upgrade_install(self, release: str, chart: pathlib.Path | str, namespace: str,
                              values: Sequence[pathlib.Path], timeout_s: int,
-                             rollback_on_failure: bool = False) -> list[str]:
+                             rollback_on_failure: bool = False, version: str | None = None,
+                             create_namespace: bool = False) -> list[str]:
+        """`version` pins a chart from a repository (`<repo>/<chart>`); `create_namespace` for
+        a release whose namespace nothing else creates (an operator's)."""
         argv = [self.binary, "upgrade", "--install", release, str(chart), "-n", namespace]
+        if version:
+            argv += ["--version", version]
+        if create_namespace:
+            argv.append("--create-namespace")
         for path in values:
             argv += ["-f", str(path)]
         argv += ["--wait=watcher" if self.v4 else "--wait", "--timeout", f"{int(timeout_s)}s"]

@@ -2,7 +2,9 @@
 
 After the timeout it names every pod that is not ready and why: phase, scheduling
 condition, container waiting/terminated reasons and the pod's latest events, and for Vault
-pods whether Vault is sealed or uninitialised (from the labels Vault keeps on its pods). Helm's own
+pods whether Vault is sealed or uninitialised (from the labels Vault keeps on its pods).
+CloudNativePG's `Cluster` and `Pooler` count too: the operator creates their pods only after
+helm is done, so a namespace whose pods are all ready may still have no PostgreSQL at all. Helm's own
 `--wait` says only "timed out waiting for the condition".
 
 Kafka's pods are not the chart's: the Strimzi operator creates them after the install, so
@@ -70,8 +72,12 @@ def _why(pod: dict, events: list[str]) -> str:
     return "; ".join(parts)
 
 
-# Strimzi resources whose Ready condition the gate waits for (resource, kind shown).
+# Operator-owned kinds, by plural.group so kubectl never guesses between API groups.
+# Strimzi's: the gate waits for their Ready condition (resource, kind shown).
 STRIMZI_RESOURCES = (("kafkas.kafka.strimzi.io", "Kafka"), ("kafkausers.kafka.strimzi.io", "KafkaUser"))
+CNPG_CLUSTERS = "clusters.postgresql.cnpg.io"
+CNPG_POOLERS = "poolers.postgresql.cnpg.io"
+CNPG_HEALTHY = "Cluster in healthy state"
 
 
 def strimzi_state(obj: dict) -> str | None:
@@ -88,27 +94,63 @@ def strimzi_state(obj: dict) -> str | None:
     return "no status yet: the Strimzi operator has not reconciled it (is its pod running?)"
 
 
-def _strimzi_objects(kubectl: Kubectl, resource: str, namespace: str) -> list[dict]:
-    """The resource's objects, or [] where the cluster has no such kind (Kafka off)."""
-    result = kubectl.run("get", resource, "-n", namespace, "-o", "json", check=False)
+def _operator_items(kubectl: Kubectl, resource: str, namespace: str) -> list[dict]:
+    """The objects of one operator kind; [] where the API server does not serve it (that
+    service is off)."""
+    result = kubectl.run("get", resource, "-o", "json", "-n", namespace, check=False)
     if not result.ok:
         if "the server doesn't have a resource type" in result.stderr:
             return []
         raise kubectl.runner.failure(result)
-    return json.loads(result.stdout).get("items") or []
+    return json.loads(result.stdout or "{}").get("items") or []
+
+
+def cluster_problem(cluster: dict) -> str | None:
+    """Why a CloudNativePG Cluster is not ready (its Ready condition, instances, phase), or None."""
+    spec, status = cluster.get("spec") or {}, cluster.get("status") or {}
+    want, ready = int(spec.get("instances") or 0), int(status.get("readyInstances") or 0)
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    if conditions.get("Ready", {}).get("status") == "True" and ready >= want:
+        return None
+    phase = status.get("phase") or "no status yet (is the CloudNativePG operator running?)"
+    why = f"{ready}/{want} instances ready, phase {phase}"
+    if status.get("phaseReason"):
+        why += f": {status['phaseReason']}"
+    if status.get("currentPrimary"):
+        why += f", primary {status['currentPrimary']}"
+    return why
+
+
+def pooler_problem(pooler: dict) -> str | None:
+    """Why a Pooler is not ready: the operator has not created its PgBouncer pods yet (the
+    pods themselves are judged as pods)."""
+    want = int((pooler.get("spec") or {}).get("instances") or 1)
+    have = int((pooler.get("status") or {}).get("instances") or 0)
+    if have >= want:
+        return None
+    return f"{have}/{want} PgBouncer instances created (is the CloudNativePG operator running?)"
+
+
+def operator_readiness(kubectl: Kubectl, namespace: str) -> dict[str, str]:
+    """'<Kind>/<name>' -> why an operator-owned object (Strimzi's Kafka and KafkaUser,
+    CloudNativePG's Cluster and Pooler) is not ready."""
+    judges = [(resource, kind, strimzi_state) for resource, kind in STRIMZI_RESOURCES]
+    judges += [(CNPG_CLUSTERS, "Cluster", cluster_problem), (CNPG_POOLERS, "Pooler", pooler_problem)]
+    out = {}
+    for resource, kind, judge in judges:
+        for obj in _operator_items(kubectl, resource, namespace):
+            why = judge(obj)
+            if why:
+                out[f"{kind}/{obj['metadata']['name']}"] = why
+    return out
 
 
 def readiness(kubectl: Kubectl, namespace: str) -> dict[str, str]:
-    """Pod name (or Kind/name of a Strimzi resource) -> why it is not ready (empty when
-    every pod and every Strimzi Kafka and KafkaUser is ready)."""
-    problems = {}
-    for resource, kind in STRIMZI_RESOURCES:
-        for obj in _strimzi_objects(kubectl, resource, namespace):
-            why = strimzi_state(obj)
-            if why:
-                problems[f"{kind}/{obj['metadata']['name']}"] = why
+    """Pod name (or Kind/name of an operator-owned object) -> why it is not ready (empty when
+    every pod, Kafka, KafkaUser, Cluster and Pooler is ready)."""
     pods = (kubectl.get_json("pods", namespace=namespace) or {}).get("items") or []
     waiting = [p for p in pods if not _pod_ready(p)]
+    problems = operator_readiness(kubectl, namespace)
     if not waiting:
         return problems
     events: dict[str, list[str]] = {}

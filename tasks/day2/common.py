@@ -40,7 +40,7 @@ HELP = {
 }
 ENDPOINT_HELP = {
     "postgres": "PostgreSQL primary DSN, no password (PGPASSWORD) (default day2.endpoints.postgres)",
-    "pgpool": "Pgpool DSN, no password (default day2.endpoints.pgpool)",
+    "pgbouncer": "PgBouncer admin console DSN (dbname=pgbouncer), no password (default day2.endpoints.pgbouncer)",
     "kafka": "Kafka bootstrap servers (default day2.endpoints.kafka)",
     "vault": "Vault address; the token comes from VAULT_TOKEN (default day2.endpoints.vault)",
     "memory": "memory service URL; a token from SOMA_MEMORY_TOKEN (default day2.endpoints.memory)",

@@ -1,4 +1,4 @@
-"""Service probes: PostgreSQL, Pgpool, Kafka, Vault and the memory service, through their SDKs.
+"""Service probes: PostgreSQL, PgBouncer, Kafka, Vault and the memory service, through their SDKs.
 
 Each probe returns plain facts (a dict) or raises; it never judges. The analyzers
 (`tasks/day2/analyzers.py`) turn facts into pass/warn/fail against the mode's thresholds.
@@ -8,7 +8,7 @@ and Kafka's SCRAM login (staging and prod: Strimzi's SASL listener) from SOMA_KA
 and SOMA_KAFKA_SASL_PASSWORD, e.g. a KafkaUser Secret's (`soma-admin`).
 
     postgres(runner, dsn)     pg_isready, pg_is_in_recovery, pg_stat_replication lag
-    pgpool(dsn)               SHOW POOL_NODES
+    pgbouncer(dsn)            SHOW POOLS on PgBouncer's admin console (the CloudNativePG Pooler)
     kafka(bootstrap)          brokers, topics, consumer groups with per-partition lag
     vault(addr)               seal status and /sys/health
     memory(url)               /readyz, /v1/stats (outbox pending and its oldest age)
@@ -60,16 +60,21 @@ def postgres(runner, dsn: str) -> dict:
     return facts
 
 
-def pgpool(dsn: str) -> dict:
+def pgbouncer(dsn: str) -> dict:
+    """PgBouncer's pools: one row per database/user pair, with clients active and waiting and
+    server connections. The DSN names the admin console (dbname=pgbouncer) as a user PgBouncer
+    lists in stats_users or admin_users. The console speaks only the simple query protocol,
+    which psycopg's ClientCursor uses."""
     import psycopg
 
     try:
-        with psycopg.connect(dsn, connect_timeout=TIMEOUT_S, autocommit=True) as conn:
-            cur = conn.execute("SHOW POOL_NODES")
+        with psycopg.connect(dsn, connect_timeout=TIMEOUT_S, autocommit=True,
+                             cursor_factory=psycopg.ClientCursor) as conn:
+            cur = conn.execute("SHOW POOLS")
             cols = [c.name for c in cur.description]
-            return {"nodes": [dict(zip(cols, map(str, row))) for row in cur.fetchall()]}
+            return {"pools": [dict(zip(cols, row)) for row in cur.fetchall()]}
     except psycopg.Error as exc:
-        raise ProbeError(f"pgpool: {str(exc).strip()}") from None
+        raise ProbeError(f"pgbouncer: {str(exc).strip()}") from None
 
 
 SASL_USERNAME_ENV, SASL_PASSWORD_ENV = "SOMA_KAFKA_SASL_USERNAME", "SOMA_KAFKA_SASL_PASSWORD"
@@ -202,10 +207,10 @@ def _json(resp):
         return resp.text[:500]
 
 
-def run_all(runner, endpoints: dict, only=("postgres", "pgpool", "kafka", "vault", "memory"),
+def run_all(runner, endpoints: dict, only=("postgres", "pgbouncer", "kafka", "vault", "memory"),
             kafka_groups=()) -> dict:
     """name -> facts, {"error": message} when the probe failed, None when not configured."""
-    calls = {"postgres": lambda e: postgres(runner, e), "pgpool": pgpool,
+    calls = {"postgres": lambda e: postgres(runner, e), "pgbouncer": pgbouncer,
              "kafka": lambda e: kafka(e, expected=kafka_groups),
              "vault": vault, "memory": memory}
     out = {}
@@ -221,9 +226,9 @@ def run_all(runner, endpoints: dict, only=("postgres", "pgpool", "kafka", "vault
     return out
 
 
-def describe(endpoints: dict, only=("postgres", "pgpool", "kafka", "vault", "memory")) -> str:
+def describe(endpoints: dict, only=("postgres", "pgbouncer", "kafka", "vault", "memory")) -> str:
     """What a plan row says the probes will call."""
-    calls = {"postgres": "pg_isready; pg_stat_replication", "pgpool": "SHOW POOL_NODES",
+    calls = {"postgres": "pg_isready; pg_stat_replication", "pgbouncer": "SHOW POOLS",
              "kafka": "AdminClient: brokers, topics, group offsets vs watermarks",
              "vault": "sys/seal-status, sys/health", "memory": "GET /readyz, GET /v1/stats"}
     return "; ".join(f"{n}: {calls[n]}" if endpoints.get(n) else f"{n}: not configured" for n in only)

@@ -28,7 +28,7 @@ _LEVEL = {"type": "object", "required": ["warn", "fail"], "additionalProperties"
           "properties": {"warn": {"type": "number", "minimum": 0}, "fail": {"type": "number", "minimum": 0}}}
 THRESHOLDS = ("replication_lag_bytes", "replication_lag_seconds", "consumer_lag", "outbox_pending",
               "outbox_lag_seconds", "restarts")
-ENDPOINTS = ("postgres", "pgpool", "kafka", "vault", "memory")
+ENDPOINTS = ("postgres", "pgbouncer", "kafka", "vault", "memory")
 SCHEMA = {
     "type": "object", "additionalProperties": False,
     "required": ["endpoints", "thresholds", "bundle"],

@@ -138,7 +138,7 @@ class OnboardSpec:
 
     @property
     def postgres_host(self) -> str:
-        return self.service_host("postgres-pgpool")  # the pooler, as the playbook's contract
+        return self.service_host("postgres-pooler")  # CloudNativePG's PgBouncer Pooler: the contract host
 
     @property
     def redis_host(self) -> str:

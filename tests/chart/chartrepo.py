@@ -43,8 +43,11 @@ STAND_IN_CRDS = {
 }
 
 
-def stand_in_crd(group: str, version: str, kind: str, plural: str, singular: str, short: list[str]) -> dict:
-    """A structural CustomResourceDefinition that keeps every field (x-kubernetes-preserve-unknown-fields)."""
+def stand_in_crd(group: str, version: str, kind: str, plural: str, singular: str, short: list[str],
+                 required: list[str] | None = None) -> dict:
+    """A structural CustomResourceDefinition that keeps every field (x-kubernetes-preserve-unknown-fields),
+    with the spec fields the real CRD requires, where given."""
+    spec = {"type": "object", "x-kubernetes-preserve-unknown-fields": True, **({"required": required} if required else {})}
     return {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{group}"},
@@ -55,16 +58,18 @@ def stand_in_crd(group: str, version: str, kind: str, plural: str, singular: str
                                "subresources": {"status": {}},
                                "schema": {"openAPIV3Schema": {
                                    "type": "object", "properties": {
-                                       "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                       "spec": spec,
                                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
 
 
-def stand_in_chart(name: str, version: str) -> bytes:
-    """A packaged chart (`<name>/Chart.yaml`, `<name>/values.yaml`, and `<name>/crds/` for the
-    charts in STAND_IN_CRDS) of that name and version."""
+def stand_in_chart(name: str, version: str, extra: dict[str, str] | None = None) -> bytes:
+    """A packaged chart (`<name>/Chart.yaml`, `<name>/values.yaml`, `<name>/crds/` for the
+    charts in STAND_IN_CRDS, plus `extra` files by path inside the chart, e.g.
+    templates/crds.yaml) of that name and version."""
     files = {f"{name}/Chart.yaml": yaml.safe_dump({"apiVersion": "v2", "name": name, "version": version,
                                                    "description": "loopback stand-in"}),
-             f"{name}/values.yaml": "standIn: true\n"}
+             f"{name}/values.yaml": "standIn: true\n",
+             **{f"{name}/{path}": text for path, text in (extra or {}).items()}}
     for crd in STAND_IN_CRDS.get(name, []):
         files[f"{name}/crds/{crd[3]}.yaml"] = yaml.safe_dump(stand_in_crd(*crd))
     buf = io.BytesIO()
@@ -93,9 +98,10 @@ def _certificates(root: str, hosts: list[str]) -> tuple[str, str, str]:
 
 
 class ChartRepo:
-    """{repository URL: [(chart, version), ...]} served over TLS behind a loopback proxy."""
+    """{repository URL: [(chart, version) or (chart, version, {path: text}), ...]} served over
+    TLS behind a loopback proxy."""
 
-    def __init__(self, root, repositories: dict[str, list[tuple[str, str]]]):
+    def __init__(self, root, repositories: dict[str, list[tuple]]):
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.files: dict[tuple[str, str], bytes] = {}
@@ -105,8 +111,8 @@ class ChartRepo:
             base = url.rstrip("/")
             parts = urlsplit(base)
             entries = {}
-            for name, version in charts:
-                blob = stand_in_chart(name, version)
+            for name, version, *extra in charts:
+                blob = stand_in_chart(name, version, *extra)
                 self.tarballs[f"{name}-{version}"] = blob
                 path = f"{parts.path}/{name}-{version}.tgz"
                 self.files[(parts.hostname, path)] = blob

@@ -9,8 +9,9 @@ prefix); run on purpose:
 2. The same on a copy in build/evidence/ whose kubeVersion gate alone is removed (the server,
    built without a version stamp, reports v0.0.0-master): `helm repo
    add` and `helm dependency build` run for real through the loopback repository
-   (tests/chart/chartrepo.py; stand-in subcharts, so no subchart pods exist), then
-   `helm upgrade --install`, the readiness gate and `helm status`.
+   (tests/chart/chartrepo.py; stand-in subcharts, so no subchart pods exist), the
+   CloudNativePG operator release (a stand-in chart carrying stand-in CRDs) and the wait for
+   its CRDs, then `helm upgrade --install`, the readiness gate and `helm status`.
 Paths in the evidence stay repository-relative: the chart copy and the kubeconfig are put
 under ignored folders of the repository (build/, .kube/).
 """
@@ -27,6 +28,7 @@ from tasks.core import chart, chartlock
 from tasks.core.config import REPO_ROOT
 from tasks.kind import run_kind, run_status
 from tests.chart.chartrepo import ChartRepo
+from tests.fixtures.cnpg import operator_from_project, stand_in_chart_files
 from tests.ops.conftest import make_console, make_context
 
 pytestmark = [pytest.mark.kube, pytest.mark.skipif(not os.environ.get("SOMA_WRITE_EVIDENCE"),
@@ -49,6 +51,9 @@ def test_write_sprint1_evidence(kube_cluster, k8s_clients, monkeypatch, tmp_path
     repos: dict = {}
     for dep in chartlock.requirements(lowered):
         repos.setdefault(dep["repository"], []).append((dep["name"], str(dep["version"])))
+    # the CloudNativePG operator, its own release installed first: a stand-in with its CRDs
+    op = operator_from_project()
+    repos.setdefault(op.repository, []).append((op.chart, op.version, stand_in_chart_files()))
     with ChartRepo(tmp_path / "repo", repos) as repo:
         for key, value in repo.helm_env(str(tmp_path / "helm")).items():
             monkeypatch.setenv(key, value)

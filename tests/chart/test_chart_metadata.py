@@ -1,4 +1,5 @@
-"""Chart.yaml: the eight dependencies, their pins and their conditions."""
+"""Chart.yaml: the seven dependencies, their pins and their conditions (PostgreSQL is no
+subchart: CloudNativePG's operator is a release of its own, soma.postgres_operator)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from tasks.core.values import read_values_file
 
 # Each version checked against its repository's index or release tags (docs/chart.md).
 EXPECTED = {
-    "postgres": ("postgresql-ha", "13.2.4", "https://charts.bitnami.com/bitnami"),
     "redis": ("redis-ha", "4.39.0", "https://dandydeveloper.github.io/charts"),
     "strimzi": ("strimzi-kafka-operator", "1.2.0", "https://strimzi.io/charts/"),
     "vault": ("vault", "0.34.1", "https://helm.releases.hashicorp.com"),

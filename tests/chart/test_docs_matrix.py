@@ -31,9 +31,10 @@ def vault(v):
 
 # Row label in the doc -> how to read that cell from a mode's merged values.
 ROWS = {
-    "PostgreSQL replicas": lambda v: str(v["postgres"]["postgresql"]["replicaCount"]),
-    "Pgpool replicas": lambda v: str(v["postgres"]["pgpool"]["replicaCount"]),
-    "PostgreSQL volume": lambda v: volume(v["postgres"]["persistence"]),
+    "PostgreSQL instances": lambda v: str(v["postgres"]["instances"]),
+    "PgBouncer instances": lambda v: str(v["postgres"]["pooler"]["instances"]),
+    "PostgreSQL volume": lambda v: v["postgres"]["storage"]["size"],
+    "PostgreSQL PDBs": lambda v: onoff(v["postgres"]["enablePDB"] and v["postgres"]["pooler"]["pdb"]["create"]),
     "Redis": lambda v: "1 node" if v["redis"]["replicas"] == 1 else (
         f"{v['redis']['replicas']} nodes + Sentinel, quorum {v['redis']['sentinel']['quorum']}"),
     "Redis auth": lambda v: onoff(v["redis"]["auth"]),
@@ -50,8 +51,8 @@ ROWS = {
     "Prometheus volume": lambda v: volume(v["prometheus"]["server"]["persistentVolume"]) if v["prometheus"]["enabled"] else "–",
     "Grafana": lambda v: onoff(v["grafana"]["enabled"]),
     "Grafana volume": lambda v: volume(v["grafana"]["persistence"]) if v["grafana"]["enabled"] else "–",
-    "Storage class": lambda v: v["postgres"]["persistence"].get("storageClass") or "default",
-    "Passwords from": lambda v: "existing Secrets" if v["postgres"]["postgresql"].get("existingSecret") else "generated",
+    "Storage class": lambda v: v["postgres"]["storage"].get("storageClass") or "default",
+    "Passwords from": lambda v: "existing Secrets" if v["postgres"].get("superuserSecret") else "generated",
     "API-server egress": lambda v: ", ".join(v["networkPolicy"]["apiServer"]["cidrs"])
     if v["networkPolicy"]["apiServer"]["enabled"] else "off",
 }

@@ -53,12 +53,12 @@ def test_helm_template_matches_the_in_process_render(k8s_clients, vendored_chart
     engine = chart.render(mode).documents()
     key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
     assert sorted(docs, key=key) == sorted(engine, key=key)
-    assert chart.validate_manifests(docs, KUBE_VERSION) == len([d for d in docs if not chart.is_operator_kind(d)])
+    assert chart.validate_manifests(docs, KUBE_VERSION) == len(docs)
 
 
 @pytest.mark.kube
 @pytest.mark.slow
-def test_helm_upgrade_install_into_the_real_api_server(k8s_clients, kube_cluster, vendored_chart):
+def test_helm_upgrade_install_into_the_real_api_server(k8s_clients, kube_cluster, cnpg_operator, vendored_chart):
     ns = f"infra-{os.urandom(3).hex()}"
     kube = ["--kubeconfig", kube_cluster.kubeconfig]
     # The chart's kubeVersion gate (>= 1.30, Strimzi 1.2.0's floor) is real: the test API server (1.20) is refused.

@@ -19,7 +19,7 @@ def test_every_mode_lints_clean(mode):
     assert all(m["severity"] < chart.LINT_WARNING for m in report.messages), report.messages
     assert [m["error"] for m in report.ignored] == [
         "chart directory is missing these dependencies: "
-        "postgresql-ha,redis-ha,strimzi-kafka-operator,vault,opa-kube-mgmt,prometheus,grafana,external-secrets"]
+        "redis-ha,strimzi-kafka-operator,vault,opa-kube-mgmt,prometheus,grafana,external-secrets"]
 
 
 @pytest.fixture()

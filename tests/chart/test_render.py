@@ -26,10 +26,10 @@ KUBE_VERSIONS = sorted({chart.KUBE_VERSION, kubernetes_validate.latest_version()
 @pytest.mark.parametrize("mode", MODES)
 def test_every_manifest_is_valid_kubernetes_strict(rendered, mode, version):
     docs = rendered[mode].documents()
-    kubernetes = [d for d in docs if not chart.is_operator_kind(d)]
-    assert chart.validate_manifests(docs, version) == len(kubernetes) > 0
-    # Only the Strimzi kinds are counted out, and only where Kafka is on.
-    assert {d["kind"] for d in docs if chart.is_operator_kind(d)} <= {"Kafka", "KafkaNodePool", "KafkaUser"}
+    assert chart.validate_manifests(docs, version) == len(docs) > 0
+    # the operator kinds are CloudNativePG's and Strimzi's only, checked as OPERATOR_KINDS says
+    assert {d["kind"] for d in docs if chart.is_operator_kind(d)} <= {
+        "Cluster", "Pooler", "Kafka", "KafkaNodePool", "KafkaUser"}
 
 
 def test_validation_rejects_what_the_api_server_would(rendered):
@@ -72,8 +72,8 @@ def test_endpoints_configmap_publishes_the_contract(rendered, merged, mode):
     assert CONTRACT_KEYS <= set(data)
     assert all(isinstance(v, str) for v in data.values())
     assert data["SOMA_INFRA_MODE"] == mode
-    # Apps go through Pgpool (the original chart pointed at the StatefulSet).
-    assert data["POSTGRES_HOST"] == "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local"
+    # Apps go through the PgBouncer Pooler, which follows the primary (never an instance).
+    assert data["POSTGRES_HOST"] == "sharedinfra-postgres-pooler.soma-infra.svc.cluster.local"
     assert data["POSTGRES_PORT"] == "5432"
     assert data["POSTGRES_DB"] == "somaagent01" and data["POSTGRES_USER"] == "soma"
     # redis-ha's one Service fronts every node; with three (staging, prod-lite, prod) apps
@@ -112,8 +112,9 @@ def test_release_and_namespace_flow_into_every_name(tmp_path):
     docs = out.documents()
     assert {d["metadata"]["namespace"] for d in docs} == {"shared-x"}
     cm = by_kind(out, "ConfigMap")["infra2-endpoints"]["data"]
-    assert cm["POSTGRES_HOST"] == "sharedinfra-postgres-pgpool.shared-x.svc.corp.local"
+    assert cm["POSTGRES_HOST"] == "sharedinfra-postgres-pooler.shared-x.svc.corp.local"
     assert all(n.startswith("infra2-soma-infra-") for n in by_kind(out, "NetworkPolicy"))
+    assert by_kind(out, "Pooler")["sharedinfra-postgres-pooler"]["spec"]["cluster"]["name"] == "sharedinfra-postgres"
     assert "release infra2 in namespace shared-x" in out.notes
 
 
@@ -141,7 +142,9 @@ def test_stream_is_a_helm_template_style_yaml_stream(rendered):
     import yaml
     assert stream.count("# Source: soma-infra/templates/kafka-cluster.yaml") == 2
     assert [d["kind"] for d in yaml.safe_load_all(stream) if d] == (
-        ["ConfigMap", "KafkaNodePool", "Kafka"] + ["NetworkPolicy"] * 5)
+        ["ConfigMap", "KafkaNodePool", "Kafka"] + ["NetworkPolicy"] * 5 + ["Cluster", "NetworkPolicy", "Pooler"])
+    for name in ("postgres-cluster", "postgres-networkpolicy", "postgres-pooler"):
+        assert stream.count(f"# Source: soma-infra/templates/{name}.yaml") == 1
 
 
 def test_invalid_namespace_and_unknown_kubernetes_version_are_refused(rendered):
@@ -156,4 +159,4 @@ def test_endpoints_configmap_can_be_switched_off(tmp_path):
     out = chart.render("dev", extra_files=[extra])
     assert by_kind(out, "ConfigMap") == {}
     assert "kubectl get configmap" not in out.notes
-    assert len(by_kind(out, "NetworkPolicy")) == 5
+    assert len(by_kind(out, "NetworkPolicy")) == 6  # five for the namespace, one for the postgres operator

@@ -25,7 +25,8 @@ def test_render_to_a_directory_writes_one_file_per_template(ctx, tmp_path, capsy
     chart_tasks.render_task(ctx, mode="test", out=str(out))
     names = sorted(p.name for p in out.iterdir())
     # kafka-users.yaml renders nothing in test (PLAINTEXT listener), so no file is written.
-    assert names == ["NOTES.txt", "configmap-endpoints.yaml", "kafka-cluster.yaml", "networkpolicy.yaml"]
+    assert names == ["NOTES.txt", "configmap-endpoints.yaml", "kafka-cluster.yaml", "networkpolicy.yaml",
+                     "postgres-cluster.yaml", "postgres-networkpolicy.yaml", "postgres-pooler.yaml"]
     printed = capsys.readouterr().out.split()
     assert printed == [str(out / n) for n in names]
     docs = [d for d in yaml.safe_load_all((out / "networkpolicy.yaml").read_text()) if d]
@@ -66,15 +67,21 @@ def test_lint_and_check_cover_every_mode(ctx, capsys):
 
 
 def test_images_match_the_preload_list(ctx, capsys):
-    """What kind.preload loads (invoke.yaml soma.images) is every image any mode pins."""
+    """What kind.preload loads (invoke.yaml soma.images) is every image any mode pins, and
+    the CloudNativePG operator's (its own release, infra/helm/operators/cloudnative-pg.yaml)."""
+    from tasks.core.config import soma_config
+    from tasks.core.operator import Operator
     pinned = set()
     for mode in MODES:
         chart_tasks.images_task(ctx, mode=mode)
         printed = capsys.readouterr().out.split()
         assert len(printed) == len(set(printed))
         pinned |= set(printed)
-    assert sorted(pinned) == sorted(ctx.config.soma.images)
-    assert len(pinned) == 11  # redis-ha runs Sentinel from the Redis image; Strimzi: operator + Kafka
+    operator = Operator.from_config(soma_config(ctx, environ={})).image()
+    assert operator == "ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0"
+    assert sorted(pinned | {operator}) == sorted(ctx.config.soma.images)
+    # redis-ha runs Sentinel from the Redis image; PostgreSQL + PgBouncer; Strimzi: operator + Kafka
+    assert len(pinned) == 11
 
 
 def test_images_of_a_mode_follow_its_enabled_services(merged):

@@ -72,7 +72,7 @@ def planted(kube, clients_on_path, tmp_path, eso_installed):
           {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-creds", "namespace": app},
            "data": {"password": base64.b64encode(PLANTED["secret"].encode()).decode()}},
           {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-config", "namespace": app},
-           "data": {"DATABASE_URL": f"postgresql://app:{PLANTED['configmap']}@pgpool.soma-infra:5432/app",
+           "data": {"DATABASE_URL": f"postgresql://app:{PLANTED['configmap']}@sharedinfra-postgres-pooler.soma-infra:5432/app",
                     "settings.yaml": f"log_level: info\nauth:\n  token: {PLANTED['configmap_token']}\n"}},
           pod("web", app, node="node-1", env=[{"name": "DB_PASSWORD", "value": PLANTED["env"]},
                                               {"name": "UPSTREAM",

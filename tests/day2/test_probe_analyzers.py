@@ -127,12 +127,49 @@ def test_probes_not_configured_skip_and_unreachable_ones_warn():
     assert analyzers.vault_sealed(facts(vault=got["vault"]), T).status == WARN
 
 
-def test_pgpool_probe_against_a_server_that_is_not_pgpool_fails_clearly(postgres_server):
-    """Pgpool itself does not run here; the failure path is real (SHOW POOL_NODES on PostgreSQL)."""
-    from tasks.health import pgpool_check
-    got = probes.run_all(Runner(timeout=10), {"pgpool": postgres_server.dsn()}, only=("pgpool",))
-    check = pgpool_check(got)
-    assert check.status == FAIL and "pool_nodes" in check.detail.lower()
+def test_pgbouncer_probe_reads_the_pools_of_a_real_pgbouncer(pgbouncer, postgres_server):
+    """A real PgBouncer (tests/fixtures/pgbouncer.py) in front of the real PostgreSQL, as the
+    CloudNativePG Pooler is: SHOW POOLS on its admin console, and the analyzer's verdicts."""
+    import threading
+
+    import psycopg
+
+    from tasks.health import pgbouncer_check
+    endpoints = {"pgbouncer": pgbouncer.admin_dsn()}
+    with psycopg.connect(pgbouncer.dsn(), autocommit=True) as held:  # one server connection in use
+        assert held.execute("SELECT 1").fetchone() == (1,)
+        got = probes.run_all(Runner(timeout=10), endpoints, only=("pgbouncer",))
+        check = pgbouncer_check(got)
+        assert check.status == PASS and check.detail == "1 pool(s), no client waiting", check
+        # The pool holds one server connection: a second client waits for it.
+        def query():
+            with psycopg.connect(pgbouncer.dsn(), connect_timeout=10) as conn:
+                conn.execute("SELECT 1")
+
+        second = threading.Thread(target=query)
+        second.start()
+        for _ in range(50):
+            waiting = pgbouncer_check(probes.run_all(Runner(timeout=10), endpoints, only=("pgbouncer",)))
+            if waiting.status == WARN:
+                break
+            second.join(0.1)
+        assert waiting.status == WARN and "postgres/postgres 1" in waiting.detail, waiting
+    second.join(15)
+    assert not second.is_alive()
+
+
+def test_pgbouncer_probe_against_a_server_that_is_not_pgbouncer_fails_clearly(postgres_server):
+    """PostgreSQL itself has no SHOW POOLS: the probe says so and the row fails."""
+    from tasks.health import pgbouncer_check
+    got = probes.run_all(Runner(timeout=10), {"pgbouncer": postgres_server.dsn()}, only=("pgbouncer",))
+    check = pgbouncer_check(got)
+    assert check.status == FAIL and "pools" in check.detail.lower() and check.detail.startswith("pgbouncer:")
+
+
+def test_pgbouncer_with_no_pool_fails():
+    from tasks.health import pgbouncer_check
+    only_console = {"pgbouncer": {"pools": [{"database": "pgbouncer", "user": "pgbouncer", "cl_waiting": 0}]}}
+    assert pgbouncer_check(only_console).status == FAIL
 
 
 def test_kafka_scram_login_comes_from_the_environment_only():

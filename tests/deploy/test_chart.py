@@ -193,7 +193,7 @@ def test_migration_hook_and_backup(rendered):
     # The maintained official image (not bitnamilegacy), at the shared PostgreSQL's major
     # version: pg_dump refuses a server newer than itself.
     shared = yaml.safe_load((REPO_ROOT / "infra/helm/soma-infra/values.yaml").read_text())
-    server_major = shared["postgres"]["postgresql"]["image"]["tag"].split(".")[0]
+    server_major = shared["postgres"]["imageName"].split(":")[1].split(".")[0]  # CloudNativePG's image
     repository, tag = container["image"].rsplit(":", 1)
     assert repository == "docker.io/library/postgres" and tag.split(".")[0] == server_major, container["image"]
     env = {e["name"]: e for e in container["env"]}

@@ -18,7 +18,7 @@ from memory.errors import ConfigError
 from tests.deploy.conftest import base_env
 
 ONBOARDED = {  # what templates/onboard/configmap-settings.yaml.j2 writes for sa01
-    "POSTGRES_HOST": "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local",
+    "POSTGRES_HOST": "sharedinfra-postgres-pooler.soma-infra.svc.cluster.local",
     "POSTGRES_PORT": "5432",
     "POSTGRES_DB": "sa01",
     "POSTGRES_USER": "sa01",

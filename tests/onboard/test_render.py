@@ -150,7 +150,7 @@ def test_configmap_contract(objs):
     data = objs["configmap-settings.yaml"]["data"]
     assert CONTRACT_KEYS <= set(data)
     assert data["VAULT_ADDR"].startswith("http://sharedinfra-vault.soma-infra.svc")  # dev
-    assert data["POSTGRES_HOST"] == "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local"
+    assert data["POSTGRES_HOST"] == "sharedinfra-postgres-pooler.soma-infra.svc.cluster.local"
     assert data["POSTGRES_PORT"] == "5432"
     assert data["VAULT_ROLE"] == data["POSTGRES_DB"] == data["POSTGRES_USER"] == "sa01"
     assert data["KAFKA_EVENTS_TOPIC"] == "sa01.events"
@@ -185,7 +185,7 @@ def test_release_and_infra_namespace_come_from_config(monkeypatch):
     monkeypatch.setenv("SOMA_NAMESPACE", "shared")
     code, out = inv("render", "-n", "sa01", "--mode", "staging", "--env", "staging")
     assert code == 0, out
-    assert "edge-postgres-pgpool.shared.svc.cluster.local" in out
+    assert "edge-postgres-pooler.shared.svc.cluster.local" in out
     assert "https://edge-vault.shared.svc.cluster.local:8200" in out
 
 

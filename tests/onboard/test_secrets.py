@@ -111,3 +111,13 @@ def test_a_value_missing_in_vault_stops_before_any_secret_is_written(kube_env, v
 def test_dev_test_or_no_mode_is_refused(argv):
     code, out = inv(*argv)
     assert code == 2 and "needs --mode given explicitly" in out
+
+
+def test_the_postgres_superuser_secret_is_basic_auth_as_cloudnative_pg_reads_it(kube_env, infra_ns, capsys):
+    """CloudNativePG's spec.superuserSecret must be a kubernetes.io/basic-auth Secret with
+    username and password: secrets.create makes it so (soma.secrets in invoke.yaml)."""
+    result = run("prod", "stdin", 'sharedinfra-postgres-admin: {username: postgres, password: "pg-5uper"}')
+    assert result.changed == ["secret sharedinfra-postgres-admin"]
+    assert data(kube_env, infra_ns, "sharedinfra-postgres-admin") == (
+        "kubernetes.io/basic-auth", {"username": "postgres", "password": "pg-5uper"})
+    assert "pg-5uper" not in capsys.readouterr().out

@@ -65,7 +65,7 @@ def test_seed_from_environment_and_file_never_argv(vault_env, monkeypatch, tmp_p
     assert data["redis_password"] == "r3dis-from-env"  # the environment wins over the file
     assert data["kafka_sasl_password"] == "k4fka"
     assert data["postgres_dsn"] == ("postgresql://va04:pg-s3cret%2Fwith%3Aodd%40chars@"
-                                    "sharedinfra-postgres-pgpool.soma-infra.svc.cluster.local"
+                                    "sharedinfra-postgres-pooler.soma-infra.svc.cluster.local"
                                     ":5432/va04")
     version = vault_env.client().secrets.kv.v2.read_secret_metadata(
         path="shared-infra/va04/staging")["data"]["current_version"]

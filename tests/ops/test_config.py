@@ -132,3 +132,23 @@ def test_a_kubeconfig_from_a_flag_or_variable_is_relative_to_the_operator(tmp_pa
     env = soma_config(make_context(), environ={"SOMA_KUBECONFIG": "~/kc"})
     assert env.kubeconfig == str(pathlib.Path.home() / "kc")
     assert soma_config(make_context(), environ={}).kubeconfig == ""  # unset stays kubectl's default
+
+
+def test_the_postgres_operator_is_pinned_and_its_namespace_agrees_with_the_chart():
+    from tasks.core import chart
+
+    op = soma_config(make_context(), environ={}).postgres_operator
+    assert (op["chart"], op["version"], op["repository"]) == (
+        "cloudnative-pg", "0.29.0", "https://cloudnative-pg.github.io/charts")
+    for mode in MODES:  # the chart's NetworkPolicy lets the operator's namespace in
+        assert chart.merged_values(mode)["postgres"]["operatorNamespace"] == op["namespace"], mode
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("postgres_operator.version", "^0.29", "an exact chart version"),
+    ("postgres_operator.repository", "http://cloudnative-pg.github.io/charts", "https URL"),
+    ("postgres_operator.namespace", "CNPG_System", "lower-case letters"),
+])
+def test_operator_settings_are_checked(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        soma_config(make_context(), environ={}, overrides=parse_sets([f"{key}={value}"]))

@@ -14,6 +14,7 @@ import uuid
 import pytest
 import sh
 import yaml
+from invoke import Exit
 
 from tasks.core.config import REPO_ROOT
 from tasks.core.errors import OpsError
@@ -53,8 +54,11 @@ def kind_context(chart: pathlib.Path, cluster, image: str, ns: str, dry: bool = 
 
 @pytest.mark.kube
 @pytest.mark.docker
-def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, chart, tmp_path):
+def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, cnpg_operator, chart, tmp_path):
     ns = f"kind-full-{uuid.uuid4().hex[:6]}"
+    # An operator release of its own name, not installed yet: its steps run (helm recorded);
+    # its CRDs are Established already (the cnpg_operator fixture), so the wait is all set.
+    op_release, op_ns = f"cnpg-{uuid.uuid4().hex[:6]}", f"cnpg-{uuid.uuid4().hex[:6]}"
     # `helm status -o json` prints the whole release: values and rendered Secrets included.
     # Helm 4 adds info.resources: the live objects, Secret data included.
     status = {"name": "sharedinfra", "version": 1, "info": {"status": "deployed", "resources": {
@@ -82,6 +86,8 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     client = docker_daemon.client()
     ctx = kind_context(chart, kube_cluster, docker_daemon.image, ns)
     ctx.config.soma["evidence_dir"] = str(tmp_path)
+    ctx.config.soma["postgres_operator"] = {**ctx.config.soma["postgres_operator"], "release": op_release,
+                                            "namespace": op_ns}
 
     result = run_kind(ctx, "full", mode="dev", runner=runner, docker_client=client, console=console,
                       evidence=True)
@@ -98,7 +104,14 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
         ["kind", "load", "docker-image", docker_daemon.image, "--name", "soma"],
         REPO_LIST, REPO_LIST,                           # asked again at its turn, then in the action
         ["helm", "repo", "add", "soma-charts-example", "https://charts.example", "--force-update"],
+        # the operator's chart comes from its own repository, which helm does not know yet
+        ["helm", "repo", "add", "soma-cloudnative-pg-github-io-charts", "https://cloudnative-pg.github.io/charts",
+         "--force-update"],
         ["helm", "dependency", "build", str(chart)],
+        # the operator release first: its chart renders the CRDs soma-infra's Cluster needs
+        ["helm", "upgrade", "--install", op_release, "soma-cloudnative-pg-github-io-charts/cloudnative-pg",
+         "-n", op_ns, "--version", "0.29.0", "--create-namespace",
+         "-f", "infra/helm/operators/cloudnative-pg.yaml", "--wait", "--timeout", "300s", *k],
         ["helm", "upgrade", "--install", "sharedinfra", str(chart), "-n", ns,
          "-f", str(chart / "values.yaml"), "-f", str(chart / "values-dev.yaml"),
          "--wait", "--timeout", "300s", *k],
@@ -108,7 +121,9 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
     assert states == {
         "preflight": "done", "delete kind cluster soma": "done", "create kind cluster soma": "done",
         "pull 1 images (parallel 3)": "ok", "load images into the kind node": "done",
-        "helm repo add": "done", "helm dependency build": "done", f"ensure namespace {ns}": "done",
+        "helm repo add": "done", "helm dependency build": "done",
+        f"helm upgrade --install {op_release} (operator)": "done", "wait for cloudnative-pg CRDs": "ok",
+        f"ensure namespace {ns}": "done",
         "helm upgrade --install sharedinfra": "done", "readiness gate": "ok",
     }
     assert kube_cluster.get_json("namespace", ns)["metadata"]["name"] == ns  # really created
@@ -125,7 +140,7 @@ def test_full_runs_the_exact_commands_in_order(kube_cluster, docker_daemon, char
 
 @pytest.mark.kube
 @pytest.mark.docker
-def test_helm4_flag_names_and_prod_timeouts(kube_cluster, docker_daemon, chart):
+def test_helm4_flag_names_and_prod_timeouts(kube_cluster, docker_daemon, cnpg_operator, chart):
     ns = f"kind-h4-{uuid.uuid4().hex[:6]}"
     recorder = RecordingRunner(tools=("helm",), replies={
         ("helm", "version"): ("v4.1.0", "", 0),
@@ -162,8 +177,9 @@ def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
     record = json.loads(next((tmp_path / "sprint-1").glob("kind-full-*.json")).read_text())
     steps = {s["name"]: s for s in record["plans"][0]["steps"]}
     assert list(steps) == [
-        "preflight", "delete kind cluster soma", "create kind cluster soma", "pull 11 images (parallel 3)",
-        "load images into the kind node", "helm repo add", "helm dependency build", "ensure namespace soma-infra",
+        "preflight", "delete kind cluster soma", "create kind cluster soma", "pull 12 images (parallel 3)",
+        "load images into the kind node", "helm repo add", "helm dependency build",
+        "helm upgrade --install cnpg (operator)", "wait for cloudnative-pg CRDs", "ensure namespace soma-infra",
         "helm upgrade --install sharedinfra", "readiness gate"]
     # Repository-relative paths: the commands carry no machine paths (cwd is the root).
     assert steps["helm upgrade --install sharedinfra"]["detail"] == (
@@ -175,8 +191,18 @@ def test_full_dry_run_on_a_machine_without_kind_or_helm_exits_zero(tmp_path):
     assert steps["delete kind cluster soma"]["state"] == "change?"
     # The dry run says truthfully what must be fetched, and that preflight checks the lock.
     assert steps["helm dependency build"]["detail"].startswith(
-        "helm dependency build infra/helm/soma-infra  (fetches postgresql-ha 13.2.4 from "
-        "https://charts.bitnami.com/bitnami, redis-ha 4.39.0 from https://dandydeveloper.github.io/charts,")
+        "helm dependency build infra/helm/soma-infra  (fetches redis-ha 4.39.0 from "
+        "https://dandydeveloper.github.io/charts,")
+    assert "postgresql-ha" not in json.dumps(record["plans"])
+    # The operator release, then its CRDs, before soma-infra: said truthfully in the dry run.
+    assert steps["helm upgrade --install cnpg (operator)"]["detail"] == (
+        "helm upgrade --install cnpg soma-cloudnative-pg-github-io-charts/cloudnative-pg -n cnpg-system "
+        "--version 0.29.0 --create-namespace -f infra/helm/operators/cloudnative-pg.yaml --wait --timeout 300s "
+        "--kube-context kind-soma  (cloudnative-pg 0.29.0 from https://cloudnative-pg.github.io/charts)")
+    assert steps["wait for cloudnative-pg CRDs"]["detail"] == (
+        "kubectl --context kind-soma wait --for=condition=Established crd/clusters.postgresql.cnpg.io "
+        "crd/poolers.postgresql.cnpg.io --timeout=120s")
+    assert "operator pin" in steps["preflight"]["detail"]
     assert steps["helm dependency build"]["state"] == "change"
     assert "Chart.lock in sync" in steps["preflight"]["detail"]
     assert record["outcome"] == "ok" and record["plans"][0]["dry"] is True
@@ -383,7 +409,7 @@ def test_delete_removes_only_an_existing_cluster(chart):
 
 
 @pytest.mark.kube
-def test_status_reads_cluster_namespace_release_and_pods(kube_cluster, chart):
+def test_status_reads_cluster_namespace_release_and_pods(kube_cluster, cnpg_operator, chart):
     ns = f"kind-st-{uuid.uuid4().hex[:6]}"
     status = {"name": "sharedinfra", "version": 3, "info": {"status": "deployed"},
               "chart": {"metadata": {"name": "soma-infra", "version": "0.2.0"}}}
@@ -406,6 +432,8 @@ def test_status_reads_cluster_namespace_release_and_pods(kube_cluster, chart):
     try:
         rows = {r[0]: r[1:] for r in run_status(ctx, runner=RoutingRunner(recorder), console=console)}
         assert rows["helm release sharedinfra"] == ("ok", "revision 3, chart soma-infra-0.2.0")
+        # the operator release as the cnpg_operator fixture installed it (read from helm's storage)
+        assert rows["operator release cnpg"] == ("ok", "cloudnative-pg 0.29.0 in cnpg-system")
         state, detail = rows["pods"]
         assert state == "not ready" and "sharedinfra-vault-0: Vault uninitialised" in detail
         assert "helm release sharedinfra" in output(console)
@@ -413,3 +441,19 @@ def test_status_reads_cluster_namespace_release_and_pods(kube_cluster, chart):
         assert {tuple(c[:2]) for c in recorder.calls} <= {("helm", "version"), ("kind", "get"), ("helm", "status")}
     finally:
         kube_cluster.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_preflight_refuses_a_missing_operator_values_file_before_anything_is_installed(chart, tmp_path):
+    """kind.deploy (and kind.full, whose preflight runs before the cluster is deleted) checks
+    the operator's pin and values file first: no helm call changes anything."""
+    recorder = RecordingRunner(tools=("helm",), replies={("helm", "version"): ("v4.2.3", "", 0),
+                                                         ("helm", "repo", "list"): ("[]", "", 0)})
+    ctx = make_context(soma={"chart": str(chart), "kind_config": str(chart.parent / "kind.yaml")})
+    ctx.config.soma["postgres_operator"] = {**ctx.config.soma["postgres_operator"],
+                                            "values": str(tmp_path / "absent.yaml")}
+    with pytest.raises(Exit) as stopped:
+        run_kind(ctx, "deploy", mode="dev", runner=RoutingRunner(recorder), console=make_console())
+    message = str(stopped.value.message)
+    assert "step 'preflight' failed: 1 check(s) failed: postgres operator" in message
+    assert f"values file {tmp_path / 'absent.yaml'} not found" in message
+    assert not [c for c in recorder.calls if c[:2] in (["helm", "upgrade"], ["helm", "repo"], ["helm", "dependency"])]

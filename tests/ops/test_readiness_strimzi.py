@@ -59,7 +59,7 @@ def test_a_kind_the_cluster_lacks_is_nothing_to_wait_for(kube_cluster, ns):
     from tasks.core import readiness as gate
 
     k = Kubectl(Runner(timeout=60), kubeconfig=kube_cluster.kubeconfig)
-    assert gate._strimzi_objects(k, "widgets.example.com", ns) == []
+    assert gate._operator_items(k, "widgets.example.com", ns) == []
 
 
 def test_strimzi_state_reads_the_ready_condition_only():

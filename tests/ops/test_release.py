@@ -113,7 +113,7 @@ def test_readiness_gate_names_each_pod_and_why_then_passes_when_ready(kube_clust
     assert wait_ready(k, ns, timeout_s=1) == f"every pod in {ns} is ready"
 
 
-def test_deploy_is_all_set_when_the_stored_release_matches(kube_cluster, ns, chart):
+def test_deploy_is_all_set_when_the_stored_release_matches(kube_cluster, cnpg_operator, ns, chart):
     files = [chart / "values.yaml", chart / "values-dev.yaml"]
     store_release(kube_cluster, ns, 1, "deployed", "0.4.0", values_from_files(files))
     recorder = RecordingRunner(tools=("helm",), replies={
@@ -127,14 +127,16 @@ def test_deploy_is_all_set_when_the_stored_release_matches(kube_cluster, ns, cha
 
     assert result.outcome == "done"  # the preflight gate always runs
     assert {s.name: s.state for s in result.steps if s.name != "preflight"} == {
-        "helm repo add": "ok", "helm dependency build": "ok", f"ensure namespace {ns}": "ok",
-        "helm upgrade --install sharedinfra": "ok", "readiness gate": "ok"}
+        "helm repo add": "ok", "helm dependency build": "ok",
+        # the operator release and its CRDs are there already (the cnpg_operator fixture)
+        "helm upgrade --install cnpg (operator)": "ok", "wait for cloudnative-pg CRDs": "ok",
+        f"ensure namespace {ns}": "ok", "helm upgrade --install sharedinfra": "ok", "readiness gate": "ok"}
     assert not any(call[:2] == ["helm", "upgrade"] for call in recorder.calls)
     assert result.changes == []
     assert "all set: only checks ran, nothing changed" in output(console)
 
 
-def test_deploy_stops_at_the_readiness_gate_naming_the_pod(kube_cluster, ns, chart):
+def test_deploy_stops_at_the_readiness_gate_naming_the_pod(kube_cluster, cnpg_operator, ns, chart):
     kube_cluster.kubectl("create", "deployment", "vault", "--image=soma-test/busybox:1", "-n", ns)
     pod = wait_for_pod(kube_cluster, ns)
     recorder = RecordingRunner(tools=("helm",), replies={

@@ -384,3 +384,26 @@ def test_evidence_holds_no_absolute_paths(kube_cluster, tmp_path):
         assert str(tmp_path) not in text, path.name  # the evidence folder itself
         assert not re.search(r'"/(tmp|root|home|work)/', text), path.name
         assert "$KUBECONFIG" in text or path.suffix == ".txt"
+
+
+def test_reset_leaves_the_cluster_wide_operator_release_unless_asked(kube_cluster, cnpg_operator):
+    """The CloudNativePG operator serves every namespace: reset says it leaves it; only
+    --operator adds `helm uninstall` of it (helm recorded: the real release stays, and so do
+    the CRDs other tests use)."""
+    ns = owned(kube_cluster, unique("reset-op"))
+    console = make_console()
+    left = reset(kube_cluster, ns, timeout=90, console=console)
+    assert "uninstall operator release cnpg" not in [s.name for s in left.steps]
+    assert ("operator release cnpg in cnpg-system is left: it is cluster-wide (--operator removes it, "
+            "its CRDs and every Cluster with them)") in " ".join(output(console).split())
+
+    ns = owned(kube_cluster, unique("reset-op"))
+    recorder = RecordingRunner(tools=("helm",), replies={
+        ("helm", "version"): ("v4.2.3", "", 0),
+        ("helm", "uninstall"): ('release "cnpg" uninstalled\n', "", 0)})
+    removed = reset(kube_cluster, ns, timeout=90, operator=True, runner=RoutingRunner(recorder))
+    assert removed.steps[-1].name == "uninstall operator release cnpg" and removed.steps[-1].state == "done"
+    assert [c for c in recorder.calls if c[:2] == ["helm", "uninstall"]] == [
+        ["helm", "uninstall", "cnpg", "-n", "cnpg-system", "--ignore-not-found", "--timeout", "300s",
+         "--kubeconfig", kube_cluster.kubeconfig, "--kube-context", "soma-test"]]
+    assert ns not in namespaces(kube_cluster)

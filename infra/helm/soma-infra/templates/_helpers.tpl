@@ -44,9 +44,9 @@ soma.sh/mode: {{ .Values.mode }}
 {{- end -}}
 
 {{/*
-In-cluster DNS name of a subchart's Service. Called with (list $root "<alias>" "<suffix>"):
-the subchart's fullnameOverride (required by the schema) plus an optional suffix such as
-"-pgpool", so the endpoints follow the same value the subchart names its Service from.
+In-cluster DNS name of a service's Service. Called with (list $root "<alias>" "<suffix>"):
+the section's fullnameOverride (required by the schema) plus an optional suffix such as
+"-pooler", so the endpoints follow the same value the Service is named from.
 */}}
 {{- define "soma-infra.serviceHost" -}}
 {{- $root := index . 0 -}}
