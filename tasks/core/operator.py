@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from tasks.core.errors import OpsError
 from tasks.core.kubectl import Kubectl
-from tasks.core.release import deployed_release
+from tasks.core.release import deployed_release, stored_drift
 from tasks.core.values import values_from_files
 
 
@@ -54,18 +54,8 @@ class Operator:
     def drift(self, kubectl: Kubectl) -> str:
         """Why the operator release needs an upgrade ('' when deployed at this version with
         these values)."""
-        current = deployed_release(kubectl, self.release, self.namespace)
-        if current is None:
-            return "release not installed"
-        status = (current.get("info") or {}).get("status")
-        if status != "deployed":
-            return f"release status is {status}"
-        stored = ((current.get("chart") or {}).get("metadata") or {}).get("version")
-        if stored != self.version:
-            return f"chart version {stored} -> {self.version}"
-        if (current.get("config") or {}) != values_from_files([self.values]):
-            return f"values differ from {self.values.name}"
-        return ""
+        return stored_drift(deployed_release(kubectl, self.release, self.namespace), self.version,
+                            values_from_files([self.values]), f"values differ from {self.values.name}")
 
     def image(self) -> str:
         """The operator image our values file pins (what kind.preload must load too)."""

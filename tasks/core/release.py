@@ -66,18 +66,24 @@ def release_drift(kubectl: Kubectl, release: str, namespace: str, chart_dir: pat
     image); helm stores them merged into the release's config, so they are compared the same way.
     """
     current = deployed_release(kubectl, release, namespace)
+    if overrides is None:
+        return stored_drift(current, chart_version(chart_dir), values_from_files(values_files),
+                            "values differ from the overlay files")
+    return stored_drift(current, chart_version(chart_dir), merge_values(values_from_files(values_files), overrides),
+                        "values or image differ")
+
+
+def stored_drift(current: dict | None, version: str, config: dict, differ: str) -> str:
+    """Why a stored release (deployed_release's answer) is not `version` deployed with
+    `config` ('' when it is); `differ` says so when only the config differs."""
     if current is None:
         return "release not installed"
     status = (current.get("info") or {}).get("status")
     if status != "deployed":
         return f"release status is {status}"
     stored = ((current.get("chart") or {}).get("metadata") or {}).get("version")
-    wanted = chart_version(chart_dir)
-    if stored != wanted:
-        return f"chart version {stored} -> {wanted}"
-    if overrides is None:
-        if (current.get("config") or {}) != values_from_files(values_files):
-            return "values differ from the overlay files"
-    elif (current.get("config") or {}) != merge_values(values_from_files(values_files), overrides):
-        return "values or image differ"
+    if stored != version:
+        return f"chart version {stored} -> {version}"
+    if (current.get("config") or {}) != config:
+        return differ
     return ""
