@@ -11,6 +11,10 @@ only read the configuration and format the results.
     inv chart.lock [--check]             write Chart.lock from Chart.yaml's pinned versions with
                                          helm's digest (ruamel.yaml); --check only says whether
                                          the committed lock is in sync
+    inv chart.upstream-keys              check every mode's keys under each alias (and the
+                                         CloudNativePG operator's values) against upstream's
+                                         files in SOMA_UPSTREAM_DIR, then record them
+                                         (infra/helm/upstream-keys.json) for checks without them
 
 Every failure is one line and a non-zero exit (2 for a bad mode or flag, 1 otherwise).
 """
@@ -125,3 +129,44 @@ def lock_task(c, chart="", check=False):
         print(f"{cfg.rel(cfg.chart_dir)}/Chart.lock " + ("written" if changed else "unchanged"))
         for dep in chartlock.to_fetch(cfg.chart_dir):
             print(f"  to fetch: {dep.name} {dep.version} from {dep.repository}")
+
+
+@task(name="upstream-keys", help={"chart": "chart directory (default: soma.chart)"})
+def upstream_keys_task(c, chart=""):
+    """Check every mode's keys under each alias, and the operator release's values, against
+    the pinned versions' upstream files (SOMA_UPSTREAM_DIR), then record the keys that passed."""
+    import json
+
+    from tasks.core import chart as chart_core, upstream
+    from tasks.core.operator import Operator
+    from tasks.core.values import read_values_file
+
+    with exits("chart"):
+        cfg = _config(c, chart=chart)
+        root = upstream.upstream_dir()
+        sets: dict[tuple[str, str], list] = {}
+        for mode in MODES:
+            values = chart_core.merged_values(mode, cfg.chart_dir)
+            for dep in chart_core.dependencies(cfg.chart_dir):
+                sets.setdefault((dep["name"], str(dep["version"])), []).append((mode, values.get(dep["key"]) or {}))
+        op = Operator.from_config(cfg)
+        if op is not None:
+            sets.setdefault((op.chart, op.version), []).append(("operator release", read_values_file(op.values)))
+        record, failed = {}, []
+        for (name, version), parts in sets.items():
+            folder = upstream.chart_folder(name, version, root)
+            if folder is None:
+                failed.append(f"{name} {version}: no {root / 'charts' / f'{name}-{version}'}")
+                continue
+            keys: set[str] = set()
+            for where, ours in parts:
+                found = chart_core.upstream_problems(name, version, ours, root, {})
+                failed += [f"{name} {version} ({where}): {p}" for p in found or []]
+                keys.update(upstream.our_keys(ours))
+            record[f"{name}-{version}"] = upstream.record_entry(folder, keys)
+            print(f"{name} {version}: {len(keys)} keys checked against "
+                  f"{record[f'{name}-{version}']['source'].get('repository', folder.name)}")
+        if failed:
+            raise chartlock.ChartError("not recorded:\n  " + "\n  ".join(failed))
+        upstream.RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        print(f"{cfg.rel(upstream.RECORD)} written")

@@ -419,27 +419,45 @@ def dependencies(chart_dir=None) -> list[dict]:
     return [{**d, "key": d.get("alias") or d["name"]} for d in deps]
 
 
-def subchart_value_problems(mode: str, chart_dir=None, root=None) -> tuple[dict[str, list[str]], list[str]]:
+def subchart_value_problems(mode: str, chart_dir=None, root=None,
+                            record: Mapping | None = None) -> tuple[dict[str, list[str]], list[str]]:
     """Check what the merged values set under each alias against that subchart version's
-    own values.yaml and values.schema.json (tasks/core/upstream.py).
+    own values.yaml and values.schema.json (tasks/core/upstream.py); where those files are
+    absent, against the keys recorded as checked (upstream.RECORD, or `record`).
 
-    Returns ({alias: [problem, ...]} for aliases with problems, [folders not found]).
+    Returns ({alias: [problem, ...]} for aliases with problems, [versions neither the files
+    nor the record cover]).
     """
     values = merged_values(mode, chart_dir)
+    record = upstream.read_record() if record is None else record
     problems: dict[str, list[str]] = {}
     missing: list[str] = []
     for dep in dependencies(chart_dir):
-        folder = upstream.chart_folder(dep["name"], str(dep["version"]), root)
-        if folder is None:
-            missing.append(f"charts/{dep['name']}-{dep['version']}")
-            continue
-        defaults, schema = upstream.load_defaults(folder)
         ours = values.get(dep["key"]) or {}
-        found = [f"unknown key {k}" for k in upstream.unknown_keys(ours, defaults, schema,
-                                                                   upstream.commented_keys(folder))]
-        if schema is not None:
-            settings = {k: v for k, v in ours.items() if k not in upstream.HELM_KEYS}
-            found += upstream.schema_violations(merge_values(defaults, settings), schema)
-        if found:
+        found = upstream_problems(dep["name"], str(dep["version"]), ours, root, record)
+        if found is None:
+            missing.append(f"charts/{dep['name']}-{dep['version']}")
+        elif found:
             problems[dep["key"]] = found
     return problems, missing
+
+
+def upstream_problems(name: str, version: str, ours: Mapping, root=None,
+                      record: Mapping | None = None) -> list[str] | None:
+    """What upstream's files of chart `name` `version` (or, without them, the record) find
+    wrong with `ours`, the values set under its alias; None when neither covers it."""
+    folder = upstream.chart_folder(name, version, root)
+    if folder is None:
+        entry = (upstream.read_record() if record is None else record).get(f"{name}-{version}")
+        if entry is None:
+            return None
+        return [f"key {k} was never checked against upstream {name} {version} "
+                f"({upstream.RECORD.name}: run `inv chart.upstream-keys` with its files)"
+                for k in upstream.unverified_keys(ours, entry)]
+    defaults, schema = upstream.load_defaults(folder)
+    found = [f"unknown key {k}" for k in upstream.unknown_keys(ours, defaults, schema,
+                                                               upstream.commented_keys(folder))]
+    if schema is not None:
+        settings = {k: v for k, v in ours.items() if k not in upstream.HELM_KEYS}
+        found += upstream.schema_violations(merge_values(defaults, settings), schema)
+    return found

@@ -4,6 +4,8 @@
     chart_folder("redis", "23.1.1", folder)       # folder/charts/redis-23.1.1, None when absent
     unknown_keys(ours, upstream_defaults, schema) # dotted paths the subchart would ignore
     schema_violations(merged, schema)             # what the subchart's values.schema.json refuses
+    read_record() / record_entry(folder, keys)    # the keys verified against upstream, kept in the repo
+    unverified_keys(ours, entry)                  # our keys that record does not list
 
 Helm passes whatever sits under a dependency's alias to that subchart, and a subchart
 silently ignores a key it does not read: a typo or a key from another chart version is a
@@ -14,10 +16,18 @@ leaves commented out), and the merged result must pass the subchart's schema.
 The upstream files are data kept beside the repository (never copied into it); each folder
 is named <chart>-<version> and holds values.yaml, values.schema.json where upstream has one,
 and SOURCE.txt naming the repository, tag and commit.
+
+Where a pinned version has no folder there (the data folder holds the versions it was given,
+not every re-pin), the check falls back on RECORD: for each chart version, the keys our
+values set under it, written by `inv chart.upstream-keys` only after the full check above
+passed against that version's upstream files, with those files' source and sha256. A key
+not in the record was never checked against upstream, and the check says so; the schema
+part runs only where the files are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
@@ -31,6 +41,7 @@ from tasks.core.config import REPO_ROOT
 from tasks.core.errors import ChartError
 
 ENV = "SOMA_UPSTREAM_DIR"
+RECORD = REPO_ROOT / "infra" / "helm" / "upstream-keys.json"
 # Keys Helm itself gives meaning to under an alias, whatever the subchart's values say.
 HELM_KEYS = frozenset({"enabled", "global"})
 # The naming convention of `helm create`: every pinned chart's _helpers.tpl reads these even
@@ -140,3 +151,36 @@ def schema_violations(values: Mapping, schema: Mapping) -> list[str]:
     validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)(schema)
     return sorted(f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}"
                   for e in validator.iter_errors(values))
+
+
+def our_keys(ours: Mapping) -> list[str]:
+    """The dotted paths our values set under an alias (Helm's own keys left out)."""
+    return sorted(".".join(map(str, p)) for p in leaf_paths(ours) if p[0] not in HELM_KEYS)
+
+
+def read_record(path: pathlib.Path = RECORD) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ChartError(f"cannot read {path.name}: {exc}") from None
+
+
+def record_entry(folder: pathlib.Path, keys: set[str]) -> dict:
+    """What the record keeps of one checked chart version: where its files came from, their
+    sha256, and the keys that passed."""
+    source = {}
+    if (folder / "SOURCE.txt").is_file():
+        for line in (folder / "SOURCE.txt").read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                source[key.strip()] = value.strip()
+    files = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+             for name in ("values.yaml", "values.schema.json") if (folder / name).is_file()}
+    return {"source": source, "sha256": files, "keys": sorted(keys)}
+
+
+def unverified_keys(ours: Mapping, entry: Mapping) -> list[str]:
+    known = set(entry.get("keys") or ())
+    return [k for k in our_keys(ours) if k not in known]

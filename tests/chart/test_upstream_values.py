@@ -2,19 +2,22 @@
 values.yaml (or its values.schema.json), and the result passes that schema.
 
 The upstream files are read in place from ../shared/data/upstream/charts (SOMA_UPSTREAM_DIR
-overrides); they are never copied into the repository. Without the folder these tests skip
-and say which folder they looked for."""
+overrides); they are never copied into the repository. A pinned version without files there
+is checked against the keys recorded as checked with its files (infra/helm/upstream-keys.json,
+written by `inv chart.upstream-keys`). Tests of the checker itself that need the data
+folder's redis 23.1.1 skip without it and name the folder."""
 
 from __future__ import annotations
 
 import functools
-import pathlib
 
 import pytest
 
 from tasks.core import chart, chartlock, upstream
-from tasks.core.config import MODES
-from tasks.core.values import merge_values
+from tasks.core.config import MODES, soma_config
+from tasks.core.operator import Operator
+from tasks.core.values import merge_values, read_values_file
+from tests.ops.conftest import make_context
 
 
 def _root():
@@ -25,8 +28,8 @@ def _root():
 
 
 @functools.cache
-def _problems(mode: str, root: str) -> dict[str, list[str]]:
-    return chart.subchart_value_problems(mode, root=pathlib.Path(root))[0]
+def _checked(mode: str) -> tuple[dict[str, list[str]], list[str]]:
+    return chart.subchart_value_problems(mode)
 
 
 DEPENDENCIES = chartlock.requirements(chart.CHART_DIR)
@@ -34,14 +37,43 @@ DEPENDENCIES = chartlock.requirements(chart.CHART_DIR)
 
 @pytest.mark.parametrize("dep", DEPENDENCIES, ids=[d.get("alias") or d["name"] for d in DEPENDENCIES])
 @pytest.mark.parametrize("mode", MODES)
-def test_every_key_under_an_alias_exists_upstream_and_passes_its_schema(mode, dep):
-    root = _root()
-    folder = upstream.chart_folder(dep["name"], str(dep["version"]), root)
-    if folder is None:
-        pytest.skip(f"no upstream values for {dep['name']} {dep['version']}: "
-                    f"{root / 'charts' / (dep['name'] + '-' + str(dep['version']))} is absent")
-    problems = _problems(mode, str(root))
+def test_every_key_under_an_alias_was_checked_against_upstream(mode, dep):
+    """With the pinned version's upstream files: every key exists there and the values pass
+    its schema. Without them: every key is one recorded as checked against them
+    (infra/helm/upstream-keys.json), so a new or misspelt key fails until it is checked."""
+    problems, missing = _checked(mode)
+    assert f"charts/{dep['name']}-{dep['version']}" not in missing, (
+        f"neither upstream files nor the record cover {dep['name']} {dep['version']}")
     assert problems.get(dep.get("alias") or dep["name"], []) == []
+
+
+def test_the_operator_release_values_were_checked_against_upstream():
+    op = Operator.from_config(soma_config(make_context(), environ={}))
+    found = chart.upstream_problems(op.chart, op.version, read_values_file(op.values))
+    assert found == [], found
+
+
+def test_the_record_was_made_from_the_files_it_names():
+    """Where the upstream files of a recorded version are at hand, the record's sha256 are theirs."""
+    root = upstream.upstream_dir()
+    record = upstream.read_record()
+    assert record, upstream.RECORD
+    for key, entry in record.items():
+        name, _, version = key.rpartition("-")
+        folder = upstream.chart_folder(name, version, root)
+        assert entry["keys"] and entry["source"].get("commit"), key
+        if folder is not None:
+            assert upstream.record_entry(folder, set(entry["keys"]))["sha256"] == entry["sha256"], key
+
+
+def test_the_record_refuses_a_key_it_does_not_list(tmp_path):
+    entry = {"keys": ["replicas", "image.tag"]}
+    assert upstream.unverified_keys({"replicas": 3, "image": {"tag": "1"}, "enabled": True}, entry) == []
+    assert upstream.unverified_keys({"replicas": 3, "image": {"tagg": "1"}}, entry) == ["image.tagg"]
+    found = chart.upstream_problems("demo", "1.0.0", {"replicaz": 1}, tmp_path, {"demo-1.0.0": entry})
+    assert found == [f"key replicaz was never checked against upstream demo 1.0.0 ({upstream.RECORD.name}: "
+                     "run `inv chart.upstream-keys` with its files)"]
+    assert chart.upstream_problems("demo", "2.0.0", {"replicas": 1}, tmp_path, {"demo-1.0.0": entry}) is None
 
 
 def test_the_check_finds_a_misspelt_key_and_a_schema_violation(tmp_path):
@@ -80,3 +112,16 @@ def test_security_context_maps_take_kubernetes_fields_only(tmp_path):
     assert upstream.unknown_keys(ours, defaults) == ["server.securityContext.runAsNonRot"]
     vault_like = {"server": {"statefulSet": {"securityContext": {"container": {"privileged": False}}}}}
     assert upstream.unknown_keys(vault_like, defaults) == []
+
+
+def test_recording_refuses_without_the_upstream_files(tmp_path, monkeypatch):
+    """`inv chart.upstream-keys` records nothing it could not check."""
+    from invoke import Exit
+
+    from tasks.chart import upstream_keys_task
+    monkeypatch.setenv(upstream.ENV, str(tmp_path))
+    before = upstream.RECORD.read_text()
+    with pytest.raises(Exit) as refused:
+        upstream_keys_task(make_context())
+    assert "not recorded" in str(refused.value.message) and "redis-ha 4.39.0: no " in str(refused.value.message)
+    assert upstream.RECORD.read_text() == before
