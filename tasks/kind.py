@@ -250,7 +250,7 @@ def deploy_steps(s, tools: Tools) -> list[Step]:
         Step(f"helm upgrade --install {cfg.release}", install, "cli", format_argv(upgrade),
              needed=lambda: bool(release_drift(kubectl, cfg.release, cfg.namespace, cfg.chart_dir, cfg.values_files))),
         Step("readiness gate", gate, "check",
-             f"every pod, Cluster and Pooler in {cfg.namespace} ready within {cfg.timeouts['readiness']}s, "
+             f"every pod, Kafka, KafkaUser, Cluster and Pooler in {cfg.namespace} ready within {cfg.timeouts['readiness']}s, "
              "else name each and why", needed=lambda: bool(readiness(kubectl, cfg.namespace))),
     ]
     return steps
@@ -321,10 +321,11 @@ def run_kind(c, action: str, mode=None, cluster=None, recreate=False, evidence=F
             plan.extend(memory_deploy.plan_steps(s, tools, memory_ns))
         if s.dry:  # no gate runs in a dry run; the record still says what is installed
             s.evidence.tools.update(tool_versions(s.runner, GATES[action]))
-        result = s.run_plan(plan)
-        if not s.dry and action in ("deploy", "full"):
-            record_helm_status(s, tools)
-        return result
+        try:
+            return s.run_plan(plan)
+        finally:  # also when a later step (the readiness gate) fails: what helm installed
+            if not s.dry and action in ("deploy", "full"):
+                record_helm_status(s, tools)
 
 
 @task(iterable=["set_"], help={**HELP, "recreate": "delete an existing cluster of that name first"})

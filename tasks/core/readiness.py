@@ -174,6 +174,6 @@ def wait_ready(kubectl: Kubectl, namespace: str, timeout_s: float, poll_s: float
         if time.monotonic() >= deadline:
             lines = "\n".join(f"  {name}: {why}" for name, why in sorted(problems.items()))
             # Pod names hold no "/"; the Strimzi resources are named Kind/name.
-            what = "pod(s) and Strimzi resource(s)" if any("/" in n for n in problems) else "pod(s)"
+            what = "pod(s) and operator object(s)" if any("/" in n for n in problems) else "pod(s)"
             raise NotConverged(f"{len(problems)} {what} in {namespace} not ready after {timeout_s:g}s:\n{lines}")
         sleep(poll_s)

@@ -67,8 +67,15 @@ def test_write_sprint1_evidence(kube_cluster, k8s_clients, monkeypatch, tmp_path
                      console=make_console())
         assert "which is incompatible with Kubernetes v" in str(refused.value.message)
 
-        run_kind(make_context(soma={**soma, "chart": str(lowered.relative_to(REPO_ROOT))}), "deploy", mode="dev", evidence=True,
-                 console=make_console())
+        # Installed, then the readiness gate names what is not ready: the operators' objects,
+        # whose pods no operator creates here (no kubelet, no operator pods).
+        with pytest.raises(Exit) as gate:
+            run_kind(make_context(soma={**soma, "chart": str(lowered.relative_to(REPO_ROOT))}), "deploy", mode="dev",
+                     evidence=True, console=make_console())
+        said = str(gate.value.message)
+        assert "step 'readiness gate' failed" in said
+        for name in ("Cluster/sharedinfra-postgres", "Pooler/sharedinfra-postgres-pooler", "Kafka/sharedinfra-kafka"):
+            assert name in said, said
         console = make_console()
         rows = run_status(make_context(soma={**soma, "chart": str(lowered.relative_to(REPO_ROOT))}), console=console)
     assert ("helm release sharedinfra", "ok") in [r[:2] for r in rows]
