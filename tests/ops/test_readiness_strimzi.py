@@ -42,7 +42,7 @@ def test_gate_waits_for_kafka_and_its_users_to_be_ready(kube_cluster, ns):
     problems = readiness(k, ns)  # no pod at all yet: the operator has not acted
     assert set(problems) == {"Kafka/sharedinfra-kafka", "KafkaUser/soma-admin"}
     assert problems["Kafka/sharedinfra-kafka"].startswith("no status yet: the Strimzi operator has not reconciled it")
-    with pytest.raises(NotConverged, match="2 pod\\(s\\) and Strimzi resource\\(s\\) in"):
+    with pytest.raises(NotConverged, match="2 pod\\(s\\) and operator object\\(s\\) in"):
         wait_ready(k, ns, timeout_s=0.2, poll_s=0.1)
 
     _status(kube_cluster, ns, "kafka", "sharedinfra-kafka", [
