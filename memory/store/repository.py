@@ -20,7 +20,7 @@ from sqlalchemy import event as sa_event
 
 from memory.errors import EventError, StoreError, StoreUnavailable
 from memory.memory_type import MemoryType
-from memory.store import load, migrate
+from memory.store import load, migrate, pool
 from memory.store.schema import links, memories, memory_events, outbox, processed_events
 
 WRITE_LOCK_KEY = 0x50AA_3E  # advisory lock id of the single-writer section on PostgreSQL
@@ -98,7 +98,7 @@ def translate_errors() -> Iterator[None]:
         raise StoreError(f"database error: {type(exc.orig).__name__}") from exc
 
 
-def make_engine(url: str, *, immediate: bool = False) -> sa.Engine:
+def make_engine(url: str, *, immediate: bool = False, ping_after_idle_s: float = pool.PING_AFTER_IDLE_S) -> sa.Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
@@ -121,8 +121,10 @@ def make_engine(url: str, *, immediate: bool = False) -> sa.Engine:
             with _cursor(conn.connection.driver_connection) as cur:
                 cur.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         return eng
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                            pool_timeout=5, connect_args={"connect_timeout": 3})
+    eng = sa.create_engine(url, pool_size=10, max_overflow=10, pool_timeout=5,
+                           connect_args={"connect_timeout": 3})
+    pool.ping_when_idle(eng, ping_after_idle_s)  # instead of pool_pre_ping: no round trip when busy
+    return eng
 
 
 class Tx:
@@ -132,7 +134,8 @@ class Tx:
     switch to the server and back, which is most of a single write's latency. So the
     writer lock goes out in one pipeline with the first read (existing ids), and a small
     write's INSERTs are held and sent in one pipeline with the COMMIT (finish()): a single
-    store is three round trips (pool ping, lock + read, writes + commit) instead of six.
+    store is two round trips (lock + read, writes + commit) instead of six; the pool pings
+    a connection only after it idled (store/pool.py).
     The lock is still taken before anything is read or written, and COMMIT still returns
     only once the server made it durable."""
 
@@ -376,10 +379,10 @@ def _columns(rows: Sequence[MemoryRow]) -> dict:
 class Store:
     """The service's database. Thread-safe; one per process."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, ping_after_idle_s: float = pool.PING_AFTER_IDLE_S):
         self.url = url
         with translate_errors():
-            self.engine = make_engine(url)
+            self.engine = make_engine(url, ping_after_idle_s=ping_after_idle_s)
             self.dialect = self.engine.dialect.name
             # SQLite needs a second engine whose transactions take the write lock up front
             self.write_engine = make_engine(url, immediate=True) if self.dialect == "sqlite" else self.engine
