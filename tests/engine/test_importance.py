@@ -271,3 +271,22 @@ def test_observe_many_whole_stream_at_once(seed):
     many.observe_many(stream[:600])  # fills the reservoir (value by value and per segment)
     many.observe_many(stream[600:])  # the windowed path
     assert _state(many) == _state(one) and sum(one.switches.values()) > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([1.7e308, -1.7e308, 0.0])),
+                min_size=1, max_size=300),
+       st.lists(st.integers(1, 120), min_size=1, max_size=8))
+def test_observe_many_matches_observe_over_the_whole_float_range(values, sizes):
+    """Windows whose spread overflows (values near the float range) take the halves path in
+    the windowed percentiles too: still observe()'s state, value by value."""
+    one, many = AdaptiveImportance(reservoir=32, recompute_every=4), AdaptiveImportance(reservoir=32, recompute_every=4)
+    for x in values:
+        one.observe(x)
+    i = 0
+    for size in sizes * (len(values) // max(1, sum(sizes)) + 1):
+        many.observe_many(values[i: i + size])
+        i += size
+        if i >= len(values):
+            break
+    assert _state(many) == _state(one)
