@@ -90,13 +90,12 @@ def _columnar(rows: Iterator[tuple], dim: int, chunk_rows: int) -> Iterator[Inde
 
 
 def _counts(conn: sa.Connection, dim: int):
-    """One scan for every count (on SQLite each scan reads the vectors' overflow pages)."""
+    """One scan for every count, of the live-rows index (revision 0005) in its own order."""
     per_ns: dict[str, int] = {}
     skipped = 0
-    for ns, same, n in conn.execute(sa.text(
-            "SELECT namespace, dim = :d, count(*) FROM memories WHERE deleted_at IS NULL "
-            "GROUP BY namespace, dim = :d"), {"d": dim}):
-        if same:
+    for ns, row_dim, n in conn.execute(sa.text(
+            "SELECT namespace, dim, count(*) FROM memories WHERE deleted_at IS NULL GROUP BY namespace, dim")):
+        if row_dim == dim:
             per_ns[ns] = int(n)
         else:
             skipped += int(n)

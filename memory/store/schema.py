@@ -33,6 +33,9 @@ memories = sa.Table(
     sa.Column("text", sa.Text, nullable=True),                  # the content (revision 0002)
     sa.Index("ix_memories_ns_type", "namespace", "memory_type"),
     sa.Index("ix_memories_ns_created", "namespace", "created_at", "id"),  # listing (revision 0003)
+    # the start-up count of live rows, index-only (revision 0005)
+    sa.Index("ix_memories_live_ns_dim", "namespace", "dim", sqlite_where=sa.text("deleted_at IS NULL"),
+             postgresql_where=sa.text("deleted_at IS NULL")),
 )
 
 links = sa.Table(
