@@ -48,7 +48,7 @@ def quantise(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
         scale = np.empty(n, dtype=np.float32)
         cnorm = np.empty(n, dtype=np.float32)
         err = np.empty(n, dtype=np.float32)
-        _quantise_rows(np.ascontiguousarray(rows), codes, scale, cnorm, err)
+        quantise_into(rows, codes, scale, cnorm, err)
         return codes, scale, cnorm, err
     v = np.asarray(rows, dtype=np.float64)
     peak = np.abs(v).max(axis=1) if v.shape[1] else np.zeros(v.shape[0])
@@ -59,6 +59,13 @@ def quantise(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     cnorm = np.linalg.norm(approx, axis=1) * SAFETY
     err = np.linalg.norm(v - approx, axis=1) * SAFETY
     return codes, scale, cnorm.astype(np.float32), (err + 1e-12).astype(np.float32)
+
+
+def quantise_into(rows: np.ndarray, codes: np.ndarray, scale: np.ndarray, cnorm: np.ndarray,
+                  err: np.ndarray) -> None:
+    """quantise() of float32 rows (n, d), written into the given arrays (codes int8 (n, d),
+    the rest float32 (n,)), which may be views of the slab's own."""
+    _quantise_rows(np.ascontiguousarray(rows), codes, scale, cnorm, err)
 
 
 @njit(nogil=True, cache=True)

@@ -136,10 +136,18 @@ class Slab:
 
     def set_codes(self, rows: np.ndarray) -> None:
         """Quantise the stored vectors of `rows` (after they were written) into the int8 copy."""
-        if self.has_codes and rows.size:
-            from .quant import quantise
+        if not (self.has_codes and rows.size):
+            return
+        from .quant import quantise, quantise_into
 
-            self.codes[rows], self.code_scale[rows], self.code_cnorm[rows], self.code_err[rows] = quantise(self.vec[rows])
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        if hi - lo == rows.size and self.vec.dtype == np.float32:
+            # the rows are one run (a load chunk, a bulk write; rows are distinct): quantised
+            # in place, without gathering the vectors and scattering the codes (~9% of a load)
+            quantise_into(self.vec[lo:hi], self.codes[lo:hi], self.code_scale[lo:hi], self.code_cnorm[lo:hi],
+                          self.code_err[lo:hi])
+            return
+        self.codes[rows], self.code_scale[rows], self.code_cnorm[rows], self.code_err[rows] = quantise(self.vec[rows])
 
     # -- block bounds ------------------------------------------------------------------
     def raise_bounds(self, rows: np.ndarray) -> None:

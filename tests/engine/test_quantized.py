@@ -7,6 +7,7 @@ error bounds decide, not the codes.
 """
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -133,3 +134,23 @@ def test_int8_scan_reads_few_rows_in_full(rng):
     assert a["rows_scanned"] == b["rows_scanned"] == 5 * n
     assert a["rows_reranked"] < 0.05 * a["rows_scanned"]
     assert a["bytes_scanned"] < 0.35 * b["bytes_scanned"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_codes_follow_every_kind_of_write(dtype):
+    """A run of fresh rows is quantised in place, scattered rows (reused free slots,
+    replaced ids) through a gather: either way every live row's codes are quantise() of its
+    stored vector."""
+    rng = np.random.default_rng(7)
+    eng = Engine(24, EngineConfig(dtype=dtype, block_rows=64, initial_capacity=8))
+    ids = [f"v{i}" for i in range(300)]
+    eng.add(ids[:200], rng.normal(size=(200, 24)))                       # fresh runs, growing the slab
+    eng.remove(ids[:200:3])                                               # free slots all over
+    eng.add(ids[200:260] + ids[1:40:4], rng.normal(size=(70, 24)))        # reused slots + replacements
+    eng.add(ids[260:], rng.normal(size=(40, 24)))
+    s = eng._slab
+    rows = np.flatnonzero(s.live[:s.top])
+    assert rows.size == len(eng) == 300 - len(set(ids[:200:3]) - set(ids[1:40:4]))
+    codes, scale, cnorm, err = quantise(s.vec[rows])
+    assert np.array_equal(s.codes[rows], codes) and np.array_equal(s.code_scale[rows], scale)
+    assert np.array_equal(s.code_cnorm[rows], cnorm) and np.array_equal(s.code_err[rows], err)
