@@ -247,7 +247,13 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=400),
        st.lists(st.integers(1, 150), min_size=1, max_size=10))
 def test_observe_many_matches_observe_property(values, sizes):
-    one, many = AdaptiveImportance(reservoir=64, recompute_every=8), AdaptiveImportance(reservoir=64, recompute_every=8)
+    one, many = _one_by_one_and_in_parts(values, sizes, reservoir=64, recompute_every=8)
+    assert _state(many) == _state(one)
+
+
+def _one_by_one_and_in_parts(values, sizes, **kw):
+    """Two normalisers fed `values`: one value by value, one in parts of `sizes` (cycled)."""
+    one, many = AdaptiveImportance(**kw), AdaptiveImportance(**kw)
     for x in values:
         one.observe(x)
     i = 0
@@ -256,7 +262,7 @@ def test_observe_many_matches_observe_property(values, sizes):
         i += size
         if i >= len(values):
             break
-    assert _state(many) == _state(one)
+    return one, many
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -280,13 +286,5 @@ def test_observe_many_whole_stream_at_once(seed):
 def test_observe_many_matches_observe_over_the_whole_float_range(values, sizes):
     """Windows whose spread overflows (values near the float range) take the halves path in
     the windowed percentiles too: still observe()'s state, value by value."""
-    one, many = AdaptiveImportance(reservoir=32, recompute_every=4), AdaptiveImportance(reservoir=32, recompute_every=4)
-    for x in values:
-        one.observe(x)
-    i = 0
-    for size in sizes * (len(values) // max(1, sum(sizes)) + 1):
-        many.observe_many(values[i: i + size])
-        i += size
-        if i >= len(values):
-            break
+    one, many = _one_by_one_and_in_parts(values, sizes, reservoir=32, recompute_every=4)
     assert _state(many) == _state(one)
