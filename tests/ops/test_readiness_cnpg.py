@@ -6,7 +6,6 @@ the operator would: the gate names them until then, and lets them pass after."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
@@ -19,11 +18,8 @@ pytestmark = pytest.mark.kube
 
 
 @pytest.fixture
-def ns(kube_cluster):
-    name = f"cnpg-ready-{uuid.uuid4().hex[:6]}"
-    kube_cluster.kubectl("create", "namespace", name)
-    yield name
-    kube_cluster.kubectl("delete", "namespace", name, "--wait=false")
+def ns(make_namespace):
+    return make_namespace("cnpg-ready")
 
 
 def set_status(kube_cluster, ns: str, kind: str, name: str, status: dict) -> None:

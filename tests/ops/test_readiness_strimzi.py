@@ -6,7 +6,6 @@ stand-in CRDs of the loopback chart repository (real group, version and names)."
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
@@ -19,11 +18,8 @@ pytestmark = pytest.mark.kube
 
 
 @pytest.fixture
-def ns(kube_cluster, operator_crds):
-    name = f"kafka-{uuid.uuid4().hex[:6]}"
-    kube_cluster.kubectl("create", "namespace", name)
-    yield name
-    kube_cluster.kubectl("delete", "namespace", name, "--wait=false")
+def ns(make_namespace, operator_crds):
+    return make_namespace("kafka")
 
 
 def _status(kube_cluster, ns, resource, name, conditions):

@@ -6,7 +6,6 @@ Pending and the gate names that too."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
@@ -27,11 +26,8 @@ def vault_pod(name: str, ns: str, initialized: str, sealed: str) -> dict:
 
 
 @pytest.fixture
-def ns(kube_cluster):
-    name = f"vault-{uuid.uuid4().hex[:6]}"
-    kube_cluster.kubectl("create", "namespace", name)
-    yield name
-    kube_cluster.kubectl("delete", "namespace", name, "--wait=false")
+def ns(make_namespace):
+    return make_namespace("vault")
 
 
 def test_gate_names_sealed_and_uninitialised_vault_pods(kube_cluster, ns):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 import yaml
@@ -23,11 +22,8 @@ pytestmark = pytest.mark.kube
 
 
 @pytest.fixture
-def ns(kube_cluster):
-    name = f"rel-{uuid.uuid4().hex[:6]}"
-    kube_cluster.kubectl("create", "namespace", name)
-    yield name
-    kube_cluster.kubectl("delete", "namespace", name, "--wait=false")
+def ns(make_namespace):
+    return make_namespace("rel")
 
 
 @pytest.fixture
