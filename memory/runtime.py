@@ -19,8 +19,10 @@ log = logging.getLogger("memory.runtime")
 
 def engine_factory(settings: Settings):
     from memory.engine import Engine, EngineConfig
+    # index inserts (hnswlib add_items) of a bulk write or the start-up load on every core
+    # the process may use: 2.2x the rows/s of one thread with ANN on (docs/benchmarks.md)
     cfg = EngineConfig(alpha=settings.alpha, half_life_s=settings.half_life_s, ann=settings.ann or None,
-                       hot_bytes=settings.hot_bytes or None)
+                       hot_bytes=settings.hot_bytes or None, threads=len(os.sched_getaffinity(0)))
     return lambda: Engine(dim=settings.dim, config=cfg)
 
 
